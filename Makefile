@@ -1,0 +1,20 @@
+# `make demo`: set up a local virtual environment and predict on the bundled sample image.
+# `make test`: set up the same environment and run the test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[label,onnx,test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/facemark predict examples/astronaut.png --draw --out out --json out/astronaut.jsonl
+
+test: setup
+	$(PY) -m pytest -q
+
+.PHONY: setup demo test

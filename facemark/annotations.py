@@ -1,0 +1,190 @@
+"""Annotation files: 300-W `.pts` and facemark's own JSON Lines label files.
+
+Label file: one JSON object per line, one line per image:
+
+    {"image": "relative/path.jpg", "scheme": "face88", "points": [[x, y], ...] | null,
+     "box": [x0, y0, x1, y1] | null, "source": "mediapipe-0.10.21", "error": null | "why",
+     "width": w | null, "height": h | null}
+
+`width`/`height` (the image size in displayed orientation) are optional; `clean` uses them to find points far
+outside the image without opening it.
+
+`image` is relative to the images folder given alongside the file. All coordinates are 0-based pixels in the
+pixel-centre convention (the centre of the top-left pixel is (0, 0)); `.pts` files are 1-based and are
+shifted by one on reading and writing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+
+from facemark.scheme import get_scheme
+
+
+class AnnotationError(ValueError):
+    """A malformed annotation; the message names the file and line."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# .pts (300-W): optional header "version: 1 / n_points: N / {", N lines "x y", "}"; 1-based coordinates.
+
+def read_pts(path: str | Path) -> np.ndarray:
+    """Points of a `.pts` file as an (N, 2) float64 array in 0-based pixel-centre coordinates."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"cannot read {path}: {e}") from None
+    declared = None
+    points = []
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line in "{}" or line.startswith("version"):
+            continue
+        if line.startswith("n_points"):
+            try:
+                declared = int(line.split(":", 1)[1])
+            except (IndexError, ValueError):
+                raise AnnotationError(f"{path}:{lineno}: bad n_points line {raw!r}") from None
+            continue
+        fields = line.split()
+        try:
+            if len(fields) != 2:
+                raise ValueError
+            points.append((float(fields[0]) - 1.0, float(fields[1]) - 1.0))
+        except ValueError:
+            raise AnnotationError(f"{path}:{lineno}: expected 'x y', got {raw!r}") from None
+    if not points:
+        raise AnnotationError(f"{path}: no points")
+    if declared is not None and declared != len(points):
+        raise AnnotationError(f"{path}: header says {declared} points, file has {len(points)}")
+    return np.asarray(points, dtype=np.float64)
+
+
+def write_pts(path: str | Path, points: np.ndarray) -> None:
+    points = np.asarray(points, dtype=np.float64) + 1.0
+    body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in points)
+    Path(path).write_text(f"version: 1\nn_points: {len(points)}\n{{\n{body}\n}}\n")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON Lines label files
+
+@dataclass
+class LabelRecord:
+    image: str
+    scheme: str = "face88"
+    points: np.ndarray | None = None  # (P, 2) float64, pixel-centre coordinates
+    box: tuple[float, float, float, float] | None = None
+    source: str | None = None
+    error: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    def to_json(self) -> str:
+        points = None if self.points is None else [[_num(x), _num(y)] for x, y in self.points]
+        box = None if self.box is None else [_num(v) for v in self.box]
+        return json.dumps({"image": self.image, "scheme": self.scheme, "points": points, "box": box,
+                           "source": self.source, "error": self.error, "width": self.width,
+                           "height": self.height})
+
+
+def _num(v: float) -> float | None:
+    """Round for compact files; NaN/inf become null so every line is strict JSON."""
+    v = float(v)
+    return round(v, 3) if math.isfinite(v) else None
+
+
+def _parse_record(obj, where: str) -> LabelRecord:
+    if not isinstance(obj, dict):
+        raise AnnotationError(f"{where}: expected a JSON object")
+    image = obj.get("image")
+    if not isinstance(image, str) or not image:
+        raise AnnotationError(f"{where}: missing 'image'")
+    scheme_name = obj.get("scheme", "face88")
+    try:
+        scheme = get_scheme(scheme_name)
+    except ValueError as e:
+        raise AnnotationError(f"{where}: {e}") from None
+    points = obj.get("points")
+    if points is not None:
+        try:
+            # null coordinates (written for NaN) come back as NaN so that cleaning can name them
+            points = np.array([[np.nan if v is None else float(v) for v in p] for p in points], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise AnnotationError(f"{where}: 'points' must be a list of [x, y] numbers") from None
+        if points.shape != (scheme.num_points, 2):
+            raise AnnotationError(f"{where}: {scheme.name} needs {scheme.num_points} points, "
+                                  f"got {points.shape[0] if points.ndim else 0}")
+    box = obj.get("box")
+    if box is not None:
+        try:
+            box = tuple(float(v) for v in box)
+        except (TypeError, ValueError):
+            box = ()
+        if len(box) != 4:
+            raise AnnotationError(f"{where}: 'box' must be [x0, y0, x1, y1]")
+    width, height = obj.get("width"), obj.get("height")
+    if not all(v is None or (isinstance(v, int) and v > 0) for v in (width, height)):
+        raise AnnotationError(f"{where}: 'width'/'height' must be positive integers")
+    return LabelRecord(image=image, scheme=scheme.name, points=points, box=box,
+                       source=obj.get("source"), error=obj.get("error"), width=width, height=height)
+
+
+def read_labels(path: str | Path, *, skip_bad: bool = False,
+                problems: list[str] | None = None) -> Iterator[LabelRecord]:
+    """Records of a label file, streamed.
+
+    A malformed line raises AnnotationError naming the file and line; with `skip_bad=True` it is skipped and
+    its message appended to `problems` instead, so one bad line never costs the rest of the file.
+    """
+    path = Path(path)
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as e:
+        raise AnnotationError(f"cannot read label file {path}: {e.strerror or e}") from None
+    with fh:
+        lineno = 0
+        while True:
+            try:
+                line = fh.readline()
+            except UnicodeDecodeError:
+                raise AnnotationError(f"{path}:{lineno + 1}: not UTF-8 text") from None
+            if not line:
+                break
+            lineno += 1
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise AnnotationError(f"{where}: invalid JSON ({e.msg})") from None
+                yield _parse_record(obj, where)
+            except AnnotationError as e:
+                if not skip_bad:
+                    raise
+                if problems is not None:
+                    problems.append(str(e))
+
+
+def labelled_images(path: str | Path) -> set[str]:
+    """Image names already present in a label file (for resuming); tolerates a half-written last line."""
+    done = set()
+    if not Path(path).exists():
+        return done
+    for record in read_labels(path, skip_bad=True):
+        done.add(record.image)
+    return done
+
+
+def append_label(fh: IO[str], record: LabelRecord) -> None:
+    fh.write(record.to_json() + "\n")
+    fh.flush()

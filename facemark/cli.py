@@ -1,0 +1,183 @@
+"""`facemark VERB ARGS`: a thin command-line layer over the library.
+
+Exit codes: 0 all went well, 1 some inputs failed (each named on stderr), 2 usage error (bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from facemark.annotations import AnnotationError
+from facemark.images import ImageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments: exit code 2."""
+
+
+def _cmd_label(args) -> int:
+    from facemark.labelling import label_folder
+
+    start = time.perf_counter()
+    s = label_folder(args.images, args.out, teacher=args.teacher, workers=args.workers,
+                     progress=not args.quiet)
+    took = time.perf_counter() - start
+    print(f"labelled {s.labelled}, no face {s.no_face}, unreadable {s.unreadable}, "
+          f"already in {args.out}: {s.skipped_existing} ({took:.1f} s) -> {args.out}")
+    return EXIT_OK
+
+
+def _cmd_clean(args) -> int:
+    from facemark.cleaning import clean_label_file
+
+    report = clean_label_file(args.labels, args.out, report_path=args.report, images_dir=args.images,
+                              outlier_threshold=args.outlier_threshold)
+    print(report.summary_line())
+    return EXIT_OK
+
+
+def _cmd_cache(args) -> int:
+    from facemark.dataset import build_cache
+
+    meta = build_cache(args.labels, args.images, args.out, size=args.size, margin=args.margin,
+                       val_fraction=args.val_fraction, progress=not args.quiet)
+    print(f"cached {meta['count']} faces ({meta['train_count']} train / {meta['val_count']} val, "
+          f"{meta['val_identities']} val identities) -> {args.out}")
+    return EXIT_OK
+
+
+def _cmd_train(args) -> int:
+    import torch
+
+    from facemark.training import TrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = {"arch": args.arch, "alpha": args.alpha, "rho": args.rho, "shallow": args.shallow,
+             "head": args.head, "head_channels": args.head_channels}
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
+                         patience=args.patience, seed=args.seed, max_train=args.max_train, model=model)
+    result = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet)
+    print(f"best validation NME {100 * result['best_nme']:.3f}% at epoch {result['best_epoch']} "
+          f"-> {Path(args.out) / 'best.pt'}")
+    return EXIT_OK
+
+
+def _cmd_eval(args) -> int:
+    from facemark.evaluation import (evaluate_cache, evaluate_labels, format_metrics, write_ced_plot,
+                                     write_worst_cases)
+    from facemark.weights import load_weights
+
+    model = load_weights(args.model)
+    data = Path(args.data)
+    if data.is_dir():
+        evaluation = evaluate_cache(model, data, split=args.split, progress=not args.quiet)
+    elif data.is_file():
+        if not args.images:
+            raise UsageError("evaluating on a label file needs --images (the folder its paths refer to)")
+        evaluation = evaluate_labels(model, data, args.images, progress=not args.quiet)
+    else:
+        raise UsageError(f"--data {data}: no such cache folder or label file")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_ced_plot({Path(str(args.model or "face88")).stem: evaluation.metrics["per_image_nme"]},
+                   out / "ced.png")
+    write_worst_cases(evaluation, out / "worst.png")
+    (out / "metrics.json").write_text(evaluation.to_json())
+    if args.json:
+        print(evaluation.to_json())
+    else:
+        print(format_metrics(evaluation.metrics, evaluation.scheme))
+        print(f"CED plot, worst cases and metrics.json -> {out}/")
+    for problem in evaluation.skipped:
+        print(f"skipped: {problem}", file=sys.stderr)
+    return EXIT_FAILED if evaluation.skipped else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facemark", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("label", help="label an image folder with a teacher (face88 points, JSON Lines)")
+    p.add_argument("images", help="folder of images (searched recursively)")
+    p.add_argument("--out", required=True, help="label file to write; an existing one is resumed")
+    p.add_argument("--teacher", default="mediapipe", choices=["mediapipe"])
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_label)
+
+    p = sub.add_parser("clean", help="remove invalid labels (error analysis) and report why")
+    p.add_argument("labels", help="label file (JSON Lines)")
+    p.add_argument("--out", required=True, help="clean label file to write")
+    p.add_argument("--report", help="Markdown report to write (a contact-sheet PNG is written beside it)")
+    p.add_argument("--images", help="images folder, for the contact sheet (default: the label file's folder)")
+    p.add_argument("--outlier-threshold", type=float, default=None,
+                   help="robust z-score above which a shape is a statistical outlier (default 6)")
+    p.set_defaults(run=_cmd_clean)
+
+    p = sub.add_parser("cache", help="turn images + clean labels into a training cache of crops")
+    p.add_argument("labels", help="clean label file (JSON Lines)")
+    p.add_argument("--images", required=True, help="images folder the label file refers to")
+    p.add_argument("--out", required=True, help="cache folder to write")
+    p.add_argument("--size", type=int, default=None, help="crop size S (default 160)")
+    p.add_argument("--margin", type=float, default=None, help="square side / face box side (default 1.25)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_cache)
+
+    p = sub.add_parser("train", help="train a landmark network on a cache")
+    p.add_argument("--data", required=True, help="cache folder made by `facemark cache`")
+    p.add_argument("--out", required=True, help="run folder (log.csv, curves.png, last.pt, best.pt)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--arch", default="mobilenet")
+    p.add_argument("--alpha", type=float, default=0.5, help="width multiplier")
+    p.add_argument("--rho", type=float, default=0.8, help="resolution multiplier (input 160*rho)")
+    p.add_argument("--shallow", action="store_true", help="drop the five 512-channel blocks")
+    p.add_argument("--head", default="flatten", choices=["flatten", "gap"])
+    p.add_argument("--head-channels", type=int, default=48)
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    p.add_argument("--loss", default="wing", choices=["wing", "l1", "mse", "smooth_l1"])
+    p.add_argument("--patience", type=int, default=15, help="early stopping: epochs without improvement")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train", type=int, default=None, help="use only the first N training faces")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("eval", help="measure a landmark network: MSE/MAE, NME, failure rate, AUC, CED")
+    p.add_argument("--model", default=None, help="weights file or built-in name (default: face88)")
+    p.add_argument("--data", required=True, help="cache folder, or a label file (then also --images)")
+    p.add_argument("--images", help="images folder for a label file")
+    p.add_argument("--split", default="val", choices=["val", "train", "all"], help="cache split")
+    p.add_argument("--out", default="eval", help="folder for ced.png, worst.png, metrics.json")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse already printed the usage line
+        return EXIT_USAGE if e.code else EXIT_OK
+    try:
+        return args.run(args)
+    except UsageError as e:
+        print(f"facemark {args.verb}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ImageError, AnnotationError, ValueError, RuntimeError, OSError) as e:
+        print(f"facemark {args.verb}: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"facemark {args.verb}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,467 @@
+"""Robust image input: any image file, PIL image or numpy array -> H×W×3 uint8 RGB, as a viewer shows it.
+
+Conventions (the same everywhere in facemark):
+
+- EXIF orientation is applied, so arrays are in displayed orientation.
+- Alpha (RGBA, LA, palette or tRNS transparency) is composited over black: transparent areas become black
+  instead of showing whatever colour an encoder left under them, and the result does not depend on that.
+- 16-bit data is scaled (0..65535 -> 0..255, rounded), never clipped.
+- Coordinates: x right, y down, origin at the centre of the top-left pixel ("pixel-centre convention").
+
+Every unreadable input raises `ImageError` with a one-line message naming the input and the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+import stat
+import struct
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL.JpegImagePlugin import JpegImageFile
+from PIL.TiffImagePlugin import TiffImageFile
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "ImageError",
+    "image_size",
+    "iter_image_files",
+    "load_image",
+    "load_image_downscaled",
+]
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".webp", ".ppm", ".pgm", ".pbm", ".pnm",
+     ".tif", ".tiff", ".gif"}
+)
+
+# Largest image (stored pixels) we decode; Pillow's own default (~89 MP, error at ~179 MP) rejects ordinary
+# 12000×12000 scans. 300 MP of RGB is 900 MB, which still fits comfortably.
+MAX_PIXELS = 300_000_000
+
+# Only formats we mean to read: anything else (EPS, PSD, ICO, ...) is refused rather than half-supported, and
+# no plugin that runs another program (EPS calls Ghostscript) ever sees untrusted files.
+_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "PPM", "TIFF", "GIF")
+
+# EXIF orientation -> the transpose that turns stored pixels into displayed ones (as ImageOps.exif_transpose)
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_AXES = {Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE,
+               Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270}
+
+
+Source = str | os.PathLike | Image.Image | np.ndarray
+
+
+class ImageError(ValueError):
+    """An input that cannot be read as an image; the message is one line naming the input and why."""
+
+
+def _error(name: str, reason: str) -> ImageError:
+    return ImageError(f"cannot read image {name!r}: {' '.join(str(reason).split())}")
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+
+def load_image(source: Source, *, max_side: int | None = None) -> np.ndarray:
+    """`source` as a C-contiguous H×W×3 uint8 RGB array in displayed orientation.
+
+    `source`: a path, a PIL image (its EXIF orientation is applied too), or an array: H×W gray, H×W×3 RGB,
+    H×W×4 RGBA; uint8, uint16 (scaled), float in [0, 1] (clipped, scaled), bool, or other integers
+    in 0..255.
+    `max_side`: if given, shrink (never enlarge) so the longest side is at most this; see
+    `load_image_downscaled` for the scale factor.
+    """
+    return _load(source, None if max_side is None else _check_max_side(max_side))[0]
+
+
+def load_image_downscaled(source: Source, max_side: int) -> tuple[np.ndarray, float]:
+    """(rgb, s): `source` shrunk so its longest side is <= `max_side`, and the scale factor s >= 1.
+
+    Pixel-centre convention on both sides: ``full = (small + 0.5) * s - 0.5`` for x and y alike
+    (full-resolution coordinates in displayed orientation). The scale is exactly s on both axes; to keep it
+    so, the right/bottom edge of the short side may lose less than one output pixel's worth (< s
+    full-resolution pixels).
+    JPEG files are decoded at 1/2, 1/4 or 1/8 size by libjpeg (`draft`) first, so memory stays bounded;
+    the rest of the reduction is an antialiased (Lanczos) resize. s == 1.0 when no shrinking was needed.
+    """
+    return _load(source, _check_max_side(max_side))
+
+
+def _check_max_side(max_side) -> int:
+    if isinstance(max_side, bool) or not isinstance(max_side, int | np.integer) or max_side < 1:
+        raise ValueError(f"max_side must be a positive integer, got {max_side!r}")
+    return int(max_side)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) in displayed orientation, read from the header (no full decode, so a truncated file
+    may still pass here)."""
+    name = os.fspath(path)
+    with _open(name) as img:
+        w, h = img.size
+        return (h, w) if _transpose_of(img) in _SWAPS_AXES else (w, h)
+
+
+def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Image files named by `inputs`, each yielded at most once (by absolute path).
+
+    - an existing file is yielded as given, whatever its suffix;
+    - a folder is walked recursively, yielding files with a suffix in IMAGE_EXTENSIONS, per folder sorted by
+      name, files before subfolders; names starting with "." (".git", macOS "._x.jpg" forks) are skipped;
+    - anything else containing * ? or [ is a glob (recursive "**" allowed), streamed in glob order: matched
+      folders are walked as above, matched files are yielded if they have an image suffix;
+    - anything else raises ImageError("no such file or folder: ...").
+
+    Folders are read one at a time with os.scandir and only their image names are held, so a million-file
+    folder is listed once. Files found by walking are not remembered; files given directly or by a glob are.
+    """
+    walked: list[str] = []  # absolute folders already walked, to skip what they already yielded
+    given: set[str] = set()  # absolute paths of files yielded directly or from globs
+    for item in inputs:
+        text = os.fspath(item)
+        if os.path.exists(text):
+            targets: Iterable[str] = [text]
+            from_glob = False
+        elif re.search(r"[*?[]", text):
+            targets = glob.iglob(text, recursive=True)
+            from_glob = True
+        else:
+            raise ImageError(f"no such file or folder: {text!r}")
+        for target in targets:
+            key = _key(target)
+            if os.path.isdir(target):
+                if any(_walk_covers(root, key, is_dir=True) for root in walked):
+                    continue
+                for path, file_key in _walk(target, key, set(walked)):
+                    if file_key not in given:
+                        yield Path(path)
+                walked.append(key)
+            elif from_glob and not _has_image_suffix(target):
+                continue
+            elif key not in given and not any(_walk_covers(root, key, is_dir=False) for root in walked):
+                given.add(key)
+                yield Path(target)
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+def _load(source, max_side: int | None) -> tuple[np.ndarray, float]:
+    if isinstance(source, np.ndarray):
+        return _decode(_array_image(source), _array_name(source), max_side, from_file=False)
+    if isinstance(source, Image.Image):
+        name = getattr(source, "filename", "") or "<PIL image>"
+        return _decode(source, name, max_side, from_file=False)
+    name = os.fspath(source)
+    with _open(name) as img:
+        if img.format == "PNG":
+            # Pillow does not check IDAT checksums: a flipped bit can decode silently into wrong pixels
+            reason = _png_corruption(name)
+            if reason:
+                raise _error(name, f"truncated or corrupt image data ({reason})")
+        return _decode(img, name, max_side, from_file=True)
+
+
+def _decode(img: Image.Image, name: str, max_side: int | None, from_file: bool) -> tuple[np.ndarray, float]:
+    """Fully decode `img` (optionally shrunk), convert to RGB and apply its EXIF orientation."""
+    method = _transpose_of(img)
+    w, h = img.size
+    if from_file and w * h > MAX_PIXELS:
+        mp, limit = w * h / 1e6, MAX_PIXELS / 1e6
+        raise _error(name, f"image too large ({w}×{h} = {mp:.0f} megapixels, limit {limit:.0f})")
+    scale, out, box = _shrink_plan(method, img.size, max_side)
+    if out is not None and from_file and isinstance(img, JpegImageFile):
+        drafted = img.draft("RGB", out)  # libjpeg DCT scaling: decodes at 1/2, 1/4 or 1/8 size
+        if drafted is not None:
+            factor = w / drafted[1][2]
+            box = tuple(v / factor for v in box)
+    try:
+        img.load()  # force the full decode here so truncation/corruption surfaces as ImageError
+    except MemoryError:
+        raise
+    except Image.DecompressionBombError as e:  # e.g. a GIF frame larger than its header said
+        raise _error(name, f"image too large ({e})") from e
+    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, ... on bad data
+        raise _error(name, f"truncated or corrupt image data ({e})") from e
+    try:
+        rgb = _to_rgb(img)
+    except (ValueError, OSError) as e:  # a mode Pillow cannot convert, e.g. LAB without ImageCms
+        raise _error(name, f"unsupported pixel format {img.mode!r} ({e})") from e
+    if out is not None:
+        rgb = rgb.resize(out, Image.Resampling.LANCZOS, box=box)
+    if method is not None:
+        rgb = rgb.transpose(method)
+    return np.array(rgb, dtype=np.uint8, order="C"), scale
+
+
+def _shrink_plan(method: Image.Transpose | None, size: tuple[int, int], max_side: int | None):
+    """(scale, output size, source box), output size and box in stored orientation; (1.0, None, None) if the
+    image already fits."""
+    swap = method in _SWAPS_AXES
+    dw, dh = (size[1], size[0]) if swap else size  # displayed size
+    if max_side is None or max(dw, dh) <= max_side:
+        return 1.0, None, None
+    # output size in displayed orientation, one exact scale for both axes (integer maths: never rounds up)
+    scale = max(dw, dh) / max_side
+    out = (max_side, max(1, dh * max_side // dw)) if dw >= dh else (max(1, dw * max_side // dh), max_side)
+    # the full-resolution region those output pixels cover, mapped into stored orientation: we resize before
+    # transposing, so the cropped sliver must be cut where it ends up right/bottom when displayed
+    box = _box_to_stored(method, (0.0, 0.0, min(dw, out[0] * scale), min(dh, out[1] * scale)), (dw, dh))
+    return scale, ((out[1], out[0]) if swap else out), box
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """A decoded PIL image of any mode as mode RGB (see the module docstring for alpha and 16 bit)."""
+    mode = img.mode
+    keyed = "transparency" in img.info and mode in ("P", "L", "RGB")  # palette alpha or tRNS colour key
+    if keyed or mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        out = Image.new("RGB", img.size)  # black
+        out.paste(rgba.convert("RGB"), mask=rgba.getchannel("A"))
+        return out
+    if mode == "I" or mode.startswith("I;16"):  # 16-bit gray (mode I is what Pillow gives 16-bit PGM)
+        return Image.fromarray(_scale16(np.clip(np.asarray(img), 0, 65535))).convert("RGB")
+    if mode == "F":
+        return Image.fromarray(_scale_float(np.asarray(img))).convert("RGB")
+    return img if mode == "RGB" else img.convert("RGB")  # 1, L, P, CMYK, YCbCr, ...
+
+
+def _scale16(a: np.ndarray) -> np.ndarray:
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _scale_float(a: np.ndarray) -> np.ndarray:
+    return (np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def _array_name(a: np.ndarray) -> str:
+    return f"<array {'×'.join(map(str, a.shape))} {a.dtype}>"
+
+
+def _array_image(a: np.ndarray) -> Image.Image:
+    name = _array_name(a)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or a.size == 0:
+        raise _error(name, "expected a non-empty H×W, H×W×3 (RGB) or H×W×4 (RGBA) array")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype == np.uint16:
+        a = _scale16(a)
+    elif np.issubdtype(a.dtype, np.floating):
+        a = _scale_float(a)
+    elif np.issubdtype(a.dtype, np.integer) and a.min() >= 0 and a.max() <= 255:
+        a = a.astype(np.uint8)
+    else:
+        raise _error(name, "unsupported values: pass uint8, uint16, float in [0, 1] or integers in 0..255")
+    return Image.fromarray(np.ascontiguousarray(a))  # L, RGB or RGBA, converted like any decoded image
+
+
+def _transpose_of(img: Image.Image) -> Image.Transpose | None:
+    """The transpose its EXIF (or XMP) orientation asks for; None when upright, absent or unreadable."""
+    if isinstance(img, TiffImageFile):
+        return None  # Pillow reports TIFF sizes upright already and transposes TIFF pixels while loading
+    try:
+        # the base-class method reads what the header gave; PNG's override would decode the whole image first
+        orientation = Image.Image.getexif(img).get(ExifTags.Base.Orientation, 1)
+    except Exception:  # a malformed EXIF block should not make the pixels unreadable
+        return None
+    return _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+
+
+def _box_to_stored(method: Image.Transpose | None, box: tuple[float, ...], size: tuple[int, int]) -> tuple:
+    """A (left, top, right, bottom) box in displayed coordinates, as a box in stored coordinates.
+
+    Displayed = method(stored), so we map the corners through the inverse transpose; `size` is displayed.
+    """
+    if method is None:
+        return box
+    inverse = {Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270,
+               Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90}.get(method, method)
+    w, h = size
+    # where a point (x, y) of a w×h image lands under each transpose (continuous edge coordinates)
+    move = {
+        Image.Transpose.FLIP_LEFT_RIGHT: lambda x, y: (w - x, y),
+        Image.Transpose.FLIP_TOP_BOTTOM: lambda x, y: (x, h - y),
+        Image.Transpose.ROTATE_180: lambda x, y: (w - x, h - y),
+        Image.Transpose.ROTATE_90: lambda x, y: (y, w - x),  # counter-clockwise
+        Image.Transpose.ROTATE_270: lambda x, y: (h - y, x),  # clockwise
+        Image.Transpose.TRANSPOSE: lambda x, y: (y, x),
+        Image.Transpose.TRANSVERSE: lambda x, y: (h - y, w - x),
+    }[inverse]
+    (x0, y0), (x1, y1) = move(box[0], box[1]), move(box[2], box[3])
+    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+_limit_lock = threading.Lock()
+_limit_users = 0
+_saved_limit: int | None = None
+
+
+@contextlib.contextmanager
+def _pixel_limit() -> Iterator[None]:
+    """Raise Pillow's decompression-bomb threshold to MAX_PIXELS while we read (we check sizes ourselves).
+
+    Pillow only has the module-global Image.MAX_IMAGE_PIXELS; concurrent readers share one raised value
+    (reference-counted) and the caller's setting comes back when the last one finishes.
+    """
+    global _limit_users, _saved_limit
+    with _limit_lock:
+        if _limit_users == 0:
+            _saved_limit = Image.MAX_IMAGE_PIXELS
+            if _saved_limit is not None:
+                Image.MAX_IMAGE_PIXELS = max(_saved_limit, MAX_PIXELS)
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                Image.MAX_IMAGE_PIXELS = _saved_limit
+
+
+@contextlib.contextmanager
+def _open(name: str) -> Iterator[Image.Image]:
+    """Image.open with every failure turned into an ImageError that says why."""
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise _error(name, "no such file") from None
+    except OSError as e:
+        raise _error(name, e.strerror or e) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _error(name, "is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise _error(name, "not a regular file")  # a FIFO or device would block or never end
+    if st.st_size == 0:
+        raise _error(name, "file is empty (0 bytes)")
+    with _pixel_limit():
+        try:
+            img = Image.open(name, formats=_FORMATS)
+        except UnidentifiedImageError:
+            raise _error(name, _not_an_image(name)) from None
+        except Image.DecompressionBombError:
+            raise _error(name, f"image too large (limit {MAX_PIXELS / 1e6:.0f} megapixels)") from None
+        except OSError as e:
+            raise _error(name, e.strerror or e) from None
+        except MemoryError:
+            raise
+        except Exception as e:  # malformed headers make some plugins raise ValueError, EOFError, ...
+            raise _error(name, f"corrupt image header ({e})") from e
+        with img:
+            yield img
+
+
+def _not_an_image(name: str) -> str:
+    """Why Pillow could not identify the file, guessed from its first bytes."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(32)
+    except OSError as e:
+        return e.strerror or str(e)
+    if head[4:8] == b"ftyp":
+        return "unsupported format (HEIC/AVIF container?)"
+    if all(b >= 32 or b in b"\t\n\r\f" for b in head):  # an HTML error page or a note saved as .jpg
+        return f"not an image file (looks like text: {head.decode('utf-8', 'replace')[:20]!r})"
+    return f"not an image file (unknown format, starts with {head[:8].hex(' ')})"
+
+
+def _png_corruption(name: str) -> str | None:
+    """Check every PNG chunk's CRC; the reason if one fails or the file ends inside a chunk, else None."""
+    with open(name, "rb") as f:
+        f.seek(8)  # signature, already checked by Pillow
+        while True:
+            head = f.read(8)
+            if not head:
+                return None  # no IEND: tolerated, Pillow reports missing image data itself
+            if len(head) < 8:
+                return "file ends inside a chunk header"
+            length, ctype = struct.unpack(">I4s", head)
+            crc = zlib.crc32(ctype)
+            left = length
+            while left:
+                block = f.read(min(left, 1 << 20))
+                if not block:
+                    return f"file ends inside the {ctype.decode('latin-1')!r} chunk"
+                crc = zlib.crc32(block, crc)
+                left -= len(block)
+            stored = f.read(4)
+            if len(stored) < 4:
+                return f"file ends inside the {ctype.decode('latin-1')!r} chunk"
+            if struct.unpack(">I", stored)[0] != crc:
+                return f"bad CRC in the {ctype.decode('latin-1')!r} chunk"
+            if ctype == b"IEND":
+                return None
+
+
+def _key(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _has_image_suffix(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _walk_covers(root: str, key: str, is_dir: bool) -> bool:
+    """Whether walking folder `root` (a key) yields file `key`, or every image file under folder `key`."""
+    if is_dir and key == root:
+        return True
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    if not key.startswith(prefix):
+        return False
+    parts = key[len(prefix):].split(os.sep)
+    return not any(p.startswith(".") for p in parts) and (is_dir or _has_image_suffix(key))
+
+
+def _walk(
+    folder: str, key: str, skip: set[str], _active: frozenset = frozenset()
+) -> Iterator[tuple[str, str]]:
+    """(path, key) of image files under `folder`, as described in iter_image_files. Folders whose key is in
+    `skip` (walked before) are left out; a symlinked folder leading back into an ancestor is not entered."""
+    try:
+        st = os.stat(folder)
+        ident = (st.st_dev, st.st_ino)
+        if ident in _active:
+            return
+        files, dirs = [], []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir():
+                    dirs.append(entry.name)
+                elif _has_image_suffix(entry.name) and entry.is_file():
+                    files.append(entry.name)
+    except OSError as e:
+        raise ImageError(f"cannot list folder {folder!r}: {e.strerror or e}") from None
+    files.sort()
+    for name in files:
+        yield os.path.join(folder, name), os.path.join(key, os.path.normcase(name))
+    del files
+    for name in sorted(dirs):
+        sub_key = os.path.join(key, os.path.normcase(name))
+        if sub_key not in skip:
+            yield from _walk(os.path.join(folder, name), sub_key, skip, _active | {ident})

@@ -1,0 +1,98 @@
+"""Teacher labelling of an image folder into a JSON Lines label file (resumable, parallel).
+
+Every image gets exactly one record: points from the teacher, or `points: null` with the reason (unreadable
+image, no face found). Records are appended and flushed as they come, so a killed run loses at most the
+images in flight, and a rerun skips the images already in the output.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from facemark.annotations import LabelRecord, labelled_images
+from facemark.images import ImageError, iter_image_files, load_image
+from facemark.scheme import FACE88
+from facemark.teacher import create_teacher
+
+_teacher = None  # one per worker process: the teacher's graph is not shareable between processes
+
+
+def _init_worker(teacher_name: str) -> None:
+    global _teacher
+    _teacher = create_teacher(teacher_name)
+
+
+def _label_one(job: tuple[str, str]) -> tuple[str, str]:
+    """(JSON line, outcome) for one image; outcome is 'labelled', 'no_face' or 'unreadable'."""
+    path, name = job
+    try:
+        rgb = load_image(path)
+    except ImageError as e:
+        record = LabelRecord(image=name, scheme=FACE88.name, source=_teacher.source, error=str(e))
+        return record.to_json(), "unreadable"
+    result = _teacher.label(rgb)
+    record = LabelRecord(image=name, scheme=FACE88.name, points=result.points, box=result.box,
+                         source=_teacher.source, error=result.error, width=rgb.shape[1], height=rgb.shape[0])
+    return record.to_json(), "labelled" if result.points is not None else "no_face"
+
+
+@dataclass
+class LabelSummary:
+    labelled: int = 0
+    no_face: int = 0
+    unreadable: int = 0
+    skipped_existing: int = 0
+
+
+def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "mediapipe",
+                 workers: int = 1, progress: bool = True) -> LabelSummary:
+    images_dir, out = Path(images_dir), Path(out)
+    if not images_dir.is_dir():
+        raise ImageError(f"not a folder: {images_dir}")
+    done = labelled_images(out)
+    summary = LabelSummary()
+
+    def jobs():
+        for path in iter_image_files([images_dir]):
+            name = path.relative_to(images_dir).as_posix()
+            if name in done:
+                summary.skipped_existing += 1
+                continue
+            yield str(path), name
+
+    total = sum(1 for _ in iter_image_files([images_dir])) - len(done)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_line_end(out)
+    with out.open("a", encoding="utf-8") as fh, tqdm(total=max(total, 0), disable=not progress,
+                                                     unit="img", desc="label") as bar:
+        if workers <= 1:
+            _init_worker(teacher)
+            results = map(_label_one, jobs())
+            pool = None
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (teacher,))
+            results = pool.imap(_label_one, jobs(), chunksize=8)
+        try:
+            for line, outcome in results:
+                fh.write(line + "\n")
+                fh.flush()
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+                bar.update(1)
+        finally:
+            if pool is not None:
+                pool.terminate()
+    return summary
+
+
+def _ensure_line_end(path: Path) -> None:
+    """A run killed mid-line leaves a partial last line; start the next record on a fresh line."""
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb+") as fh:
+            fh.seek(-1, 2)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")
+

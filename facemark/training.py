@@ -1,0 +1,232 @@
+"""Training loop: a plain epoch loop over a cache, with augmentation, validation NME, early stopping and
+checkpoints that make `--resume` after a crash or kill land on the same result as an uninterrupted run.
+
+Reproducibility: every epoch draws its shuffle and augmentation from a generator seeded by (seed, epoch), and
+the learning rate is a pure function of the step, so restarting from the checkpoint written at the end of
+epoch e replays epochs e+1... exactly as they would have run.
+
+Run folder: config.json, log.csv (one row per epoch), curves.png, last.pt (full training state),
+best.pt (weights file of the best validation epoch).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facemark.augment import AugmentConfig, augment_batch, centre_view
+from facemark.dataset import FaceCache, open_cache
+from facemark.metrics import landmark_metrics
+from facemark.model import create_model, points_to_unit
+from facemark.weights import atomic_save, save_weights
+
+LOG_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "val_nme", "val_mae_px", "seconds"]
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 3e-3  # peak learning rate (AdamW), reached after warmup, then cosine down to 0
+    warmup_epochs: float = 1.0
+    weight_decay: float = 1e-4
+    loss: str = "wing"  # wing | l1 | mse | smooth_l1, on crop pixels
+    patience: int = 15  # stop after this many epochs without a better validation NME
+    seed: int = 0
+    max_train: int | None = None  # use only the first N training faces (quick runs, tests)
+    max_val: int | None = None
+    model: dict = field(default_factory=lambda: {"arch": "mobilenet", "alpha": 0.5})
+    augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
+
+
+def landmark_loss(pred_px: torch.Tensor, true_px: torch.Tensor, kind: str) -> torch.Tensor:
+    err = pred_px - true_px
+    if kind == "l1":
+        return err.abs().mean()
+    if kind == "mse":
+        return (err ** 2).mean()
+    if kind == "smooth_l1":
+        return torch.nn.functional.smooth_l1_loss(pred_px, true_px)
+    if kind == "wing":
+        # Wing loss (Feng et al. 2018): log-shaped for small errors, so sub-pixel errors still pull; linear
+        # for large ones, so a few bad labels do not dominate. w, eps in crop pixels.
+        w, eps = 10.0, 2.0
+        a = err.abs()
+        c = w - w * math.log(1 + w / eps)
+        return torch.where(a < w, w * torch.log1p(a / eps), a - c).mean()
+    raise ValueError(f"unknown loss {kind!r}: use wing, l1, mse or smooth_l1")
+
+
+def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _batch(cache: FaceCache, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = np.sort(idx)  # sorted reads are much faster from a memory-mapped file
+    return torch.from_numpy(np.ascontiguousarray(cache.crops[idx])), torch.from_numpy(cache.points[idx])
+
+
+@torch.no_grad()
+def predict_cache(model, cache: FaceCache, indices: np.ndarray, batch_size: int = 256,
+                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) points in pixels of the cache's S×S network view, for the given faces."""
+    model.eval()
+    out_size = model.config.input_size
+    k = out_size / cache.size
+    preds, trues = [], []
+    for start in tqdm(range(0, len(indices), batch_size), disable=not progress, desc="predict", unit="batch"):
+        idx = np.sort(indices[start:start + batch_size])
+        crops, pts = _batch(cache, idx)
+        x, true = centre_view(crops, pts, cache.size, out_size, cache.scheme)
+        pred = model.to_pixels(model(x))
+        # back to the S×S crop's pixels (pixel-centre convention) for metrics comparable across rho
+        preds.append(((pred + 0.5) / k - 0.5).numpy())
+        trues.append(((true + 0.5) / k - 0.5).numpy())
+    return np.concatenate(preds), np.concatenate(trues)
+
+
+def _write_curves(log_path: Path, png_path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(log_path.open()))
+    if not rows:
+        return
+    epoch = [int(r["epoch"]) for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epoch, [float(r["train_loss"]) for r in rows], label="train")
+    ax1.plot(epoch, [float(r["val_loss"]) for r in rows], label="validation")
+    ax1.set_xlabel("epoch"), ax1.set_ylabel("loss"), ax1.legend(), ax1.set_yscale("log")
+    ax2.plot(epoch, [100 * float(r["val_nme"]) for r in rows])
+    ax2.set_xlabel("epoch"), ax2.set_ylabel("validation NME (%)"), ax2.set_yscale("log")
+    ax2.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+
+
+def train(cache_dir: str | Path, run_dir: str | Path, config: TrainConfig, *, resume: bool = False,
+          progress: bool = True, stop_after_epochs: int | None = None) -> dict:
+    """Train; returns the best validation metrics. `stop_after_epochs` ends this call early (tests)."""
+    run_dir = Path(run_dir)
+    cache = open_cache(cache_dir)
+    last_path = run_dir / "last.pt"
+    if resume:
+        if not last_path.exists():
+            raise TrainingError(f"nothing to resume: {last_path} does not exist")
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        config = TrainConfig(**state["train_config"])
+    elif last_path.exists():
+        raise TrainingError(f"{run_dir} already holds a run; use --resume or another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+
+    torch.manual_seed(config.seed)
+    model = create_model(scheme=cache.scheme, margin=cache.margin, **config.model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    augment_cfg = AugmentConfig(**config.augment)
+    train_idx = cache.indices("train")[:config.max_train]
+    val_idx = cache.indices("val")[:config.max_val]
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise TrainingError(f"{cache_dir}: needs both training and validation faces "
+                            f"(has {len(train_idx)} / {len(val_idx)})")
+    steps_per_epoch = max(1, len(train_idx) // config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+    out_size = model.config.input_size
+
+    epoch, best_nme, best_epoch = 0, float("inf"), -1
+    log_path = run_dir / "log.csv"
+    if resume:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, best_nme, best_epoch = state["epoch"], state["best_nme"], state["best_epoch"]
+        _truncate_log(log_path, epoch)
+    else:
+        with log_path.open("w", newline="") as fh:
+            csv.writer(fh).writerow(LOG_FIELDS)
+
+    epochs_run = 0
+    while epoch < config.epochs and epoch - best_epoch <= config.patience:
+        start = time.perf_counter()
+        g = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
+        model.train()
+        losses = []
+        bar = tqdm(range(steps_per_epoch), disable=not progress, desc=f"epoch {epoch + 1}/{config.epochs}",
+                   unit="batch", leave=False)
+        for b in bar:
+            step = epoch * steps_per_epoch + b
+            lr = learning_rate(step, total_steps, warmup, config.lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            crops, pts = _batch(cache, order[b * config.batch_size:(b + 1) * config.batch_size])
+            x, target = augment_batch(crops, pts, cache.size, out_size, cache.scheme, augment_cfg, g)
+            pred = model.to_pixels(model(x))
+            loss = landmark_loss(pred, target, config.loss)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}: "
+                                    "lower --lr or check the labels of that batch")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            if b % 20 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{lr:.2e}")
+        bar.close()
+
+        pred, true = predict_cache(model, cache, val_idx)
+        metrics = landmark_metrics(pred, true, cache.scheme)
+        val_loss = landmark_loss(torch.from_numpy(pred), torch.from_numpy(true), config.loss).item()
+        epoch += 1
+        if metrics["nme"] < best_nme:
+            best_nme, best_epoch = metrics["nme"], epoch
+            save_weights(model, run_dir / "best.pt", metrics=_card_metrics(metrics, epoch))
+        row = [epoch, f"{lr:.6g}", f"{np.mean(losses):.5f}", f"{val_loss:.5f}", f"{metrics['nme']:.6f}",
+               f"{metrics['mae_px']:.5f}", f"{time.perf_counter() - start:.1f}"]
+        with log_path.open("a", newline="") as fh:
+            csv.writer(fh).writerow(row)
+        atomic_save({"train_config": asdict(config), "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "epoch": epoch, "best_nme": best_nme,
+                     "best_epoch": best_epoch}, last_path)
+        _write_curves(log_path, run_dir / "curves.png")
+        if progress:
+            print(f"epoch {epoch}/{config.epochs}: train loss {np.mean(losses):.4f}, val NME "
+                  f"{100 * metrics['nme']:.3f}% (best {100 * best_nme:.3f}% @ {best_epoch}), "
+                  f"MAE {metrics['mae_px']:.3f} px, {time.perf_counter() - start:.0f} s", flush=True)
+        epochs_run += 1
+        if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
+            break
+    return {"best_nme": best_nme, "best_epoch": best_epoch, "epochs": epoch}
+
+
+def _card_metrics(metrics: dict, epoch: int) -> dict:
+    return {k: v for k, v in metrics.items() if k != "per_image_nme"} | {"epoch": epoch}
+
+
+def _truncate_log(log_path: Path, epoch: int) -> None:
+    """Drop log rows of epochs after the checkpoint (a kill between log write and checkpoint write)."""
+    if not log_path.exists():
+        with log_path.open("w", newline="") as fh:
+            csv.writer(fh).writerow(LOG_FIELDS)
+        return
+    rows = list(csv.reader(log_path.open()))
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= epoch]
+    with log_path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
