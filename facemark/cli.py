@@ -100,6 +100,29 @@ def _cmd_eval(args) -> int:
     return EXIT_FAILED if evaluation.skipped else EXIT_OK
 
 
+def _cmd_predict(args) -> int:
+    from facemark.api import Landmarker
+    from facemark.predict import predict_inputs
+
+    landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads)
+    draw_dir = args.out if args.draw else None
+    if args.draw and not args.out:
+        raise UsageError("--draw needs --out DIR")
+    json_path = args.json
+    if json_path is None and not args.draw:
+        json_path = "-"
+    if json_path == "-":
+        json_path = "/dev/stdout"
+    summary = predict_inputs(landmarker, args.inputs, json_path=json_path, draw_dir=draw_dir,
+                             progress=not args.quiet)
+    for problem in summary.failed:
+        print(f"facemark predict: {problem}", file=sys.stderr)
+    print(f"{summary.images} images, {summary.faces} faces, {len(summary.failed)} failed"
+          + (f"; drawings in {draw_dir}/" if draw_dir else "") + (f"; points in {args.json}" if args.json else ""),
+          file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facemark", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -161,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_eval)
+
+    p = sub.add_parser("predict", help="landmarks for images, folders (recursive) or globs")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--model", default=None, help="weights file or built-in name (default: face88)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"])
+    p.add_argument("--json", help="JSON Lines file, one line per image ('-' for stdout, the default "
+                                  "when nothing else is asked for)")
+    p.add_argument("--draw", action="store_true", help="write each image with its points drawn into --out")
+    p.add_argument("--out", help="folder for drawings")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_predict)
     return parser
 
 

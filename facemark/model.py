@@ -108,12 +108,12 @@ def points_to_unit(points: torch.Tensor, size: int) -> torch.Tensor:
 ARCHITECTURES = {"mobilenet": MobileNetLandmarks}
 
 
-def create_model(arch: str = "mobilenet", scheme: Scheme | None = None, **kwargs) -> nn.Module:
+def create_model(arch: str = "mobilenet", scheme: Scheme | dict | None = None, **kwargs) -> nn.Module:
     """Build a landmark network by name, e.g. create_model("mobilenet", alpha=0.25, shallow=True)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     if scheme is not None:
-        kwargs["scheme"] = scheme.to_dict()
+        kwargs["scheme"] = scheme.to_dict() if isinstance(scheme, Scheme) else Scheme.from_dict(scheme).to_dict()
     config = ModelConfig(arch=arch, **kwargs)
     return ARCHITECTURES[arch](config)
 

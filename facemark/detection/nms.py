@@ -1,0 +1,40 @@
+"""Greedy non-maximum suppression for axis-aligned boxes (x0, y0, x1, y1), in numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def box_overlap(box: np.ndarray, others: np.ndarray, mode: str = "union") -> np.ndarray:
+    """Overlap of one box with each of `others`: intersection over union, or over the smaller area ("min").
+
+    "min" also catches a small box lying inside a large one, which IoU rates low.
+    """
+    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = iw * ih
+    area = max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
+    areas = np.clip(others[:, 2] - others[:, 0], 0, None) * np.clip(others[:, 3] - others[:, 1], 0, None)
+    if mode == "union":
+        denom = area + areas - inter
+    elif mode == "min":
+        denom = np.minimum(area, areas)
+    else:
+        raise ValueError(f"unknown overlap mode {mode!r} (use 'union' or 'min')")
+    return np.divide(inter, denom, out=np.zeros_like(inter, dtype=np.float64), where=denom > 0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union") -> np.ndarray:
+    """Indices of the boxes kept, best score first: each kept box removes every lower-scored box that
+    overlaps it by more than `threshold` (see `box_overlap` for `mode`)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(boxes) != len(scores):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable")  # ties keep their input order
+    keep = []
+    while len(order):
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        order = rest[box_overlap(boxes[best], boxes[rest], mode) <= threshold]
+    return np.asarray(keep, dtype=np.int64)
