@@ -131,7 +131,7 @@ def _parse_record(obj, where: str) -> LabelRecord:
         if len(box) != 4:
             raise AnnotationError(f"{where}: 'box' must be [x0, y0, x1, y1]")
     width, height = obj.get("width"), obj.get("height")
-    if not all(v is None or (isinstance(v, int) and v > 0) for v in (width, height)):
+    if not all(v is None or (type(v) is int and v > 0) for v in (width, height)):
         raise AnnotationError(f"{where}: 'width'/'height' must be positive integers")
     return LabelRecord(image=image, scheme=scheme.name, points=points, box=box,
                        source=obj.get("source"), error=obj.get("error"), width=width, height=height)
@@ -146,25 +146,19 @@ def read_labels(path: str | Path, *, skip_bad: bool = False,
     """
     path = Path(path)
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")  # decoded line by line, so a bad byte is reported (and skipped) on its own line
     except OSError as e:
         raise AnnotationError(f"cannot read label file {path}: {e.strerror or e}") from None
     with fh:
-        lineno = 0
-        while True:
-            try:
-                line = fh.readline()
-            except UnicodeDecodeError:
-                raise AnnotationError(f"{path}:{lineno + 1}: not UTF-8 text") from None
-            if not line:
-                break
-            lineno += 1
-            if not line.strip():
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
             where = f"{path}:{lineno}"
             try:
                 try:
-                    obj = json.loads(line)
+                    obj = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    raise AnnotationError(f"{where}: not UTF-8 text") from None
                 except json.JSONDecodeError as e:
                     raise AnnotationError(f"{where}: invalid JSON ({e.msg})") from None
                 yield _parse_record(obj, where)

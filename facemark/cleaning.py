@@ -222,6 +222,7 @@ def write_report(result: CleanResult, path: Path, images_dir: Path, *, bad_lines
     lines += ["", "A record breaking several rules is counted under each.", ""]
     if bad_lines:
         lines += ["## Malformed lines", ""] + [f"- {p}" for p in bad_lines[:50]] + [""]
+    sheet_path.unlink(missing_ok=True)  # never leave an earlier run's sheet beside this report
     if result.rejected:
         sheet = rejected_contact_sheet(result.rejected, images_dir)
         sheet.save(sheet_path)

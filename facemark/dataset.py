@@ -5,7 +5,7 @@ The cache keeps a *context* crop (the network's square times `CONTEXT`) so that 
 zoom and rotate without running out of pixels; the network's own S×S view is its centre.
 
 Folder layout:
-    crops.npy    (N, C, C, 3) uint8, C = round(S * CONTEXT)     (memory-mapped when read)
+    crops.npy    (N, C, C, 3) uint8, C ≈ S × CONTEXT with C − S even   (memory-mapped when read)
     points.npy   (N, P, 2) float32, context-crop pixel-centre coordinates
     val.npy      (N,) bool, True for validation identities
     meta.json    scheme, sizes, image names, counts
@@ -30,7 +30,12 @@ from facemark.preprocessing import (DEFAULT_MARGIN, DEFAULT_SIZE, CropTransform,
                                     square_crop_transform)
 from facemark.scheme import Scheme, get_scheme
 
-CONTEXT = 1.4  # context crop side / network crop side
+CONTEXT = 1.4  # context crop side / network crop side (rounded so the network view sits on whole pixels)
+
+
+def context_size(size: int) -> int:
+    """Context crop side for network crop side `size`: about size × CONTEXT, an even number of pixels more."""
+    return size + 2 * round(size * (CONTEXT - 1) / 2)
 
 
 def identity_of(image_name: str) -> str:
@@ -45,13 +50,16 @@ def is_validation_identity(identity: str, val_fraction: float) -> bool:
 def context_transform(points: np.ndarray, size: int, margin: float) -> CropTransform:
     """Square around the points' box (the network's framing), widened by CONTEXT."""
     net = square_crop_transform(box_from_points(points), size, margin)
-    return CropTransform(net.cx, net.cy, net.side * CONTEXT, round(size * CONTEXT))
+    context = context_size(size)
+    return CropTransform(net.cx, net.cy, net.side * context / size, context)
 
 
 def build_cache(labels: str | Path, images_dir: str | Path, out: str | Path, *, size: int | None = None,
                 margin: float | None = None, val_fraction: float = 0.1, progress: bool = True) -> dict:
-    size = size or DEFAULT_SIZE
-    margin = margin or DEFAULT_MARGIN
+    size = DEFAULT_SIZE if size is None else size
+    margin = DEFAULT_MARGIN if margin is None else margin
+    if size < 16 or margin <= 0 or not 0 < val_fraction < 1:
+        raise ValueError(f"need size >= 16, margin > 0 and 0 < val fraction < 1 (got {size}, {margin}, {val_fraction})")
     images_dir, out = Path(images_dir), Path(out)
     records = [r for r in read_labels(labels) if r.points is not None and np.isfinite(r.points).all()]
     if not records:
@@ -60,7 +68,7 @@ def build_cache(labels: str | Path, images_dir: str | Path, out: str | Path, *, 
     if len(schemes) != 1:
         raise ValueError(f"{labels}: mixes schemes {sorted(schemes)}; a cache holds one")
     scheme = get_scheme(schemes.pop())
-    context = round(size * CONTEXT)
+    context = context_size(size)
     out.mkdir(parents=True, exist_ok=True)
     crops = np.lib.format.open_memmap(out / "crops.npy.tmp", mode="w+", dtype=np.uint8,
                                       shape=(len(records), context, context, 3))

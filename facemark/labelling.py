@@ -85,6 +85,8 @@ def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "med
         finally:
             if pool is not None:
                 pool.terminate()
+            elif _teacher is not None:
+                _teacher.close()
     return summary
 
 

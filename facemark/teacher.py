@@ -31,8 +31,8 @@ MEDIAPIPE_TO_FACE88 = np.array([
 assert len(MEDIAPIPE_TO_FACE88) == FACE88.num_points
 
 MEDIAPIPE_VERSION = "0.10.21"
-MISSING_MEDIAPIPE = ("the MediaPipe teacher needs the 'label' extra: pip install 'facemark[label]' "
-                     f"(mediapipe=={MEDIAPIPE_VERSION})")
+MISSING_MEDIAPIPE = ("MediaPipe is not installed: the teacher and the mediapipe detector need the 'label' "
+                     f"extra: pip install 'facemark[label]' (mediapipe=={MEDIAPIPE_VERSION})")
 
 
 @dataclass
@@ -47,7 +47,7 @@ def import_mediapipe():
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import mediapipe  # noqa: F401  (heavy import, only when a teacher is asked for)
+        import mediapipe  # heavy: imported only when a teacher or the mediapipe detector is created
     except ImportError:
         raise RuntimeError(MISSING_MEDIAPIPE) from None
     return mediapipe

@@ -207,3 +207,14 @@ def test_points_keep_their_precision_to_a_thousandth(tmp_path):
     (record,) = read_labels(path)
     err = np.abs(record.points - points).max()
     assert err <= 5e-4 + 1e-9 and not math.isnan(err)
+
+
+def test_a_non_utf8_byte_is_reported_on_its_own_line_and_skippable(tmp_path):
+    good = [LabelRecord(image=f"{k}.jpg", points=_shape(88, k)).to_json().encode() for k in range(3)]
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b"\n".join([good[0], good[1], b'{"image": "caf\xe9.jpg"}', good[2]]) + b"\n")
+    with pytest.raises(AnnotationError, match=rf"{path.name}:3: not UTF-8"):
+        list(read_labels(path))
+    problems = []
+    assert [r.image for r in read_labels(path, skip_bad=True, problems=problems)] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert len(problems) == 1 and ":3:" in problems[0]

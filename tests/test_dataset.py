@@ -188,3 +188,21 @@ def test_build_cache_refuses_mixed_schemes(faces, tmp_path):
 def test_open_cache_on_a_plain_folder(tmp_path):
     with pytest.raises(ValueError, match="not a facemark cache"):
         open_cache(tmp_path)
+
+
+@pytest.mark.parametrize("size", [128, 112, 96])
+def test_any_crop_size_gives_a_usable_cache(faces, tmp_path, size):
+    folder, labels, truth = faces
+    meta = build_cache(labels, folder, tmp_path / "c", size=size, val_fraction=VAL_FRACTION, progress=False)
+    opened = open_cache(tmp_path / "c")
+    crops, points = opened.network_view(np.arange(meta["count"]))
+    assert crops.shape[1:] == (size, size, 3)
+    name = opened.names[0]
+    expected = square_crop_transform(box_from_points(truth[name][1]), size, opened.margin).to_crop(truth[name][1])
+    assert np.abs(points[0] - expected).max() < 1e-3
+
+
+def test_build_cache_rejects_nonsense_sizes(faces, tmp_path):
+    folder, labels, _ = faces
+    with pytest.raises(ValueError, match="size"):
+        build_cache(labels, folder, tmp_path / "c", size=0, progress=False)

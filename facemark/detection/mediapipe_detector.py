@@ -8,27 +8,10 @@ asks for (eyes, nose, mouth corners), so `keypoints` is None.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from facemark.detection.core import Detection, FaceDetector, check_image
-
-MEDIAPIPE_VERSION = "0.10.21"
-MISSING_MEDIAPIPE = ("the MediaPipe face detector needs the 'label' extra: pip install 'facemark[label]' "
-                     f"(mediapipe=={MEDIAPIPE_VERSION})")
-
-
-def _import_mediapipe():
-    # MediaPipe's C++ side logs a few lines per process on stderr; keep them out of the user's output
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import mediapipe  # heavy: imported only when this detector is created
-    except ImportError:
-        raise RuntimeError(MISSING_MEDIAPIPE) from None
-    return mediapipe
-
+from facemark.teacher import import_mediapipe
 
 class MediaPipeDetector(FaceDetector):
     """BlazeFace via `mp.solutions.face_detection`.
@@ -44,7 +27,7 @@ class MediaPipeDetector(FaceDetector):
     LANDMARK_BOX = (-0.003, 0.099, 0.826, 0.815)
 
     def __init__(self, min_detection_confidence: float = 0.5, full_range: bool = True):
-        mp = _import_mediapipe()
+        mp = import_mediapipe()
         self._detector = mp.solutions.face_detection.FaceDetection(
             model_selection=1 if full_range else 0, min_detection_confidence=min_detection_confidence)
 

@@ -1,0 +1,262 @@
+"""Speed table: the landmark network (torch and onnxruntime), cropping, MTCNN, the whole image, and others.
+
+    python benchmarks/speed.py --threads 2 --repeats 30
+
+Everything runs on the sample image (examples/astronaut.png scaled to 480 px high and centred on a 640×480
+canvas). Each number is the median over `--repeats` timed calls (time.perf_counter) after warm-up calls.
+MediaPipe Face Mesh and dlib's 68-point predictor run side by side on the same input when installed. The
+machine (CPU, cores, library versions, threads, load and busy processes before starting) is described with
+the table, which is printed and written to benchmarks/results/speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing: this checkout's facemark, not another
+
+from facemark.api import Landmarker  # noqa: E402
+from facemark.images import load_image  # noqa: E402
+from facemark.preprocessing import crop_image, normalise_crop, square_crop_transform  # noqa: E402
+
+SAMPLE = REPO / "examples" / "astronaut.png"
+CANVAS = (640, 480)  # width, height
+
+
+def timed_ms(fn, repeats: int, warmup: int) -> float:
+    """Median wall-clock milliseconds of fn() over `repeats` calls, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def canvas_image() -> np.ndarray:
+    """The sample portrait scaled to the canvas height and centred on a mid-grey 640×480 canvas."""
+    width, height = CANVAS
+    face = Image.fromarray(load_image(SAMPLE))
+    side = min(width, height)
+    face = face.resize((side, side), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", CANVAS, (128, 128, 128))
+    canvas.paste(face, ((width - side) // 2, (height - side) // 2))
+    return np.asarray(canvas)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def busy_processes(seconds: float = 1.0, threshold: float = 0.3) -> list[tuple[float, str]]:
+    """Other processes using more than `threshold` of a core over `seconds` (from /proc; [] elsewhere)."""
+    def cpu_ticks() -> dict[int, tuple[int, str]]:
+        ticks = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                ticks[int(entry.name)] = (int(fields[11]) + int(fields[12]), cmd or stat.split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        return ticks
+
+    if not Path("/proc/stat").exists():
+        return []
+    before = cpu_ticks()
+    time.sleep(seconds)
+    after = cpu_ticks()
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = []
+    for pid, (t1, cmd) in after.items():
+        if pid in before:
+            share = (t1 - before[pid][0]) / hz / seconds
+            if share > threshold:
+                busy.append((share, cmd[:90]))
+    return sorted(busy, reverse=True)
+
+
+def mediapipe_ms(rgb: np.ndarray, repeats: int, warmup: int) -> tuple[str, str]:
+    """(ms per image, note) for MediaPipe Face Mesh as the teacher runs it (static images, refined, 478 points)."""
+    try:
+        import mediapipe as mp
+    except ImportError:
+        return "not installed", ""
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1)
+    try:
+        frame = np.ascontiguousarray(rgb)
+        found = mesh.process(frame).multi_face_landmarks
+        ms = timed_ms(lambda: mesh.process(frame), repeats, warmup)
+    finally:
+        mesh.close()
+    points = len(found[0].landmark) if found else 0
+    return f"{ms:.1f}", (f"mediapipe {mp.__version__}, own face detector + 468+10 points; threads chosen by "
+                         f"MediaPipe (TFLite/XNNPACK), not --threads" + ("" if found else "; NO FACE FOUND")
+                         + (f"; {points} points" if found and points != 478 else ""))
+
+
+def dlib_ms(rgb: np.ndarray, repeats: int, warmup: int, model: str | None) -> tuple[str, str]:
+    """(ms per image, note) for dlib's HOG detector + 68-point shape predictor, when dlib and its model exist."""
+    try:
+        import dlib
+    except ImportError:
+        return "not installed", "`import dlib` failed"
+    if not model or not Path(model).is_file():
+        return "no model file", "dlib imports, but --dlib-model shape_predictor_68_face_landmarks.dat is missing"
+    detector, predictor = dlib.get_frontal_face_detector(), dlib.shape_predictor(model)
+
+    def run():
+        return [predictor(rgb, box) for box in detector(rgb, 0)]
+
+    found = run()
+    ms = timed_ms(run, repeats, warmup)
+    return f"{ms:.1f}", f"dlib {dlib.__version__}, HOG detector + 68 points" + ("" if found else "; NO FACE FOUND")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="weights file or built-in name (default: face88)")
+    parser.add_argument("--threads", type=int, default=2, help="torch and onnxruntime CPU threads")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per measurement (median reported)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls before each measurement")
+    parser.add_argument("--batch", type=int, default=32, help="batch size of the per-face throughput rows")
+    parser.add_argument("--dlib-model", default=os.environ.get("DLIB_SHAPE_PREDICTOR"),
+                        help="dlib's shape_predictor_68_face_landmarks.dat (if dlib is installed)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.md"))
+    args = parser.parse_args()
+
+    # the state of the machine before we add our own load
+    load_before = load_average()
+    busy = busy_processes()
+
+    torch.set_num_threads(args.threads)
+    repeats, warmup = args.repeats, args.warmup
+    rgb = canvas_image()
+
+    landmarker = Landmarker(args.model, detector="mtcnn", threads=args.threads)
+    network = landmarker.network
+    config = network.config
+    size = config.input_size
+    detections = landmarker.detector.detect(rgb)
+    if not detections:
+        raise SystemExit("MTCNN found no face on the benchmark canvas; nothing to time")
+    box = landmarker.detector.landmark_box(detections[0].box)
+    transform = square_crop_transform(box, size, config.margin)
+    crop = crop_image(rgb, transform)
+    x1 = torch.from_numpy(normalise_crop(crop[None]))
+    xb = x1.repeat(args.batch, 1, 1, 1)
+
+    try:
+        import onnxruntime
+
+        from facemark.export import OnnxLandmarkNetwork
+        onnx_network = OnnxLandmarkNetwork.from_torch(network, threads=args.threads)
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        onnx_network, ort_version = None, "not installed"
+
+    rows = []  # (measurement, torch ms, onnxruntime ms)
+
+    def both(name: str, fn_of_network, per: int = 1) -> None:
+        with torch.no_grad():
+            t = timed_ms(lambda: fn_of_network(network), repeats, warmup) / per
+            o = timed_ms(lambda: fn_of_network(onnx_network), repeats, warmup) / per if onnx_network else None
+        rows.append((name, f"{t:.2f}", "—" if o is None else f"{o:.2f}"))
+
+    both("landmark network, batch 1 (ms per call)", lambda net: net(x1))
+    both(f"landmark network, batch {args.batch} (ms per face)", lambda net: net(xb), per=args.batch)
+
+    def crop_one():
+        t = square_crop_transform(box, size, config.margin)
+        return normalise_crop(crop_image(rgb, t)[None])
+
+    crop_ms = timed_ms(crop_one, repeats, warmup)
+    rows.append(("crop + normalise one face (ms; same for both)", f"{crop_ms:.2f}", f"{crop_ms:.2f}"))
+    detect_ms = timed_ms(lambda: landmarker.detector.detect(rgb), repeats, warmup)
+    rows.append(("MTCNN detector, 640×480 image (ms; torch)", f"{detect_ms:.1f}", f"{detect_ms:.1f}"))
+
+    def whole_image(net):
+        landmarker.network = net
+        return landmarker.detect(rgb)
+
+    both("whole image 640×480: Landmarker.detect, MTCNN + 2 landmark passes (ms)", whole_image)
+    landmarker.network = network
+    faces = landmarker.detect(rgb)
+
+    mp_ms, mp_note = mediapipe_ms(rgb, repeats, warmup)
+    dl_ms, dl_note = dlib_ms(rgb, repeats, warmup, args.dlib_model)
+    load_after = load_average()
+
+    params = sum(p.numel() for p in network.parameters())
+    heavy = (f"yes: {len(busy)} other process(es) over 30% of a core before starting — timings are pessimistic"
+             if busy else "no other process over 30% of a core before starting")
+    lines = [
+        "# Speed",
+        "",
+        f"`python benchmarks/speed.py --threads {args.threads} --repeats {repeats}` "
+        f"(medians of {repeats} calls after {warmup} warm-up calls, time.perf_counter)",
+        "",
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; threads used: {args.threads} "
+        f"(torch.set_num_threads and onnxruntime intra_op_num_threads)",
+        f"- Python {platform.python_version()}, torch {torch.__version__}, onnxruntime {ort_version}, "
+        f"numpy {np.__version__}",
+        f"- model: {args.model or 'face88'} — {config.arch} alpha={config.alpha} rho={config.rho} "
+        f"shallow={config.shallow} head={config.head}, {size}×{size} input, {params / 1e6:.2f} M parameters, "
+        f"{network.scheme.num_points} {network.scheme.name} points",
+        f"- input: {SAMPLE.name} scaled to 480×480 on a 640×480 canvas; MTCNN found {len(detections)} face(s), "
+        f"Landmarker {len(faces)}",
+        f"- load average (1/5/15 min) before: {load_before}, after: {load_after}; "
+        f"another heavy process running: {heavy}",
+    ]
+    lines += [f"  - {100 * share:.0f}% of a core: `{cmd}`" for share, cmd in busy]
+    lines += [
+        "",
+        "| measurement | torch | onnxruntime |",
+        "|---|---:|---:|",
+        *[f"| {name} | {t} | {o} |" for name, t, o in rows],
+        "",
+        "| other landmarker, same 640×480 image, detection included | ms per image | notes |",
+        "|---|---:|---|",
+        f"| MediaPipe Face Mesh (static_image_mode, refine_landmarks) | {mp_ms} | {mp_note} |",
+        f"| dlib 68-point shape predictor | {dl_ms} | {dl_note} |",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
