@@ -182,7 +182,9 @@ class OnnxLandmarkNetwork:
 
 
 def onnx_available() -> bool:
+    """Whether the `onnx` extra is installed: exporting needs onnx, running needs onnxruntime."""
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
@@ -192,9 +194,10 @@ def onnx_available() -> bool:
 def load_network(model: str | Path | None = None, *, backend: str = "auto", threads: int | None = None):
     """The landmark network of a built-in name, a weights file or an .onnx file, on the chosen back end.
 
-    backend: "torch" (weights files only), "onnx" (an .onnx file, or a weights file exported in memory) or
-    "auto" (onnxruntime for an .onnx file, torch for a weights file). `threads` sets onnxruntime's threads;
-    torch's are process-wide (torch.set_num_threads), so they are left to the caller.
+    backend: "torch" (weights files only), "onnx" (an .onnx file, or a weights file exported in memory, which
+    takes a few tenths of a second) or "auto": onnxruntime when `onnx` and `onnxruntime` are installed (about
+    3× faster than torch at batch 1 on a CPU, benchmarks/results/speed.md), torch otherwise. `threads` sets
+    onnxruntime's threads; torch's are process-wide (torch.set_num_threads), so they are left to the caller.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
@@ -204,11 +207,11 @@ def load_network(model: str | Path | None = None, *, backend: str = "auto", thre
             raise ValueError(f"{path} is an ONNX model: run it with backend 'onnx' or 'auto'")
         return OnnxLandmarkNetwork(path, threads=threads)
     network = load_weights(path)
-    if backend == "onnx":
-        onnx_network = OnnxLandmarkNetwork.from_torch(network, threads=threads)
-        onnx_network.metrics = getattr(network, "metrics", {})
-        return onnx_network
-    return network
+    if backend == "torch" or (backend == "auto" and not onnx_available()):
+        return network
+    onnx_network = OnnxLandmarkNetwork.from_torch(network, threads=threads)
+    onnx_network.metrics = getattr(network, "metrics", {})
+    return onnx_network
 
 
 @torch.no_grad()

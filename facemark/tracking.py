@@ -47,7 +47,8 @@ class TrackerConfig:
     min_cutoff: float = 1.0
     beta: float = 2.0
     d_cutoff: float = 1.0
-    match_iou: float = 0.3  # least IoU for a detection to belong to a track
+    match_iou: float = 0.3  # least IoU for a detection to belong to a track,
+    match_cover: float = 0.6  # or least intersection over the smaller of the two boxes
     reinit_iou: float = 0.5  # a track overlapping its own detection less than this restarts from it (drift)
     duplicate_iou: float = 0.6  # two tracks overlapping more than this follow one face: the younger goes
     max_misses: int = 2  # periodic detector runs in a row that may miss a healthy-looking track
@@ -58,6 +59,7 @@ class TrackerConfig:
     max_shift: float = 0.4  # centre move, in box sizes
     min_inside: float = 0.6  # share of points inside the image
     min_box: float = 8.0  # box size (geometric mean of width and height) in pixels
+    frame_smoothed: bool = False  # EXPERIMENT
     min_similarity: float = 0.4  # normalised cross-correlation of this crop's thumbnail with the previous one
 
     def __post_init__(self):
@@ -158,6 +160,7 @@ class FaceTracker:
             if tr.filter is not None:
                 size, _ = _size_aspect(box_from_points(points))
                 points = tr.filter(points, t, scale=size)
+                tr.smoothed = points
             faces.append(TrackedFace(tr.id, _safe_box(points), points, tr.points.copy(), tr.score, self.scheme))
         return faces
 
@@ -167,7 +170,7 @@ class FaceTracker:
         """One landmark pass per track on a crop framed on its last points; flags implausible results."""
         lm = self.landmarker
         margin = lm.network.config.margin
-        transforms = [square_crop_transform(box_from_points(tr.points), lm.crop_size, margin) for tr in self.tracks]
+        transforms = [square_crop_transform(box_from_points(tr.smoothed if (self.config.frame_smoothed and tr.smoothed is not None) else tr.points), lm.crop_size, margin) for tr in self.tracks]
         crops = np.stack([crop_image(rgb, tf) for tf in transforms])
         crop_points = lm.predict_crops(crops)
         self.stats.landmark_batches += 1
@@ -209,16 +212,21 @@ class FaceTracker:
         self._since_detection = 0
         det_boxes = np.array([detector.landmark_box(d.box) for d in detections], dtype=np.float64).reshape(-1, 4)
 
-        # IoU of every track with every detection; a suspect track's new box may be wild, so its old box counts too
-        overlap = np.zeros((len(self.tracks), len(detections)))
+        # Overlap of every track with every detection; a suspect track's new box may be wild, so its old box
+        # counts too. A track that drifted (grown around its face, slid half off it) overlaps its detection
+        # with a low IoU but still covers most of it: it may match on intersection over the smaller box.
+        iou = np.zeros((len(self.tracks), len(detections)))
+        inside = np.zeros_like(iou)
         for i, tr in enumerate(self.tracks):
             if len(detections) == 0:
                 break
-            boxes = [box_from_points(tr.points)]
+            boxes = [np.array(box_from_points(tr.points))]
             if np.isfinite(tr.new_points).all():
-                boxes.append(box_from_points(tr.new_points))
-            overlap[i] = np.max([box_overlap(np.array(b), det_boxes) for b in boxes], axis=0)
-        matches = _greedy_match(overlap, cfg.match_iou)
+                boxes.append(np.array(box_from_points(tr.new_points)))
+            iou[i] = np.max([box_overlap(b, det_boxes) for b in boxes], axis=0)
+            inside[i] = np.max([box_overlap(b, det_boxes, "min") for b in boxes], axis=0)
+        eligible = (iou >= cfg.match_iou) | (inside >= cfg.match_cover)
+        matches = _greedy_match(np.where(eligible, iou + inside, -1.0), 0.0)
 
         restart: list[tuple[_Track | None, int]] = []  # (track, or None for a new one; its detection)
         kept = []
@@ -307,14 +315,14 @@ def _safe_box(points: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def _greedy_match(overlap: np.ndarray, threshold: float) -> dict[int, int]:
-    """Track index -> detection index, best overlaps first, each used once, only above `threshold`."""
+    """Track index -> detection index, highest scores first, each used once, only above `threshold`."""
     matches: dict[int, int] = {}
     if overlap.size == 0:
         return matches
     used_rows, used_cols = set(), set()
     for flat in np.argsort(-overlap, axis=None, kind="stable"):
         i, j = np.unravel_index(flat, overlap.shape)
-        if overlap[i, j] < threshold:
+        if overlap[i, j] <= threshold:
             break
         if i in used_rows or j in used_cols:
             continue

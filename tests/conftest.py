@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
@@ -43,3 +44,41 @@ def astronaut_labels() -> tuple[np.ndarray, np.ndarray]:
     rgb.setflags(write=False)  # shared by the whole session: nobody may change it
     points.setflags(write=False)
     return rgb, points
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory, astronaut_labels):
+    """A 64-px cache of ~40 real face crops: the astronaut under random shifts, zooms and small rotations,
+    10 identities. Its label file and images lie beside it (`labels.jsonl`, `images/`)."""
+    from facemark.annotations import LabelRecord
+    from facemark.dataset import build_cache, is_validation_identity
+
+    rgb, points = astronaut_labels
+    root = tmp_path_factory.mktemp("tiny")
+    images = root / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    identities = [str(k) for k in range(10)]
+    assert any(is_validation_identity(i, 0.3) for i in identities)
+    assert not all(is_validation_identity(i, 0.3) for i in identities)
+    labels = root / "labels.jsonl"
+    with labels.open("w") as fh:
+        for n in range(40):
+            angle = np.radians(rng.uniform(-10, 10))
+            scale = rng.uniform(0.8, 1.2)
+            shift = rng.uniform(-20, 20, size=2)
+            # image -> new image: p' = s R (p - c) + c + t, with c the image centre (pixel-centre coordinates)
+            c = np.array([255.5, 255.5])
+            rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) * scale
+            new_points = (points - c) @ rot.T + c + shift
+            inv = np.linalg.inv(rot)
+            # PIL wants the inverse map in pixel-edge coordinates: e_src = inv (e_dst - c' - t) + c'
+            ce = c + 0.5
+            offset = ce - inv @ (ce + shift)
+            data = (inv[0, 0], inv[0, 1], offset[0], inv[1, 0], inv[1, 1], offset[1])
+            Image.fromarray(rgb).transform((512, 512), Image.Transform.AFFINE, data,
+                                           Image.Resampling.BILINEAR).save(images / f"{identities[n % 10]}_{n}.png")
+            fh.write(LabelRecord(image=f"{identities[n % 10]}_{n}.png", points=new_points,
+                                 width=512, height=512).to_json() + "\n")
+    build_cache(labels, images, root / "cache", size=64, val_fraction=0.3, progress=False)
+    return root / "cache"

@@ -139,10 +139,18 @@ def test_load_network_backends(onnx_path):
     assert isinstance(load_network(onnx_path, threads=1), OnnxLandmarkNetwork)
     assert isinstance(load_network(backend="onnx", threads=1), OnnxLandmarkNetwork)
     assert isinstance(load_network(backend="torch"), torch.nn.Module)
+    assert isinstance(load_network(backend="auto", threads=1), OnnxLandmarkNetwork)  # the extra is installed
     with pytest.raises(ValueError, match="backend"):
         load_network(onnx_path, backend="torch")
     with pytest.raises(ValueError, match="unknown backend"):
         load_network(backend="tensorrt")
+
+
+def test_auto_backend_falls_back_to_torch_without_onnxruntime(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert isinstance(load_network(backend="auto"), torch.nn.Module)
+    with pytest.raises(ImportError, match=r"facemark\[onnx\]"):
+        load_network(backend="onnx")
 
 
 def test_export_replaces_atomically(network, tmp_path):
