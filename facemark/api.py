@@ -17,7 +17,6 @@ import torch
 from facemark.images import load_image
 from facemark.preprocessing import CropTransform, box_from_points, crop_image, normalise_crop, square_crop_transform
 from facemark.scheme import Scheme
-from facemark.weights import load_weights
 
 
 @dataclass
@@ -39,18 +38,20 @@ class Face:
 class Landmarker:
     """Landmarks for every face in an image.
 
-    model: a built-in name ("face88") or a weights file. detector: "mtcnn" (built in) or "mediapipe"
-    (needs the `label` extra). refine: re-frame each face on its first-pass points (more accurate, two
-    network calls per face).
+    model: a built-in name ("face88"), a weights file or an .onnx file. detector: "mtcnn" (built in) or
+    "mediapipe" (needs the `label` extra). refine: re-frame each face on its first-pass points (more
+    accurate, two network calls per face). backend: "torch", "onnx" or "auto" (onnxruntime when the `onnx`
+    extra is installed: about 4× faster on a CPU).
     """
 
     def __init__(self, model: str | Path | None = None, detector: str = "mtcnn", refine: bool = True,
-                 threads: int | None = None):
+                 threads: int | None = None, backend: str = "auto"):
         from facemark.detection import create_detector
+        from facemark.export import load_network
 
         if threads:
             torch.set_num_threads(threads)
-        self.network = load_weights(model)
+        self.network = load_network(model, backend=backend, threads=threads)
         self.scheme = self.network.scheme
         self.detector = create_detector(detector) if isinstance(detector, str) else detector
         self.refine = refine
