@@ -43,6 +43,9 @@ from facemark.smoothing import OneEuroFilter
 class TrackerConfig:
     detect_every: int = 30  # frames between detector runs while all tracks look fine (new faces wait this long)
     smooth: bool = True  # One-Euro filter on each track's points
+    # frame the next crop on the smoothed points instead of the raw ones: damps the feedback of the network's
+    # noise through the framing (less jitter), at the price of the filter's lag in the framing
+    frame_on_smoothed: bool = False
     # One-Euro: cut-off (Hz) of a still face, its rise per (face size per second) of speed, speed cut-off (Hz)
     min_cutoff: float = 1.0
     beta: float = 2.0
@@ -54,12 +57,11 @@ class TrackerConfig:
     max_misses: int = 2  # periodic detector runs in a row that may miss a healthy-looking track
     # "looks lost" limits, per frame unless said otherwise
     max_scale_step: float = 1.3  # box size ratio to the previous frame
-    max_scale_drift: float = 1.8  # box size ratio to the size when the detector last confirmed the track
+    max_scale_drift: float = 1.3  # box size ratio to the size when the detector last confirmed the track
     max_aspect_drift: float = 1.5  # box width/height ratio to the one when last confirmed
     max_shift: float = 0.4  # centre move, in box sizes
     min_inside: float = 0.6  # share of points inside the image
     min_box: float = 8.0  # box size (geometric mean of width and height) in pixels
-    frame_smoothed: bool = False  # EXPERIMENT
     min_similarity: float = 0.4  # normalised cross-correlation of this crop's thumbnail with the previous one
 
     def __post_init__(self):
@@ -170,7 +172,7 @@ class FaceTracker:
         """One landmark pass per track on a crop framed on its last points; flags implausible results."""
         lm = self.landmarker
         margin = lm.network.config.margin
-        transforms = [square_crop_transform(box_from_points(tr.smoothed if (self.config.frame_smoothed and tr.smoothed is not None) else tr.points), lm.crop_size, margin) for tr in self.tracks]
+        transforms = [square_crop_transform(box_from_points(tr.smoothed if (self.config.frame_on_smoothed and tr.smoothed is not None) else tr.points), lm.crop_size, margin) for tr in self.tracks]
         crops = np.stack([crop_image(rgb, tf) for tf in transforms])
         crop_points = lm.predict_crops(crops)
         self.stats.landmark_batches += 1

@@ -1,0 +1,344 @@
+"""`facemark video`: landmarks through a video file, drawn into a new video and written as JSON Lines.
+
+Frames are read with OpenCV, followed by `facemark.tracking.FaceTracker` (the detector runs only now and
+then) and written back with the points drawn: same frame count, size and frame rate. One JSON line per frame:
+
+    {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99,
+                                         "points": [[x, y], ...]}]}
+
+(pixels, pixel-centre convention; `time` in seconds from the container's timestamps; `track` stays with a face
+while it is followed.) Outputs are written under temporary names beside the targets and renamed when complete,
+so an error or an interrupt never leaves a partial file under the name asked for. OpenCV writes no audio;
+when `ffmpeg` is on PATH the input's audio is copied into the output afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from facemark.drawing import REGION_COLOURS
+from facemark.scheme import Scheme
+from facemark.tracking import FaceTracker, TrackedFace, TrackerConfig
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # containers the 'mp4v' codec is written into
+DEFAULT_FPS = 30.0  # used when a file does not say its frame rate
+
+
+class VideoError(ValueError):
+    """An input video that cannot be used; the message names the file and says why, in one line."""
+
+
+class VideoWriteError(RuntimeError):
+    """An output that cannot be written; the message names the file."""
+
+
+@dataclass
+class VideoSummary:
+    frames: int = 0
+    width: int = 0
+    height: int = 0
+    video_fps: float = 0.0  # the video's frame rate (also the output's)
+    faces: int = 0  # faces over all frames
+    max_faces: int = 0  # most faces in one frame
+    frames_with_faces: int = 0
+    tracks: int = 0  # distinct track ids
+    detector_calls: int = 0
+    seconds: float = 0.0  # wall time, reading and writing included
+    output: str | None = None
+    json: str | None = None
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def faces_per_frame(self) -> float:
+        return self.faces / self.frames if self.frames else 0.0
+
+    @property
+    def fps(self) -> float:
+        """Processing speed: frames per second of wall time."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary_line(self) -> str:
+        outputs = " and ".join(p for p in (self.output, self.json) if p)
+        return (f"{self.frames} frames ({self.width}×{self.height}, {self.video_fps:g} fps), "
+                f"{self.faces_per_frame:.2f} faces per frame, {self.tracks} tracks, "
+                f"{self.detector_calls} detector calls, {self.seconds:.1f} s ({self.fps:.1f} frames/s)"
+                + (f" -> {outputs}" if outputs else ""))
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    """OpenCV logs its own version of the errors we raise; keep stderr for ours."""
+    previous = cv2.getLogLevel() if hasattr(cv2, "getLogLevel") else None
+    if previous is not None:
+        cv2.setLogLevel(0)  # silent
+    try:
+        yield
+    finally:
+        if previous is not None:
+            cv2.setLogLevel(previous)
+
+
+def open_video(path: str | Path) -> cv2.VideoCapture:
+    """An opened capture of a video file, or a VideoError saying why not."""
+    name = str(path)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise VideoError(f"{name}: no such file") from None
+    except OSError as e:
+        raise VideoError(f"{name}: {e.strerror or e}") from None
+    if os.path.isdir(name):
+        raise VideoError(f"{name}: is a directory, not a video file")
+    if st.st_size == 0:
+        raise VideoError(f"{name}: file is empty (0 bytes)")
+    with _quiet_opencv():
+        capture = cv2.VideoCapture(name)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(f"{name}: {_not_a_video(name)}")
+    return capture
+
+
+def _not_a_video(name: str) -> str:
+    """Why OpenCV could not open the file, guessed from its first bytes."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(32)
+    except OSError as e:
+        return e.strerror or str(e)
+    if head and all(b >= 32 or b in b"\t\n\r\f" for b in head):
+        return f"not a video file (looks like text: {head.decode('utf-8', 'replace')[:20]!r})"
+    if head[4:8] == b"ftyp":
+        return "not a readable video (an MP4/MOV container without a playable video stream: truncated?)"
+    return f"not a video file OpenCV can read (starts with {head[:8].hex(' ')})"
+
+
+def video_fps(capture: cv2.VideoCapture) -> float | None:
+    """The frame rate the file states, or None when it states none usable."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return float(fps) if math.isfinite(fps) and 0 < fps <= 1000 else None
+
+
+# ------------------------------------------------------------------------------------------------ drawing
+
+
+def draw_faces(bgr: np.ndarray, faces: list[TrackedFace], scheme: Scheme) -> np.ndarray:
+    """Points and contours (one colour per region) and track ids drawn into a BGR frame, in place."""
+    region = scheme.region_of_point()
+    colours = [(b, g, r) for r, g, b in REGION_COLOURS]
+    shift = 4  # OpenCV draws at 1/16-pixel precision with integer coordinates scaled by 2**shift
+    for face in faces:
+        pts = np.asarray(face.points, dtype=np.float64)
+        finite = np.isfinite(pts).all(axis=1)
+        if not finite.any():
+            continue
+        size = max(face.box[2] - face.box[0], face.box[3] - face.box[1], 1.0)
+        radius = max(1.0, size / 90)
+        thickness = max(1, int(round(size / 200)))
+        # pixel-centre convention: OpenCV's integer pixel (i, j) is centred on (i, j) as well
+        fixed = np.round(np.where(finite[:, None], pts, 0) * (1 << shift)).astype(np.int32)
+        for indices, closed in scheme.contours:
+            idx = [i for i in indices if finite[i]]
+            if len(idx) >= 2:
+                cv2.polylines(bgr, [fixed[idx].reshape(-1, 1, 2)], closed and len(idx) == len(indices),
+                              colours[region[idx[0]] % len(colours)], thickness, cv2.LINE_AA, shift)
+        r = int(round(radius * (1 << shift)))
+        for i in np.flatnonzero(finite):
+            cv2.circle(bgr, (int(fixed[i, 0]), int(fixed[i, 1])), r, colours[region[i] % len(colours)], -1,
+                       cv2.LINE_AA, shift)
+        x0, y0 = face.box[0], face.box[1]
+        cv2.putText(bgr, f"#{face.track}", (int(x0), max(int(y0) - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.4, size / 400), (255, 255, 255), thickness, cv2.LINE_AA)
+    return bgr
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+def _temporary(path: Path) -> Path:
+    """A hidden name beside `path`, with its suffix (OpenCV picks the container from it)."""
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+
+
+def _frame_record(index: int, t: float, faces: list[TrackedFace]) -> dict:
+    return {"frame": index, "time": round(t, 6), "faces": [f.to_dict() for f in faces]}
+
+
+def run_video(landmarker, input_path: str | Path, output_path: str | Path | None, *,
+              json_path: str | Path | None = None, smooth: bool = True, detect_every: int = 30,
+              progress: bool = True, config: TrackerConfig | None = None) -> VideoSummary:
+    """Landmarks for every frame of a video: a drawn copy at `output_path` (.mp4, 'mp4v' codec) and/or JSON
+    Lines at `json_path` ("-" for stdout). `config` (a TrackerConfig) overrides `smooth` and `detect_every`.
+
+    Raises VideoError (a ValueError) for an input that is missing, not a video or has no frames, ValueError
+    for unusable arguments, VideoWriteError (a RuntimeError) when the output cannot be written.
+    """
+    source = Path(input_path)
+    target = Path(output_path) if output_path is not None else None
+    if target is None and json_path is None:
+        raise ValueError("nothing to write: give an output video, a JSON path or both")
+    if target is not None:
+        if target.suffix.lower() not in VIDEO_SUFFIXES:
+            raise ValueError(f"{target}: the output video must end in {', '.join(VIDEO_SUFFIXES)}")
+        if source.exists() and target.exists() and os.path.samefile(source, target):
+            raise ValueError(f"{target}: the output would overwrite the input")
+    json_to_stdout = json_path is not None and str(json_path) == "-"
+    json_target = Path(json_path) if json_path is not None and not json_to_stdout else None
+
+    start = time.perf_counter()
+    capture = open_video(source)
+    summary = VideoSummary(output=str(target) if target else None,
+                           json=str(json_path) if json_path is not None else None)
+    video_tmp = _temporary(target) if target is not None else None
+    json_tmp = _temporary(json_target) if json_target is not None else None
+    writer = json_out = None
+    try:
+        with _quiet_opencv():
+            ok, frame = capture.read()
+        if not ok or frame is None:
+            raise VideoError(f"{source}: the video has no frames")
+        fps = video_fps(capture)
+        if fps is None:
+            fps = DEFAULT_FPS
+            summary.notices.append(f"{source} states no frame rate; assuming {DEFAULT_FPS:g} fps")
+        height, width = frame.shape[:2]
+        summary.width, summary.height, summary.video_fps = width, height, fps
+        stated_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            writer = cv2.VideoWriter(str(video_tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            if not writer.isOpened():
+                raise VideoWriteError(f"{target}: OpenCV cannot write an mp4v video here")
+        if json_target is not None:
+            json_target.parent.mkdir(parents=True, exist_ok=True)
+            json_out = open(json_tmp, "w", encoding="utf-8")
+        elif json_to_stdout:
+            json_out = sys.stdout
+
+        if config is None:
+            config = TrackerConfig(smooth=smooth, detect_every=detect_every)
+        tracker = FaceTracker(landmarker, config, frequency=fps)
+        track_ids: set[int] = set()
+        bar = tqdm(total=stated_frames if stated_frames > 0 else None, desc="video", unit="frame",
+                   disable=not progress)
+        index, last_t = 0, -math.inf
+        with bar:
+            while ok:
+                if frame.shape[:2] != (height, width):
+                    raise VideoError(f"{source}: frame {index} is {frame.shape[1]}×{frame.shape[0]}, "
+                                     f"the first was {width}×{height}")
+                # the container's timestamp where it has one that moves forward, else the nominal one
+                t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if not (math.isfinite(t) and t > last_t):
+                    t = last_t + 1.0 / fps if math.isfinite(last_t) else index / fps
+                last_t = t
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                faces = tracker.update(rgb, t)
+
+                summary.faces += len(faces)
+                summary.max_faces = max(summary.max_faces, len(faces))
+                summary.frames_with_faces += bool(faces)
+                track_ids.update(f.track for f in faces)
+                if writer is not None:
+                    writer.write(draw_faces(frame, faces, landmarker.scheme))
+                if json_out is not None:
+                    json_out.write(json.dumps(_frame_record(index, t, faces)) + "\n")
+                index += 1
+                bar.update(1)
+                with _quiet_opencv():
+                    ok, frame = capture.read()
+        summary.frames = index
+        summary.tracks = len(track_ids)
+        summary.detector_calls = tracker.stats.detector_calls
+        if stated_frames > 0 and stated_frames != index:
+            summary.notices.append(f"{source} states {stated_frames} frames, {index} could be read")
+
+        if writer is not None:
+            writer.release()
+            writer = None
+            _check_written(video_tmp, target, index, (width, height))
+            _copy_audio(source, video_tmp, summary.notices)
+        if json_out is not None and json_out is not sys.stdout:
+            json_out.close()
+        json_out = None
+        # everything is complete: only now do the files take the names asked for
+        if target is not None:
+            os.replace(video_tmp, target)
+            video_tmp = None
+        if json_target is not None:
+            os.replace(json_tmp, json_target)
+            json_tmp = None
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        if json_out is not None and json_out is not sys.stdout:
+            json_out.close()
+        elif json_out is sys.stdout:
+            sys.stdout.flush()
+        for tmp in (video_tmp, json_tmp):
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+    summary.seconds = time.perf_counter() - start
+    for notice in summary.notices:
+        print(f"facemark video: {notice}", file=sys.stderr)
+    return summary
+
+
+def _check_written(path: Path, target: Path, frames: int, size: tuple[int, int]) -> None:
+    """The written video reads back with the frame count and size it should have."""
+    with _quiet_opencv():
+        capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise VideoWriteError(f"{target}: the written video cannot be read back")
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        got = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    finally:
+        capture.release()
+    if count != frames or got != size:
+        raise VideoWriteError(f"{target}: wrote {count} frames of {got[0]}×{got[1]}, "
+                              f"expected {frames} of {size[0]}×{size[1]}")
+
+
+def _copy_audio(source: Path, video: Path, notices: list[str]) -> None:
+    """Mux the source's audio (if any) into `video` in place, with ffmpeg; a notice when that is impossible."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        notices.append("ffmpeg is not on PATH: the output has no audio track (OpenCV writes video only)")
+        return
+    muxed = video.with_name(f".{video.stem}.audio{video.suffix}")
+    # "1:a?" maps the audio streams if there are any; no -shortest, so no video frame is ever cut
+    base = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(source), "-map", "0:v:0",
+            "-map", "1:a?", "-c:v", "copy"]
+    try:
+        for audio in (["-c:a", "copy"], ["-c:a", "aac"]):  # copy when the mp4 can hold the codec, else encode
+            done = subprocess.run(base + audio + [str(muxed)], capture_output=True, text=True, timeout=600)
+            if done.returncode == 0:
+                os.replace(muxed, video)
+                return
+        notices.append(f"ffmpeg could not copy the audio of {source} ({done.stderr.strip().splitlines()[-1:]}); "
+                       "the output has no audio")
+    except (OSError, subprocess.SubprocessError) as e:
+        notices.append(f"ffmpeg failed ({e}); the output has no audio")
+    finally:
+        with contextlib.suppress(OSError):
+            muxed.unlink()
