@@ -21,22 +21,26 @@ import numpy as np
 import torch
 
 from facemark.dataset import open_cache
+from facemark.export import OnnxLandmarkNetwork
 from facemark.metrics import landmark_metrics
 from facemark.training import TrainConfig, predict_cache, train
 from facemark.weights import load_weights, save_weights
 
+# name -> model keyword arguments (plus an optional "loss"; wing unless said)
 CONFIGS = {
     "a025-shallow": {"alpha": 0.25, "shallow": True},
     "a025-deep": {"alpha": 0.25, "shallow": False},
     "a050-shallow": {"alpha": 0.5, "shallow": True},
     "a050-deep": {"alpha": 0.5, "shallow": False},
+    "a050-deep-l1": {"alpha": 0.5, "shallow": False, "loss": "l1"},
+    "a050-deep-mse": {"alpha": 0.5, "shallow": False, "loss": "mse"},
 }
 
 
 def ms_per_face(model, repeats: int = 50) -> float:
     s = model.config.input_size
     x = torch.zeros(1, 3, s, s)
-    with torch.no_grad():
+    with torch.no_grad():  # works for the torch network and its onnxruntime stand-in alike
         for _ in range(5):
             model(x)
         times = []
@@ -71,27 +75,29 @@ def main() -> None:
     rows = []
     for name in args.only:
         model_kwargs = {"arch": "mobilenet", "rho": args.rho, "head_channels": 48} | CONFIGS[name]
+        loss = model_kwargs.pop("loss", "wing")
         run = Path(args.runs) / name
-        config = TrainConfig(epochs=args.epochs, max_train=args.max_train, model=model_kwargs)
+        config = TrainConfig(epochs=args.epochs, max_train=args.max_train, model=model_kwargs, loss=loss)
         if not (run / "best.pt").exists() or not _finished(run, args.epochs):
             train(args.data, run, config, resume=(run / "last.pt").exists(), progress=False)
         model = load_weights(run / "best.pt")
         pred, true = predict_cache(model, cache, val)
         m = landmark_metrics(pred, true, cache.scheme)
         params = sum(p.numel() for p in model.parameters())
-        rows.append((name, params, file_size(model, "fp16"), file_size(model, "int8"), m["nme"], m["mae_px"],
-                     ms_per_face(model)))
+        rows.append((f"{name} ({loss} loss)", params, file_size(model, "fp16"), file_size(model, "int8"),
+                     m["nme"], m["mae_px"], ms_per_face(model),
+                     ms_per_face(OnnxLandmarkNetwork.from_torch(model, threads=args.threads))))
         print(f"{name}: NME {100 * m['nme']:.2f}%", flush=True)
     lines = [f"# Size/accuracy table ({args.epochs} epochs on {args.max_train} training faces, same schedule)", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
              f"{torch.__version__}, {args.threads} threads; input {round(160 * args.rho)} px; validation: "
              f"{len(val)} faces of held-out identities.", "",
              f"Command: `python {' '.join(sys.argv)}`", "",
-             "| config | params | fp16 file | int8 file | val NME | val MAE (px, 160 crop) | ms/face (batch 1) |",
-             "|---|---|---|---|---|---|---|"]
-    for name, params, fp16, int8, nme, mae, ms in rows:
+             "| config | params | fp16 file | int8 file | val NME | val MAE (px, 160 crop) | ms/face torch | "
+             "ms/face onnxruntime |", "|---|---|---|---|---|---|---|---|"]
+    for name, params, fp16, int8, nme, mae, ms, ms_onnx in rows:
         lines.append(f"| {name} | {params:,} | {fp16 / 1e6:.2f} MB | {int8 / 1e6:.2f} MB | {100 * nme:.2f}% | "
-                     f"{mae:.2f} | {ms:.2f} |")
+                     f"{mae:.2f} | {ms:.2f} | {ms_onnx:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
