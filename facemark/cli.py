@@ -141,6 +141,25 @@ def _cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _cmd_video(args) -> int:
+    from facemark.api import Landmarker
+    from facemark.video import run_video
+
+    if args.detect_every < 1:
+        raise UsageError(f"--detect-every must be at least 1, got {args.detect_every}")
+    out = args.out
+    if out is None and args.json is None:
+        out = f"{Path(args.input).stem}_landmarks.mp4"
+    landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
+    summary = run_video(landmarker, args.input, out, json_path=args.json, smooth=not args.no_smooth,
+                        detect_every=args.detect_every, progress=not args.quiet)
+    if args.quiet:  # run_video prints its notices only along with the progress bar
+        for notice in summary.notices:
+            print(f"facemark video: {notice}", file=sys.stderr)
+    print(summary.summary_line(), file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facemark", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -222,6 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="weights file or built-in name (default: face88)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     p.set_defaults(run=_cmd_export)
+
+    p = sub.add_parser("video", help="landmarks through a video: a drawn copy (mp4) and/or JSON Lines, per frame")
+    p.add_argument("input", help="video file (any format OpenCV's FFmpeg reads)")
+    p.add_argument("--out", help="video to write with the points drawn (.mp4; default when --json is not "
+                                 "given either: INPUT-NAME_landmarks.mp4 in the current folder)")
+    p.add_argument("--json", help="JSON Lines file, one line per frame ('-' for stdout)")
+    p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="landmark network runtime")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"])
+    p.add_argument("--detect-every", type=int, default=30,
+                   help="run the face detector at least every N frames (a new face waits at most N frames)")
+    p.add_argument("--no-smooth", action="store_true", help="raw points, no One-Euro smoothing")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_video)
     return parser
 
 

@@ -16,9 +16,15 @@ detection overlapping the track restarts its points from that detection, none en
 periodic check misses while it looks fine is kept for `max_misses` more detector runs (detectors miss faces
 now and then: blur, a turned head).
 
-Tracks are matched to detections greedily by IoU of landmark boxes. Each track's points are smoothed with a
-One-Euro filter (facemark.smoothing); the raw points, not the smoothed ones, frame the next crop, so
-smoothing never feeds lag back into tracking.
+A track whose points drifted off the face its detection shows (IoU below `reinit_iou`) restarts from the
+detection as well: a landmark model whose points depend on the framing (a poorly trained one) walks away
+from the face when its own points frame its crops, and the periodic detection is what holds it.
+
+Tracks are matched to detections greedily by overlap of landmark boxes (IoU, or, for a track grown around its
+face, intersection over the smaller box). A face that is lost and found again gets a new track id. Each
+track's points are smoothed with a One-Euro filter (facemark.smoothing); by default the raw points, not the
+smoothed ones, frame the next crop, so smoothing never feeds lag back into tracking (`frame_on_smoothed`
+trades that for less jitter: see benchmarks/results/jitter.md).
 
     tracker = FaceTracker(landmarker)
     for t, rgb in frames:
@@ -33,6 +39,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from facemark.detection.core import check_image
 from facemark.detection.nms import box_overlap
 from facemark.preprocessing import box_from_points, crop_image, square_crop_transform
 from facemark.scheme import Scheme
@@ -140,6 +147,7 @@ class FaceTracker:
     def update(self, rgb: np.ndarray, t: float | None = None) -> list[TrackedFace]:
         """The faces of the next frame (RGB uint8 H×W×3), `t` its time in seconds; sorted by track id."""
         cfg = self.config
+        rgb = check_image(rgb)
         self.stats.frames += 1
         self._since_detection += 1
         height, width = rgb.shape[:2]
@@ -172,14 +180,17 @@ class FaceTracker:
         """One landmark pass per track on a crop framed on its last points; flags implausible results."""
         lm = self.landmarker
         margin = lm.network.config.margin
-        transforms = [square_crop_transform(box_from_points(tr.smoothed if (self.config.frame_on_smoothed and tr.smoothed is not None) else tr.points), lm.crop_size, margin) for tr in self.tracks]
+        use_smoothed = self.config.frame_on_smoothed
+        transforms = [square_crop_transform(box_from_points(tr.smoothed if use_smoothed and tr.smoothed is not None
+                                                            else tr.points), lm.crop_size, margin)
+                      for tr in self.tracks]
         crops = np.stack([crop_image(rgb, tf) for tf in transforms])
         crop_points = lm.predict_crops(crops)
         self.stats.landmark_batches += 1
         for tr, tf, crop, cp in zip(self.tracks, transforms, crops, crop_points):
             new = tf.to_image(cp)
             thumb = _thumbnail(crop)
-            similar = tr.thumb is None or float(np.dot(tr.thumb.ravel(), thumb.ravel())) >= self.config.min_similarity
+            similar = tr.thumb is None or float(np.vdot(tr.thumb, thumb)) >= self.config.min_similarity
             tr.thumb = thumb
             tr.new_points = new
             tr.suspect = not similar or not self._plausible(tr.points, new, tr, width, height)
@@ -202,7 +213,8 @@ class FaceTracker:
         shift = math.hypot((b1[0] + b1[2] - b0[0] - b0[2]) / 2, (b1[1] + b1[3] - b0[1] - b0[3]) / 2)
         if shift > cfg.max_shift * s0:
             return False
-        inside = ((new[:, 0] >= -0.5) & (new[:, 0] <= width - 0.5) & (new[:, 1] >= -0.5) & (new[:, 1] <= height - 0.5))
+        inside = ((new[:, 0] >= -0.5) & (new[:, 0] <= width - 0.5)
+                  & (new[:, 1] >= -0.5) & (new[:, 1] <= height - 0.5))
         return bool(inside.mean() >= cfg.min_inside)
 
     def _detect(self, rgb: np.ndarray) -> None:
@@ -218,7 +230,7 @@ class FaceTracker:
         # counts too. A track that drifted (grown around its face, slid half off it) overlaps its detection
         # with a low IoU but still covers most of it: it may match on intersection over the smaller box.
         iou = np.zeros((len(self.tracks), len(detections)))
-        inside = np.zeros_like(iou)
+        cover = np.zeros_like(iou)
         for i, tr in enumerate(self.tracks):
             if len(detections) == 0:
                 break
@@ -226,9 +238,9 @@ class FaceTracker:
             if np.isfinite(tr.new_points).all():
                 boxes.append(np.array(box_from_points(tr.new_points)))
             iou[i] = np.max([box_overlap(b, det_boxes) for b in boxes], axis=0)
-            inside[i] = np.max([box_overlap(b, det_boxes, "min") for b in boxes], axis=0)
-        eligible = (iou >= cfg.match_iou) | (inside >= cfg.match_cover)
-        matches = _greedy_match(np.where(eligible, iou + inside, -1.0), 0.0)
+            cover[i] = np.max([box_overlap(b, det_boxes, "min") for b in boxes], axis=0)
+        eligible = (iou >= cfg.match_iou) | (cover >= cfg.match_cover)
+        matches = _greedy_match(np.where(eligible, iou + cover, -1.0), 0.0)
 
         restart: list[tuple[_Track | None, int]] = []  # (track, or None for a new one; its detection)
         kept = []
@@ -266,7 +278,11 @@ class FaceTracker:
                 self.stats.tracks_started += 1
                 self.tracks.append(tr)
             else:
-                tr.points, tr.thumb = p, None
+                # the old points were wrong (that is why it restarts): smoothing towards the new ones would
+                # smear the error over the next frames, so the filter starts afresh too
+                tr.points, tr.thumb, tr.smoothed = p, None, None
+                if tr.filter is not None:
+                    tr.filter.reset()
                 self.stats.reinitialised += 1
             tr.confirm(detections[j].score)
         self.tracks.sort(key=lambda tr: tr.id)
@@ -276,7 +292,8 @@ class FaceTracker:
         keep: list[_Track] = []
         for tr in self.tracks:  # sorted by id: older first
             box = np.array(box_from_points(tr.points))
-            if keep and box_overlap(box, np.array([box_from_points(k.points) for k in keep])).max() > self.config.duplicate_iou:
+            others = np.array([box_from_points(k.points) for k in keep]).reshape(-1, 4)
+            if len(others) and box_overlap(box, others).max() > self.config.duplicate_iou:
                 continue
             keep.append(tr)
         self.tracks = keep

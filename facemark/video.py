@@ -185,6 +185,8 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
               progress: bool = True, config: TrackerConfig | None = None) -> VideoSummary:
     """Landmarks for every frame of a video: a drawn copy at `output_path` (.mp4, 'mp4v' codec) and/or JSON
     Lines at `json_path` ("-" for stdout). `config` (a TrackerConfig) overrides `smooth` and `detect_every`.
+    `progress`: a progress bar, and notices (no audio, no frame rate stated, ...) on stderr; they are also in
+    the summary's `notices`.
 
     Raises VideoError (a ValueError) for an input that is missing, not a video or has no frames, ValueError
     for unusable arguments, VideoWriteError (a RuntimeError) when the output cannot be written.
@@ -200,6 +202,11 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             raise ValueError(f"{target}: the output would overwrite the input")
     json_to_stdout = json_path is not None and str(json_path) == "-"
     json_target = Path(json_path) if json_path is not None and not json_to_stdout else None
+    json_stream = None  # a FIFO or device (/dev/stdout): written directly, it cannot be renamed into place
+    if json_target is not None and json_target.exists() and not json_target.is_file():
+        if json_target.is_dir():
+            raise ValueError(f"{json_target}: is a directory, not a JSON Lines file")
+        json_stream, json_target = json_target, None
 
     start = time.perf_counter()
     capture = open_video(source)
@@ -229,6 +236,8 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         if json_target is not None:
             json_target.parent.mkdir(parents=True, exist_ok=True)
             json_out = open(json_tmp, "w", encoding="utf-8")
+        elif json_stream is not None:
+            json_out = open(json_stream, "w", encoding="utf-8")
         elif json_to_stdout:
             json_out = sys.stdout
 
@@ -262,8 +271,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                     json_out.write(json.dumps(_frame_record(index, t, faces)) + "\n")
                 index += 1
                 bar.update(1)
-                with _quiet_opencv():
-                    ok, frame = capture.read()
+                ok, frame = capture.read()
         summary.frames = index
         summary.tracks = len(track_ids)
         summary.detector_calls = tracker.stats.detector_calls
@@ -298,8 +306,9 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                 with contextlib.suppress(OSError):
                     tmp.unlink()
     summary.seconds = time.perf_counter() - start
-    for notice in summary.notices:
-        print(f"facemark video: {notice}", file=sys.stderr)
+    if progress:  # otherwise the caller reads summary.notices
+        for notice in summary.notices:
+            print(f"facemark video: {notice}", file=sys.stderr)
     return summary
 
 

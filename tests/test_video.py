@@ -213,6 +213,19 @@ def test_tracker_finds_two_faces_and_keeps_their_ids(landmarker, astronaut):
     assert tracker.stats.detector_calls <= 2
 
 
+def test_tracker_picks_up_a_face_that_enters_at_the_next_periodic_detection(landmarker, astronaut):
+    tracker = FaceTracker(landmarker, TrackerConfig(detect_every=5))
+    grey = np.full((SIZE, SIZE, 3), 128, dtype=np.uint8)
+    counts = []
+    for i in range(12):
+        right = window(astronaut, i)[0] if i >= 3 else grey  # the second face enters at frame 3
+        counts.append(len(tracker.update(np.ascontiguousarray(np.concatenate([window(astronaut, i)[0], right],
+                                                                             axis=1)))))
+    # detections at frames 0, 5, 10 (unless a track looked lost): the newcomer is found at frame 5 at the latest
+    assert counts[:3] == [1, 1, 1] and counts[5:] == [2] * 7
+    assert tracker.stats.detector_calls <= 5
+
+
 # ------------------------------------------------------------------------------------------- run_video
 
 
