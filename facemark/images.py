@@ -375,17 +375,32 @@ def _open(name: str) -> Iterator[Image.Image]:
             yield img
 
 
-def _not_an_image(name: str) -> str:
-    """Why Pillow could not identify the file, guessed from its first bytes."""
+def file_head(name: str, size: int = 32) -> bytes | str:
+    """The first bytes of a file, or the reason they cannot be read."""
     try:
         with open(name, "rb") as f:
-            head = f.read(32)
+            return f.read(size)
     except OSError as e:
         return e.strerror or str(e)
+
+
+def looks_like_text(head: bytes) -> str | None:
+    """'looks like text: ...' when the bytes are printable text (an HTML error page or a note saved as .jpg)."""
+    if head and all(b >= 32 or b in b"\t\n\r\f" for b in head):
+        return f"looks like text: {head.decode('utf-8', 'replace')[:20]!r}"
+    return None
+
+
+def _not_an_image(name: str) -> str:
+    """Why Pillow could not identify the file, guessed from its first bytes."""
+    head = file_head(name)
+    if isinstance(head, str):
+        return head
     if head[4:8] == b"ftyp":
         return "unsupported format (HEIC/AVIF container?)"
-    if all(b >= 32 or b in b"\t\n\r\f" for b in head):  # an HTML error page or a note saved as .jpg
-        return f"not an image file (looks like text: {head.decode('utf-8', 'replace')[:20]!r})"
+    text = looks_like_text(head)
+    if text:
+        return f"not an image file ({text})"
     return f"not an image file (unknown format, starts with {head[:8].hex(' ')})"
 
 

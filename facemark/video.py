@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facemark.drawing import REGION_COLOURS
+from facemark.images import file_head, looks_like_text
 from facemark.scheme import Scheme
 from facemark.tracking import FaceTracker, TrackedFace, TrackerConfig
 
@@ -117,13 +118,12 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
 
 def _not_a_video(name: str) -> str:
     """Why OpenCV could not open the file, guessed from its first bytes."""
-    try:
-        with open(name, "rb") as f:
-            head = f.read(32)
-    except OSError as e:
-        return e.strerror or str(e)
-    if head and all(b >= 32 or b in b"\t\n\r\f" for b in head):
-        return f"not a video file (looks like text: {head.decode('utf-8', 'replace')[:20]!r})"
+    head = file_head(name)
+    if isinstance(head, str):
+        return head
+    text = looks_like_text(head)
+    if text:
+        return f"not a video file ({text})"
     if head[4:8] == b"ftyp":
         return "not a readable video (an MP4/MOV container without a playable video stream: truncated?)"
     return f"not a video file OpenCV can read (starts with {head[:8].hex(' ')})"

@@ -14,6 +14,17 @@ ASTRONAUT = REPO / "examples" / "astronaut.png"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tests run torch on one thread: results do not depend on the machine, and two cores stay enough."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data`; tests using it skip when it is absent, or fail when FACEMARK_REQUIRE_SHARED=1 (CI)."""

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from facemark.annotations import read_pts
@@ -22,14 +21,6 @@ ASTRONAUT_FACE_REGION = (140.0, 30.0, 310.0, 240.0)
 # AFW crops with a single annotated face (no "_2" file next to them)
 AFW_SINGLE = ["1051618982_1", "1295311477_1", "1634816_1", "199759840_1", "2030653815_1", "2201628776_1",
               "2437602091_1", "2844520516_1"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

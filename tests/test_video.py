@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from facemark.images import load_image
 from facemark.smoothing import OneEuroFilter
@@ -29,14 +28,6 @@ ASTRONAUT_FACE_REGION = (140.0, 30.0, 310.0, 240.0)
 SIZE = 256  # clip frame side
 FPS = 25.0
 STEP = np.array([2.0, 1.0])  # the face's motion per frame in the moving clip (pixels, x right, y down)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
