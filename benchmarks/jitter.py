@@ -41,7 +41,7 @@ from facemark.detection.nms import box_overlap  # noqa: E402
 from facemark.preprocessing import box_from_points  # noqa: E402
 from facemark.tracking import TrackedFace, TrackerConfig  # noqa: E402
 from facemark.video import draw_faces, open_video, run_video, video_fps  # noqa: E402
-from facemark.weights import resolve_weights_path  # noqa: E402
+from facemark.weights import load_weights, resolve_weights_path  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 RESULTS = REPO / "benchmarks" / "results" / "jitter.md"
@@ -199,7 +199,7 @@ def _load() -> str:
 
 def model_note(landmarker) -> tuple[str, bool]:
     path = resolve_weights_path(None)
-    metrics = torch.load(path, map_location="cpu", weights_only=True).get("metrics", {})
+    metrics = getattr(landmarker.network, "metrics", None) or load_weights(path).metrics
     epoch, nme = metrics.get("epoch"), metrics.get("nme")
     placeholder = epoch is not None and epoch <= 1
     note = (f"landmark model: {path.name}, epoch {epoch}, validation NME {100 * nme:.1f}%" if nme is not None

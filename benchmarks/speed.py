@@ -162,7 +162,7 @@ def main() -> None:
     repeats, warmup = args.repeats, args.warmup
     rgb = canvas_image()
 
-    landmarker = Landmarker(args.model, detector="mtcnn", threads=args.threads)
+    landmarker = Landmarker(args.model, detector="mtcnn", threads=args.threads, backend="torch")
     network = landmarker.network
     config = network.config
     size = config.input_size

@@ -1,0 +1,39 @@
+"""Turn a training run's best weights into a shipped model file, measured as stored.
+
+    python scripts/ship_model.py runs/face88/best.pt --data work/cache160 --precision int8 \
+        --out facemark/weights/face88.pt
+
+The weights are stored at the given precision, loaded back, evaluated on the cache's validation identities,
+and the measured metrics are written into the file (they are what `facemark eval` reproduces).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facemark.evaluation import evaluate_cache, format_metrics
+from facemark.weights import load_weights, save_weights
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("weights", help="a run's best.pt")
+    parser.add_argument("--data", required=True, help="the cache it was trained on")
+    parser.add_argument("--precision", default="int8", choices=["fp32", "fp16", "int8"])
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    trained = load_weights(args.weights)
+    epoch = trained.metrics.get("epoch")
+    save_weights(trained, args.out, precision=args.precision)
+    shipped = load_weights(args.out)
+    evaluation = evaluate_cache(shipped, args.data, split="val")
+    metrics = {k: v for k, v in evaluation.metrics.items() if k != "per_image_nme"}
+    metrics |= {"epoch": epoch, "split": "val", "cache": str(args.data)}
+    save_weights(shipped, args.out, metrics=metrics, precision=args.precision)
+    print(format_metrics(evaluation.metrics, evaluation.scheme))
+    print(f"-> {args.out} ({Path(args.out).stat().st_size:,} bytes, {args.precision})")
+
+
+if __name__ == "__main__":
+    main()
