@@ -16,16 +16,13 @@ import numpy as np
 
 from facemark.annotations import read_labels
 from facemark.detection import create_detector
+from facemark.detection.nms import box_overlap
 from facemark.images import load_image
 from facemark.preprocessing import box_from_points
 
 
 def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return float(box_overlap(np.asarray(a, float), np.asarray([b], float))[0])
 
 
 def main() -> None:
