@@ -25,7 +25,7 @@ from tqdm import tqdm
 from facemark.augment import AugmentConfig, augment_batch, centre_view
 from facemark.dataset import FaceCache, open_cache
 from facemark.metrics import landmark_metrics
-from facemark.model import create_model, points_to_unit
+from facemark.model import create_model
 from facemark.weights import atomic_save, save_weights
 
 LOG_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "val_nme", "val_mae_px", "seconds"]

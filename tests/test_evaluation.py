@@ -9,7 +9,6 @@ import torch
 from facemark import cli
 from facemark.dataset import open_cache
 from facemark.evaluation import evaluate_cache, evaluate_labels
-from facemark.metrics import landmark_metrics
 from facemark.model import create_model
 from facemark.weights import WeightsError, load_weights, save_weights
 
