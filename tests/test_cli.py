@@ -148,3 +148,16 @@ def test_python_dash_m_usage_error_exits_2():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
+
+
+def test_label_without_mediapipe_says_how_to_install(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # makes `import mediapipe` fail
+    code = main(["label", str(tmp_path), "--out", str(tmp_path / "labels.jsonl"), "--workers", "1", "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert "pip install 'facemark[label]'" in err and len(err.splitlines()) == 1
