@@ -21,15 +21,26 @@ class UsageError(Exception):
     """Bad arguments: exit code 2."""
 
 
+def _shard_arg(args) -> tuple[int, int] | None:
+    from facemark.sharding import parse_shard
+
+    try:
+        return None if args.shard is None else parse_shard(args.shard)
+    except ValueError as e:
+        raise UsageError(f"--shard: {e}") from None
+
+
 def _cmd_label(args) -> int:
     from facemark.labelling import label_folder
 
+    shard = _shard_arg(args)
     start = time.perf_counter()
     s = label_folder(args.images, args.out, teacher=args.teacher, workers=args.workers,
-                     progress=not args.quiet)
+                     progress=not args.quiet, shard=shard)
     took = time.perf_counter() - start
     print(f"labelled {s.labelled}, no face {s.no_face}, unreadable {s.unreadable}, "
-          f"already in {args.out}: {s.skipped_existing} ({took:.1f} s) -> {args.out}")
+          f"already in {args.out}: {s.skipped_existing}"
+          + (f", shard {args.shard}" if shard else "") + f" ({took:.1f} s) -> {args.out}")
     return EXIT_OK
 
 
@@ -104,20 +115,25 @@ def _cmd_predict(args) -> int:
     from facemark.api import Landmarker
     from facemark.predict import predict_inputs
 
-    landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
-    draw_dir = args.out if args.draw else None
+    shard = _shard_arg(args)
     if args.draw and not args.out:
         raise UsageError("--draw needs --out DIR")
+    if args.resume and (args.json is None or args.json == "-"):
+        raise UsageError("--resume needs --json FILE (the file to resume)")
+    landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
+    draw_dir = args.out if args.draw else None
     json_path = args.json
     if json_path is None and not args.draw:
         json_path = "-"
     if json_path == "-":
         json_path = "/dev/stdout"
     summary = predict_inputs(landmarker, args.inputs, json_path=json_path, draw_dir=draw_dir,
-                             progress=not args.quiet)
+                             progress=not args.quiet, shard=shard, resume=args.resume)
     for problem in summary.failed:
         print(f"facemark predict: {problem}", file=sys.stderr)
     print(f"{summary.images} images, {summary.faces} faces, {len(summary.failed)} failed"
+          + (f"; {summary.skipped_existing} already in {args.json}" if args.resume else "")
+          + (f"; shard {args.shard}: {summary.other_shards} inputs left to other shards" if shard else "")
           + (f"; drawings in {draw_dir}/" if draw_dir else "") + (f"; points in {args.json}" if args.json else ""),
           file=sys.stderr)
     return EXIT_FAILED if summary.failed else EXIT_OK
@@ -169,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="label file to write; an existing one is resumed")
     p.add_argument("--teacher", default="mediapipe", choices=["mediapipe"])
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--shard", metavar="I/N", default=None,
+                   help="label only shard I of N (0 <= I < N; by a hash of each image's relative path)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_label)
 
@@ -233,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draw", action="store_true", help="write each image with its points drawn into --out")
     p.add_argument("--out", help="folder for drawings")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--shard", metavar="I/N", default=None,
+                   help="only the inputs in shard I of N (0 <= I < N; by a hash of each image's path as listed)")
+    p.add_argument("--resume", action="store_true",
+                   help="append to --json FILE, skipping the images already in it (after a killed run)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
 

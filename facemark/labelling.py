@@ -16,6 +16,8 @@ from tqdm import tqdm
 from facemark.annotations import LabelRecord, labelled_images
 from facemark.images import ImageError, iter_image_files, load_image
 from facemark.scheme import FACE88
+from facemark.sharding import ensure_line_end as _ensure_line_end
+from facemark.sharding import in_shard
 from facemark.teacher import create_teacher
 
 _teacher = None  # one per worker process: the teacher's graph is not shareable between processes
@@ -49,22 +51,34 @@ class LabelSummary:
 
 
 def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "mediapipe",
-                 workers: int = 1, progress: bool = True) -> LabelSummary:
+                 workers: int = 1, progress: bool = True,
+                 shard: tuple[int, int] | None = None) -> LabelSummary:
+    """Label the images under `images_dir` into `out` (appending; images already in it are skipped).
+
+    `shard=(i, n)` labels only the images whose name (path relative to `images_dir`) falls in shard i of n
+    (`facemark.sharding.in_shard`), so n machines can split a folder without coordination."""
     images_dir, out = Path(images_dir), Path(out)
     if not images_dir.is_dir():
         raise ImageError(f"not a folder: {images_dir}")
+    if shard is not None and not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"bad shard {shard[0]}/{shard[1]}: expected 0 <= i < n")
     done = labelled_images(out)
     summary = LabelSummary()
 
-    def jobs():
+    def names():
         for path in iter_image_files([images_dir]):
             name = path.relative_to(images_dir).as_posix()
+            if shard is None or in_shard(name, *shard):
+                yield path, name
+
+    def jobs():
+        for path, name in names():
             if name in done:
                 summary.skipped_existing += 1
                 continue
             yield str(path), name
 
-    total = sum(1 for _ in iter_image_files([images_dir])) - len(done)
+    total = sum(1 for _, name in names() if name not in done)  # a cheap first pass: names only
     out.parent.mkdir(parents=True, exist_ok=True)
     _ensure_line_end(out)
     with out.open("a", encoding="utf-8") as fh, tqdm(total=max(total, 0), disable=not progress,
@@ -88,13 +102,4 @@ def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "med
             elif _teacher is not None:
                 _teacher.close()
     return summary
-
-
-def _ensure_line_end(path: Path) -> None:
-    """A run killed mid-line leaves a partial last line; start the next record on a fresh line."""
-    if path.exists() and path.stat().st_size > 0:
-        with path.open("rb+") as fh:
-            fh.seek(-1, 2)
-            if fh.read(1) != b"\n":
-                fh.write(b"\n")
 

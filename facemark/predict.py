@@ -2,24 +2,34 @@
 
 Every input appears in the output exactly once, with its faces or with the reason it failed; a bad file
 never stops the batch. Lines are written (and flushed) as images finish.
+
+Inputs are streamed (a million-file folder is never held as a list). `shard=(i, n)` keeps only the inputs in
+shard i of n (`facemark.sharding`), and `resume=True` appends to an existing JSON file, skipping the inputs
+it already holds, so a killed run picks up where it stopped.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from facemark.images import ImageError, iter_image_files, load_image
+from facemark.sharding import in_shard
 
 
 @dataclass
 class PredictSummary:
-    images: int = 0
+    images: int = 0  # processed in this run
     faces: int = 0
     failed: list[str] = field(default_factory=list)
+    skipped_existing: int = 0  # already in the JSON file (resume)
+    other_shards: int = 0  # inputs left to the other shards
 
 
 def predict_record(landmarker, path: Path) -> tuple[dict, object, list]:
@@ -36,30 +46,117 @@ def predict_record(landmarker, path: Path) -> tuple[dict, object, list]:
     return record, rgb, faces
 
 
+def predicted_images(json_path: str | Path) -> set[str]:
+    """The "image" of every record in a predict JSON Lines file; lines that are not valid JSON records (a
+    half-written last line from a killed run) are ignored. Empty set when the file does not exist."""
+    done: set[str] = set()
+    path = Path(json_path)
+    if not path.is_file():
+        return done
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("image"), str):
+                done.add(record["image"])
+    return done
+
+
+def repair_tail(json_path: str | Path) -> None:
+    """Make an existing JSON Lines file end with a complete line before appending to it.
+
+    A run killed mid-write can leave a last line without its newline: if that line is a whole JSON record it
+    keeps it and gets its newline, otherwise (half a record) it is cut off, so the file holds only whole
+    records and the image it was for is predicted again."""
+    path = Path(json_path)
+    if not path.is_file():
+        return
+    with path.open("rb+") as fh:
+        size = fh.seek(0, 2)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        start = size  # find where the last line starts, reading backwards in blocks
+        while start > 0:
+            block = min(1 << 16, start)
+            fh.seek(start - block)
+            chunk = fh.read(block)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                start = start - block + cut + 1
+                break
+            start -= block
+        fh.seek(start)
+        tail = fh.read()
+        try:
+            whole = isinstance(json.loads(tail), dict)
+        except ValueError:
+            whole = False
+        if whole:
+            fh.seek(size)
+            fh.write(b"\n")
+        else:
+            fh.truncate(start)
+
+
 def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | None = None,
-                   draw_dir: str | Path | None = None, progress: bool = True) -> PredictSummary:
-    summary = PredictSummary()
-    files = list(iter_image_files(inputs))
-    if not files:
+                   draw_dir: str | Path | None = None, progress: bool = True,
+                   shard: tuple[int, int] | None = None, resume: bool = False) -> PredictSummary:
+    """Predict every image named by `inputs` (files, folders, globs; see `iter_image_files`), streaming.
+
+    shard: (i, n) -> only the inputs whose path string falls in shard i of n.
+    resume: append to `json_path` (required) and skip the inputs already recorded in it; otherwise an
+    existing `json_path` is overwritten.
+    """
+    inputs = list(inputs)
+    if resume and json_path is None:
+        raise ValueError("resuming needs a JSON file to resume")
+    if shard is not None and not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"bad shard {shard[0]}/{shard[1]}: expected 0 <= i < n")
+    for item in inputs:  # fail on a missing input before anything is written, as a full listing would
+        text = os.fspath(item)
+        if not os.path.exists(text) and not re.search(r"[*?[]", text):
+            raise ImageError(f"no such file or folder: {text!r}")
+    files = iter_image_files(inputs)
+    head = list(itertools.islice(files, 2))  # enough to tell "none" and "just one" without listing
+    if not head:
         raise ImageError(f"no images found in {', '.join(map(str, inputs))}")
+    done = predicted_images(json_path) if resume else set()
+    summary = PredictSummary()
     out = None
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        out = open(json_path, "w", encoding="utf-8")
+        if resume:
+            repair_tail(json_path)
+        out = open(json_path, "a" if resume else "w", encoding="utf-8")
     if draw_dir is not None:
         Path(draw_dir).mkdir(parents=True, exist_ok=True)
     try:
-        for path in tqdm(files, desc="predict", unit="img", disable=not progress or len(files) < 2):
-            record, rgb, faces = predict_record(landmarker, path)
-            summary.images += 1
-            summary.faces += len(faces)
-            if record["error"]:
-                summary.failed.append(record["error"])
-            elif draw_dir is not None:
-                _draw(rgb, faces, landmarker.scheme, Path(draw_dir) / f"{path.stem}_landmarks.png")
-            if out is not None:
-                out.write(json.dumps(record) + "\n")
-                out.flush()
+        # a running count: the total is not known without listing everything first
+        with tqdm(desc="predict", unit="img", disable=not progress or len(head) < 2) as bar:
+            for path in itertools.chain(head, files):
+                name = str(path)
+                if shard is not None and not in_shard(name, *shard):
+                    summary.other_shards += 1
+                    continue
+                if name in done:
+                    summary.skipped_existing += 1
+                    continue
+                record, rgb, faces = predict_record(landmarker, path)
+                summary.images += 1
+                summary.faces += len(faces)
+                if record["error"]:
+                    summary.failed.append(record["error"])
+                elif draw_dir is not None:
+                    _draw(rgb, faces, landmarker.scheme, Path(draw_dir) / f"{path.stem}_landmarks.png")
+                if out is not None:
+                    out.write(json.dumps(record) + "\n")
+                    out.flush()
+                bar.update(1)
     finally:
         if out is not None:
             out.close()
