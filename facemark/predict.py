@@ -117,14 +117,18 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
         raise ValueError("resuming needs a JSON file to resume")
     if shard is not None and not 0 <= shard[0] < shard[1]:
         raise ValueError(f"bad shard {shard[0]}/{shard[1]}: expected 0 <= i < n")
-    for item in inputs:  # fail on a missing input before anything is written, as a full listing would
-        text = os.fspath(item)
-        if not os.path.exists(text) and not re.search(r"[*?[]", text):
-            raise ImageError(f"no such file or folder: {text!r}")
-    files = iter_image_files(inputs)
+    # A missing path among others is one failed input (recorded, the batch goes on); when nothing named
+    # exists at all, the command fails up front with one line instead of writing an output of errors.
+    missing = [item for item in inputs
+               if not os.path.exists(os.fspath(item)) and not re.search(r"[*?[]", os.fspath(item))]
+    present = [item for item in inputs if item not in missing]
+    if not present:
+        raise ImageError(f"no such file or folder: {os.fspath(missing[0])!r}")
+    files = iter_image_files(present)
     head = list(itertools.islice(files, 2))  # enough to tell "none" and "just one" without listing
     if not head:
-        raise ImageError(f"no images found in {', '.join(map(str, inputs))}")
+        raise ImageError(f"no images found in {', '.join(map(str, present))}")
+    head = [Path(item) for item in missing] + head  # load_image records "no such file" for them
     done = predicted_images(json_path) if resume else set()
     summary = PredictSummary()
     out = None

@@ -149,5 +149,5 @@ def get_scheme(name_or_scheme: str | Scheme) -> Scheme:
         return name_or_scheme
     try:
         return SCHEMES[name_or_scheme]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or dict from a malformed file is no name at all
         raise ValueError(f"unknown scheme {name_or_scheme!r}; known: {', '.join(SCHEMES)}") from None

@@ -133,7 +133,7 @@ def test_empty_folder_is_still_an_error(tmp_path, capsys):
 
 def test_missing_input_fails_before_writing(folder, capsys):
     Path("o.jsonl").write_text("keep\n")
-    assert _predict(folder, "missing.jpg", "--json", "o.jsonl") == 1
+    assert _predict("missing.jpg", "--json", "o.jsonl") == 1
     assert "no such file" in capsys.readouterr().err
     assert Path("o.jsonl").read_text() == "keep\n"
 
