@@ -25,9 +25,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
+
+# FFmpeg inside OpenCV prints its own line ("moov atom not found") before our one-line error; silence it.
+# Read when OpenCV first opens a file with FFmpeg, so it must be set before any capture exists.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
 
 from facemark.drawing import REGION_COLOURS
 from facemark.images import file_head, looks_like_text

@@ -377,3 +377,17 @@ def test_bad_output_arguments(landmarker, astronaut, tmp_path):
     with pytest.raises(ValueError, match="nothing to write"):
         run_video(landmarker, clip, None, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["moving.mp4"]
+
+
+def test_cli_error_for_a_broken_video_is_one_line_even_from_ffmpeg(tmp_path):
+    """FFmpeg's own log line ("moov atom not found") must not come before facemark's one-line error."""
+    import subprocess
+    import sys
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    result = subprocess.run([sys.executable, "-m", "facemark", "video", str(broken), "--out",
+                             str(tmp_path / "out.mp4"), "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("facemark video: error:") and not (tmp_path / "out.mp4").exists()
