@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from facemark.images import load_image
-from facemark.preprocessing import CropTransform, box_from_points, crop_image, normalise_crop, square_crop_transform
+from facemark.model import predict_crops
+from facemark.preprocessing import CropTransform, box_from_points, crop_image, square_crop_transform
 from facemark.scheme import Scheme
 
 
@@ -81,10 +82,8 @@ class Landmarker:
         return points
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
-        """Points in crop pixels for a batch of (N, S, S, 3) uint8 crops at the network's input size."""
-        with torch.no_grad():
-            x = torch.from_numpy(normalise_crop(crops))
-            return self.network.to_pixels(self.network(x)).numpy().astype(np.float64)
+        """Points in crop pixels for a batch of (N, S, S, 3) uint8 crops."""
+        return predict_crops(self.network, crops)
 
     def _predict(self, rgb: np.ndarray, transforms: list[CropTransform]) -> list[np.ndarray]:
         crops = np.stack([crop_image(rgb, t) for t in transforms])

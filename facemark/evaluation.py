@@ -20,7 +20,8 @@ from facemark.annotations import read_labels
 from facemark.dataset import open_cache
 from facemark.images import ImageError, load_image
 from facemark.metrics import ced, landmark_metrics
-from facemark.preprocessing import DEFAULT_SIZE, box_from_points, crop_image, normalise_crop, square_crop_transform
+from facemark.model import predict_crops
+from facemark.preprocessing import DEFAULT_SIZE, box_from_points, crop_image, square_crop_transform
 from facemark.scheme import Scheme
 from facemark.training import predict_cache
 
@@ -88,20 +89,6 @@ def evaluate_labels(model, labels: str | Path, images_dir: str | Path, size: int
                             for i in range(0, len(crops), batch_size)])
     true = np.stack(trues)
     return Evaluation(landmark_metrics(preds, true, scheme), preds, true, crops, names, scheme, skipped)
-
-
-@torch.no_grad()
-def predict_crops(model, crops: np.ndarray) -> np.ndarray:
-    """Points in crop pixels for (N, S, S, 3) uint8 crops of any S (resized to the network's input)."""
-    model.eval()
-    s = crops.shape[1]
-    x = torch.from_numpy(normalise_crop(crops))
-    n = model.config.input_size
-    if s != n:
-        x = torch.nn.functional.interpolate(x, size=(n, n), mode="bilinear", align_corners=False,
-                                            antialias=True)
-    pred = model.to_pixels(model(x)).numpy().astype(np.float64)
-    return (pred + 0.5) * (s / n) - 0.5
 
 
 def format_metrics(metrics: dict, scheme: Scheme) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
+from facemark.preprocessing import normalise_crop
 from facemark.scheme import FACE88, Scheme
 
 # (output channels at alpha=1, stride) of the 13 depthwise-separable blocks of MobileNet v1.
@@ -98,6 +100,22 @@ class MobileNetLandmarks(nn.Module):
         """[-1, 1] crop coordinates -> crop pixels (pixel-centre convention)."""
         s = self.config.input_size
         return (y + 1) * (s / 2) - 0.5
+
+
+@torch.no_grad()
+def predict_crops(network, crops: np.ndarray) -> np.ndarray:
+    """Points in crop pixels for (N, S, S, 3) uint8 crops of any S (resized to the network's input).
+
+    `network` is this module's network or anything that stands in for it (the onnxruntime one)."""
+    network.eval()
+    s = crops.shape[1]
+    x = torch.from_numpy(normalise_crop(crops))
+    n = network.config.input_size
+    if s != n:
+        x = torch.nn.functional.interpolate(x, size=(n, n), mode="bilinear", align_corners=False,
+                                            antialias=True)
+    pred = network.to_pixels(network(x)).numpy().astype(np.float64)
+    return pred if s == n else (pred + 0.5) * (s / n) - 0.5
 
 
 def points_to_unit(points: torch.Tensor, size: int) -> torch.Tensor:
