@@ -179,6 +179,18 @@ def labelled_images(path: str | Path) -> set[str]:
     return done
 
 
+def ensure_line_end(path: str | Path) -> None:
+    """A run killed mid-line leaves a partial last line; make the next appended record start on a fresh line.
+
+    The partial line stays (reading with `skip_bad=True` reports it and goes on)."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb+") as fh:
+            fh.seek(-1, 2)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")
+
+
 def append_label(fh: IO[str], record: LabelRecord) -> None:
     fh.write(record.to_json() + "\n")
     fh.flush()

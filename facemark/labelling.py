@@ -13,10 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from facemark.annotations import LabelRecord, labelled_images
+from facemark.annotations import LabelRecord, ensure_line_end, labelled_images
 from facemark.images import ImageError, iter_image_files, load_image
 from facemark.scheme import FACE88
-from facemark.sharding import ensure_line_end as _ensure_line_end
 from facemark.sharding import in_shard
 from facemark.teacher import create_teacher
 
@@ -80,7 +79,7 @@ def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "med
 
     total = sum(1 for _, name in names() if name not in done)  # a cheap first pass: names only
     out.parent.mkdir(parents=True, exist_ok=True)
-    _ensure_line_end(out)
+    ensure_line_end(out)
     with out.open("a", encoding="utf-8") as fh, tqdm(total=max(total, 0), disable=not progress,
                                                      unit="img", desc="label") as bar:
         if workers <= 1:

@@ -38,16 +38,3 @@ def in_shard(name: str, index: int, count: int) -> bool:
         raise ValueError(f"shard {index}/{count}: expected 0 <= index < count")
     return shard_of(name, count) == index
 
-
-def ensure_line_end(path) -> None:
-    """A run killed mid-line leaves a partial last line; make the next appended record start on a fresh line.
-
-    The partial line stays (readers of these files skip a line that is not valid JSON)."""
-    from pathlib import Path
-
-    path = Path(path)
-    if path.is_file() and path.stat().st_size > 0:
-        with path.open("rb+") as fh:
-            fh.seek(-1, 2)
-            if fh.read(1) != b"\n":
-                fh.write(b"\n")

@@ -3,7 +3,8 @@
 A weights file is a torch pickle of a plain dict of tensors and JSON-able values (loaded with
 `weights_only=True`, so a file cannot run code). Parameters are stored in float16 (half the size), or with
 `precision="int8"` the conv/linear weights as int8 with one float scale per output channel (a quarter,
-and the file xz-compressed); they are restored to float32 on loading. `facemark eval` on the stored file measures what this costs.
+and the file xz-compressed); they are restored to float32 on loading. `facemark eval` on the stored file
+measures what this costs.
 """
 
 from __future__ import annotations
