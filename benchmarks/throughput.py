@@ -2,9 +2,11 @@
 
     python benchmarks/throughput.py --images ../shared/data/celeba/images
 
-label: `--workers 1` and `--workers 2`. predict has no worker pool; two processes split the folder with
-`--shard 0/2` and `--shard 1/2` (each on one thread), which is how it scales across cores or machines.
-Outputs go to a temporary folder; the table goes to benchmarks/results/throughput.md.
+label: `--workers 1` and `--workers 2`. predict: one process on one thread, `--workers 2` (a pool of two
+single-threaded worker processes, one output), and two independent processes splitting the folder with
+`--shard 0/2` and `--shard 1/2` (how it scales across machines). `--runs` picks some of them; their rows are
+replaced in an existing table and the others kept. Outputs go to a temporary folder; the table goes to
+benchmarks/results/throughput.md.
 """
 
 from __future__ import annotations
@@ -40,35 +42,67 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", default="../shared/data/celeba/images")
     parser.add_argument("--out", default="benchmarks/results/throughput.md")
+    parser.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
     args = parser.parse_args()
-    rows = []
+    rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in (1, 2):
-            out = Path(tmp) / f"labels{workers}.jsonl"
-            took = run_parallel([FACEMARK + ["label", args.images, "--out", str(out), "--workers", str(workers),
-                                             "--quiet"]])
-            n = count_lines([out])
-            rows.append((f"`facemark label --workers {workers}`", n, took))
-            print(rows[-1], flush=True)
-        for processes in (1, 2):
-            outs = [Path(tmp) / f"pred{processes}_{i}.jsonl" for i in range(processes)]
-            commands = [FACEMARK + ["predict", args.images, "--json", str(o), "--quiet", "--threads", "1"]
-                        + (["--shard", f"{i}/{processes}"] if processes > 1 else []) for i, o in enumerate(outs)]
+        for key in args.runs:
+            name, make = RUNS[key]
+            commands, outs = make(args.images, Path(tmp))
             took = run_parallel(commands)
-            n = count_lines(outs)
-            name = "`facemark predict --threads 1`" if processes == 1 else \
-                "2 × `facemark predict --threads 1 --shard i/2`"
-            rows.append((name, n, took))
-            print(rows[-1], flush=True)
+            rows[name] = (count_lines(outs), took)
+            print(name, rows[name], flush=True)
+    old = _old_rows(Path(args.out))
     lines = ["# Throughput over a folder", "", f"`python {' '.join(sys.argv)}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores (`nproc`), nothing else running. Images: "
              f"{args.images} (CelebA, 178×218 JPEG). label = MediaPipe Face Mesh teacher; predict = MTCNN + "
              "face88 network (onnxruntime), JSON Lines output.", "",
              "| run | images | seconds | images/s |", "|---|---|---|---|"]
-    lines += [f"| {name} | {n:,} | {took:.1f} | {n / took:.0f} |" for name, n, took in rows]
+    for key, (name, _) in RUNS.items():
+        if name in rows:
+            n, took = rows[name]
+            lines.append(f"| {name} | {n:,} | {took:.1f} | {n / took:.0f} |")
+        elif name in old:
+            lines.append(old[name])
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).write_text(text)
+
+
+def _label(workers):
+    def make(images, tmp):
+        out = tmp / f"labels{workers}.jsonl"
+        return [FACEMARK + ["label", images, "--out", str(out), "--workers", str(workers), "--quiet"]], [out]
+    return make
+
+
+def _predict(processes, workers=1):
+    def make(images, tmp):
+        outs = [tmp / f"pred{processes}_{workers}_{i}.jsonl" for i in range(processes)]
+        commands = [FACEMARK + ["predict", images, "--json", str(o), "--quiet", "--threads", "1",
+                                "--workers", str(workers)]
+                    + (["--shard", f"{i}/{processes}"] if processes > 1 else []) for i, o in enumerate(outs)]
+        return commands, outs
+    return make
+
+
+RUNS = {  # key -> (table row name, command maker)
+    "label1": ("`facemark label --workers 1`", _label(1)),
+    "label2": ("`facemark label --workers 2`", _label(2)),
+    "predict1": ("`facemark predict --threads 1`", _predict(1)),
+    "predict_workers2": ("`facemark predict --workers 2`", _predict(1, workers=2)),
+    "predict_shards2": ("2 × `facemark predict --threads 1 --shard i/2`", _predict(2)),
+}
+
+
+def _old_rows(path: Path) -> dict[str, str]:
+    rows = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            cells = line.split(" | ")
+            if line.startswith("| `") or line.startswith("| 2 ×"):
+                rows[cells[0][2:]] = line
+    return rows
 
 
 if __name__ == "__main__":

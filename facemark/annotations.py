@@ -67,6 +67,32 @@ def read_pts(path: str | Path) -> np.ndarray:
     return np.asarray(points, dtype=np.float64)
 
 
+def read_pts_folder(folder: str | Path) -> Iterator[LabelRecord]:
+    """A folder of images with `.pts` files beside them (300-W style) as label records, sorted by name.
+
+    The scheme follows from the point count (68: ibug68, 88: face88); image names are relative to `folder`.
+    A `.pts` without an image beside it, or with an unknown point count, raises AnnotationError.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AnnotationError(f"{folder} is not a folder")
+    schemes = {get_scheme(name).num_points: name for name in ("ibug68", "face88")}
+    found = False
+    for pts_path in sorted(folder.rglob("*.pts")):
+        found = True
+        image = next((p for p in sorted(pts_path.parent.glob(pts_path.stem + ".*"))
+                      if p.suffix.lower() != ".pts"), None)
+        if image is None:
+            raise AnnotationError(f"{pts_path}: no image beside it")
+        points = read_pts(pts_path)
+        if len(points) not in schemes:
+            raise AnnotationError(f"{pts_path}: {len(points)} points fit no known scheme (68 or 88)")
+        yield LabelRecord(image=image.relative_to(folder).as_posix(), scheme=schemes[len(points)],
+                          points=points, source="pts")
+    if not found:
+        raise AnnotationError(f"{folder}: no .pts files")
+
+
 def write_pts(path: str | Path, points: np.ndarray) -> None:
     points = np.asarray(points, dtype=np.float64) + 1.0
     body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in points)

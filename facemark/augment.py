@@ -29,6 +29,16 @@ class AugmentConfig:
     occlude: float = 0.25  # probability of a random rectangle over part of the face
 
 
+AUGMENT_PRESETS = {
+    "default": AugmentConfig(),
+    # a few hundred human-labelled faces need every variation they can get
+    "heavy": AugmentConfig(shift=0.1, scale=0.2, rotate_deg=30.0, colour=0.4, grey=0.15, blur=0.3, noise=0.3,
+                           occlude=0.4),
+    "none": AugmentConfig(shift=0.0, scale=0.0, rotate_deg=0.0, flip=0.0, colour=0.0, grey=0.0, blur=0.0,
+                          noise=0.0, occlude=0.0),
+}
+
+
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(n, generator=g)
 

@@ -56,7 +56,12 @@ def _cmd_clean(args) -> int:
 def _cmd_cache(args) -> int:
     from facemark.dataset import build_cache
 
-    meta = build_cache(args.labels, args.images, args.out, size=args.size, margin=args.margin,
+    images = args.images
+    if images is None:
+        if not Path(args.labels).is_dir():
+            raise UsageError("--images is required with a label file")
+        images = args.labels
+    meta = build_cache(args.labels, images, args.out, size=args.size, margin=args.margin,
                        val_fraction=args.val_fraction, progress=not args.quiet)
     print(f"cached {meta['count']} faces ({meta['train_count']} train / {meta['val_count']} val, "
           f"{meta['val_identities']} val identities) -> {args.out}")
@@ -70,10 +75,21 @@ def _cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from dataclasses import asdict
+
+    from facemark.augment import AUGMENT_PRESETS
+
     model = {"arch": args.arch, "alpha": args.alpha, "rho": args.rho, "shallow": args.shallow,
              "head": args.head, "head_channels": args.head_channels}
+    if args.init:
+        from facemark.weights import load_weights
+
+        # transfer learning keeps the trained network's architecture; only the point layout may change
+        init_config = load_weights(args.init).config
+        model = {k: getattr(init_config, k) for k in ("arch", "alpha", "rho", "shallow", "head", "head_channels")}
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
-                         patience=args.patience, seed=args.seed, max_train=args.max_train, model=model)
+                         patience=args.patience, seed=args.seed, max_train=args.max_train, model=model,
+                         init=args.init, augment=asdict(AUGMENT_PRESETS[args.augment]))
     result = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet)
     print(f"best validation NME {100 * result['best_nme']:.3f}% at epoch {result['best_epoch']} "
           f"-> {Path(args.out) / 'best.pt'}")
@@ -120,15 +136,20 @@ def _cmd_predict(args) -> int:
         raise UsageError("--draw needs --out DIR")
     if args.resume and (args.json is None or args.json == "-"):
         raise UsageError("--resume needs --json FILE (the file to resume)")
-    landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    options = {"model": args.model, "detector": args.detector, "backend": args.backend}
+    # with workers, each process builds its own; build one here anyway so a bad --model fails at once
+    landmarker = Landmarker(**options, threads=args.threads)
     draw_dir = args.out if args.draw else None
     json_path = args.json
     if json_path is None and not args.draw:
         json_path = "-"
     if json_path == "-":
         json_path = "/dev/stdout"
-    summary = predict_inputs(landmarker, args.inputs, json_path=json_path, draw_dir=draw_dir,
-                             progress=not args.quiet, shard=shard, resume=args.resume)
+    summary = predict_inputs(options if args.workers > 1 else landmarker, args.inputs, json_path=json_path,
+                             draw_dir=draw_dir, progress=not args.quiet, shard=shard, resume=args.resume,
+                             workers=args.workers)
     for problem in summary.failed:
         print(f"facemark predict: {problem}", file=sys.stderr)
     print(f"{summary.images} images, {summary.faces} faces, {len(summary.failed)} failed"
@@ -200,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_clean)
 
     p = sub.add_parser("cache", help="turn images + clean labels into a training cache of crops")
-    p.add_argument("labels", help="clean label file (JSON Lines)")
-    p.add_argument("--images", required=True, help="images folder the label file refers to")
+    p.add_argument("labels", help="clean label file (JSON Lines), or a folder of images with .pts files")
+    p.add_argument("--images", help="images folder the label file refers to (default: the .pts folder)")
     p.add_argument("--out", required=True, help="cache folder to write")
     p.add_argument("--size", type=int, default=None, help="crop size S (default 160)")
     p.add_argument("--margin", type=float, default=None, help="square side / face box side (default 1.25)")
@@ -226,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=15, help="early stopping: epochs without improvement")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training faces")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start from a trained network (weights file or built-in name): transfer learning; "
+                        "its architecture is kept, the head is new when the point layout differs")
+    p.add_argument("--augment", default="default", choices=["default", "heavy", "none"],
+                   help="augmentation preset (heavy: for small human-labelled sets)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_cmd_train)
@@ -253,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="only the inputs in shard I of N (0 <= I < N; by a hash of each image's path as listed)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes that decode, detect and predict in parallel (one thread each)")
     p.add_argument("--resume", action="store_true",
                    help="append to --json FILE, skipping the images already in it (after a killed run)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facemark.annotations import read_labels
+from facemark.annotations import LabelRecord, read_labels, read_pts_folder
 from facemark.images import ImageError, load_image
 from facemark.preprocessing import (DEFAULT_MARGIN, DEFAULT_SIZE, CropTransform, box_from_points, crop_image,
                                     square_crop_transform)
@@ -47,9 +47,9 @@ def is_validation_identity(identity: str, val_fraction: float) -> bool:
     return zlib.crc32(identity.encode()) % 10_000 < val_fraction * 10_000
 
 
-def context_transform(points: np.ndarray, size: int, margin: float) -> CropTransform:
-    """Square around the points' box (the network's framing), widened by CONTEXT."""
-    net = square_crop_transform(box_from_points(points), size, margin)
+def context_transform(box: tuple[float, float, float, float], size: int, margin: float) -> CropTransform:
+    """Square around the face's points box (the network's framing), widened by CONTEXT."""
+    net = square_crop_transform(box, size, margin)
     context = context_size(size)
     return CropTransform(net.cx, net.cy, net.side * context / size, context)
 
@@ -61,7 +61,8 @@ def build_cache(labels: str | Path, images_dir: str | Path, out: str | Path, *, 
     if size < 16 or margin <= 0 or not 0 < val_fraction < 1:
         raise ValueError(f"need size >= 16, margin > 0 and 0 < val fraction < 1 (got {size}, {margin}, {val_fraction})")
     images_dir, out = Path(images_dir), Path(out)
-    records = [r for r in read_labels(labels) if r.points is not None and np.isfinite(r.points).all()]
+    source = read_pts_folder(labels) if Path(labels).is_dir() else read_labels(labels)
+    records = [r for r in source if framing_box(r) is not None]
     if not records:
         raise ValueError(f"{labels}: no usable labelled faces")
     schemes = {r.scheme for r in records}
@@ -81,7 +82,7 @@ def build_cache(labels: str | Path, images_dir: str | Path, out: str | Path, *, 
         except ImageError as e:
             skipped.append(str(e))
             continue
-        transform = context_transform(record.points, size, margin)
+        transform = context_transform(framing_box(record), size, margin)
         crops[n] = crop_image(image, transform)
         points[n] = transform.to_crop(record.points)
         names.append(record.image)
@@ -98,6 +99,22 @@ def build_cache(labels: str | Path, images_dir: str | Path, out: str | Path, *, 
             "val_fraction": val_fraction, "labels": str(labels), "images": names, "skipped": skipped}
     (out / "meta.json").write_text(json.dumps(meta))
     return meta
+
+
+def framing_box(record: LabelRecord) -> tuple[float, float, float, float] | None:
+    """The box a face's crop is framed on, or None when the record cannot be used for training.
+
+    A complete shape is framed on its own points' box. A partial one (some points null, e.g. the 34 face88
+    points a human iBUG label gives) is framed on the record's `box`, which must be the full shape's points box.
+    """
+    if record.points is None:
+        return None
+    finite = np.isfinite(record.points).all(axis=1)
+    if finite.all():
+        return box_from_points(record.points)
+    if finite.any() and record.box is not None:
+        return record.box
+    return None
 
 
 def _truncate_npy(tmp: Path, n: int, final: Path) -> None:

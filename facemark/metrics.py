@@ -4,6 +4,8 @@
   sees them), in pixels of the crop the points are given in.
 - NME: per image, the mean point-to-point distance divided by the normalising distance (outer eye corners
   of the *true* shape), then averaged over images.
+- Missing true points (NaN, e.g. face88 points a human 68-point label has no partner for) are left out of
+  every mean; the normalising points must be present.
 - failure rate at t: share of images with NME > t. AUC at t: area under the cumulative error distribution
   (CED) from 0 to t, divided by t (1.0 = every image perfect).
 """
@@ -20,7 +22,18 @@ def per_image_nme(pred: np.ndarray, true: np.ndarray, normaliser: np.ndarray,
     pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
     if point_indices is not None:
         pred, true = pred[:, point_indices], true[:, point_indices]
-    return np.linalg.norm(pred - true, axis=-1).mean(axis=1) / normaliser
+    dist = np.linalg.norm(pred - true, axis=-1)
+    with np.errstate(invalid="ignore"):
+        return _nanmean(dist, axis=1) / normaliser
+
+
+def _nanmean(x: np.ndarray, axis=None):
+    """Mean over the finite entries (NaN where there are none), without numpy's empty-slice warning."""
+    known = np.isfinite(x)
+    count = known.sum(axis=axis)
+    total = np.where(known, x, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / np.where(count > 0, count, np.nan)
 
 
 def ced(nme: np.ndarray, threshold: float = 0.10, steps: int = 1001) -> tuple[np.ndarray, np.ndarray]:
@@ -49,12 +62,12 @@ def landmark_metrics(pred: np.ndarray, true: np.ndarray, scheme: Scheme, thresho
     nme = per_image_nme(pred, true, iod)
     return {
         "count": int(len(pred)),
-        "mse_px": float(np.mean(diff ** 2)),
-        "mae_px": float(np.mean(np.abs(diff))),
+        "mse_px": float(_nanmean(diff ** 2)),
+        "mae_px": float(_nanmean(np.abs(diff))),
         "nme": float(nme.mean()),
         f"failure_rate@{threshold:g}": failure_rate(nme, threshold),
         f"auc@{threshold:g}": auc(nme, threshold),
-        "region_nme": {name: float(per_image_nme(pred, true, iod, scheme.region_indices(name)).mean())
+        "region_nme": {name: float(_nanmean(per_image_nme(pred, true, iod, scheme.region_indices(name))))
                        for name in scheme.region_names},
         "per_image_nme": nme,
     }

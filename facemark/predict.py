@@ -5,13 +5,16 @@ never stops the batch. Lines are written (and flushed) as images finish.
 
 Inputs are streamed (a million-file folder is never held as a list). `shard=(i, n)` keeps only the inputs in
 shard i of n (`facemark.sharding`), and `resume=True` appends to an existing JSON file, skipping the inputs
-it already holds, so a killed run picks up where it stopped.
+it already holds, so a killed run picks up where it stopped. `workers=N` runs N spawned processes, each with
+its own single-threaded Landmarker, that decode, detect and predict; the parent writes their records in input
+order.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import os
 import re
 from dataclasses import dataclass, field
@@ -44,6 +47,32 @@ def predict_record(landmarker, path: Path) -> tuple[dict, object, list]:
     faces = landmarker.detect(rgb)
     record["faces"] = [f.to_dict() for f in faces]
     return record, rgb, faces
+
+
+_worker: tuple | None = None  # (Landmarker, draw folder) of a predict worker process
+
+
+def _init_worker(options: dict, draw_dir: str | None) -> None:
+    global _worker
+    import torch
+
+    from facemark.api import Landmarker
+
+    torch.set_num_threads(1)  # one process per core scales better than threads inside one process
+    _worker = (Landmarker(**options, threads=1), draw_dir)
+
+
+def _predict_in_worker(path: str) -> tuple[dict, int]:
+    landmarker, draw_dir = _worker
+    return _predict_and_draw(landmarker, Path(path), draw_dir)
+
+
+def _predict_and_draw(landmarker, path: Path, draw_dir) -> tuple[dict, int]:
+    """(JSON record, number of faces); the drawing, if asked for, is written here (where the image is)."""
+    record, rgb, faces = predict_record(landmarker, path)
+    if not record["error"] and draw_dir is not None:
+        _draw(rgb, faces, landmarker.scheme, Path(draw_dir) / f"{path.stem}_landmarks.png")
+    return record, len(faces)
 
 
 def predicted_images(json_path: str | Path) -> set[str]:
@@ -105,8 +134,12 @@ def repair_tail(json_path: str | Path) -> None:
 
 def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | None = None,
                    draw_dir: str | Path | None = None, progress: bool = True,
-                   shard: tuple[int, int] | None = None, resume: bool = False) -> PredictSummary:
+                   shard: tuple[int, int] | None = None, resume: bool = False,
+                   workers: int = 1) -> PredictSummary:
     """Predict every image named by `inputs` (files, folders, globs; see `iter_image_files`), streaming.
+
+    landmarker: a Landmarker, or with workers > 1 the dict of Landmarker keyword arguments each worker
+    process builds its own from (model, detector, backend).
 
     shard: (i, n) -> only the inputs whose path string falls in shard i of n.
     resume: append to `json_path` (required) and skip the inputs already recorded in it; otherwise an
@@ -139,29 +172,45 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
         out = open(json_path, "a" if resume else "w", encoding="utf-8")
     if draw_dir is not None:
         Path(draw_dir).mkdir(parents=True, exist_ok=True)
+    def todo():
+        for path in itertools.chain(head, files):
+            name = str(path)
+            if shard is not None and not in_shard(name, *shard):
+                summary.other_shards += 1
+            elif name in done:
+                summary.skipped_existing += 1
+            else:
+                yield path
+
+    pool = None
+    if workers > 1:
+        options = landmarker if isinstance(landmarker, dict) else None
+        if options is None:
+            raise ValueError("with workers > 1, pass the Landmarker options (a dict), not a Landmarker")
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers, _init_worker, (options, None if draw_dir is None else str(draw_dir)))
+        # a small chunk keeps memory flat and the order cheap to restore; imap yields in input order
+        results = pool.imap((_predict_in_worker), (str(p) for p in todo()), chunksize=2)
+    else:
+        if isinstance(landmarker, dict):
+            from facemark.api import Landmarker
+            landmarker = Landmarker(**landmarker)
+        results = (_predict_and_draw(landmarker, path, draw_dir) for path in todo())
     try:
         # a running count: the total is not known without listing everything first
         with tqdm(desc="predict", unit="img", disable=not progress or len(head) < 2) as bar:
-            for path in itertools.chain(head, files):
-                name = str(path)
-                if shard is not None and not in_shard(name, *shard):
-                    summary.other_shards += 1
-                    continue
-                if name in done:
-                    summary.skipped_existing += 1
-                    continue
-                record, rgb, faces = predict_record(landmarker, path)
+            for record, n_faces in results:
                 summary.images += 1
-                summary.faces += len(faces)
+                summary.faces += n_faces
                 if record["error"]:
                     summary.failed.append(record["error"])
-                elif draw_dir is not None:
-                    _draw(rgb, faces, landmarker.scheme, Path(draw_dir) / f"{path.stem}_landmarks.png")
                 if out is not None:
                     out.write(json.dumps(record) + "\n")
                     out.flush()
                 bar.update(1)
     finally:
+        if pool is not None:
+            pool.terminate()
         if out is not None:
             out.close()
     return summary

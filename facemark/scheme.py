@@ -141,6 +141,20 @@ IBUG68_TO_FACE88: dict[int, int] = {
     55: 60, 56: 61, 57: 62, 58: 63, 59: 64, 61: 66, 62: 67, 63: 68, 65: 71, 66: 72, 67: 73,
 }
 
+IBUG68_ANCHORS = np.array(sorted(IBUG68_TO_FACE88), dtype=np.int64)
+FACE88_ANCHORS = np.array([IBUG68_TO_FACE88[i] for i in IBUG68_ANCHORS], dtype=np.int64)
+
+
+def ibug68_as_face88(points68: np.ndarray) -> np.ndarray:
+    """A (…, 68, 2) iBUG shape as a partial (…, 88, 2) face88 shape: the 34 shared points, NaN elsewhere."""
+    points68 = np.asarray(points68, dtype=np.float64)
+    if points68.shape[-2:] != (68, 2):
+        raise ValueError(f"expected (..., 68, 2) iBUG points, got {points68.shape}")
+    out = np.full(points68.shape[:-2] + (88, 2), np.nan)
+    out[..., FACE88_ANCHORS, :] = points68[..., IBUG68_ANCHORS, :]
+    return out
+
+
 SCHEMES: dict[str, Scheme] = {FACE88.name: FACE88, IBUG68.name: IBUG68}
 
 

@@ -81,6 +81,13 @@ class MediaPipeTeacher:
         x1, y1 = mesh.max(axis=0)
         return TeacherResult(mesh[MEDIAPIPE_TO_FACE88], (float(x0), float(y0), float(x1), float(y1)))
 
+    def label_all(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """face88 points of every face the mesh finds (up to max_faces), in the mesh's order."""
+        height, width = rgb.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(rgb))
+        return [mesh_to_pixels(face.landmark, width, height)[MEDIAPIPE_TO_FACE88]
+                for face in result.multi_face_landmarks or []]
+
     def close(self):
         self._mesh.close()
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facemark import distributed
 from facemark.augment import AugmentConfig, augment_batch, centre_view
 from facemark.dataset import FaceCache, open_cache
 from facemark.metrics import landmark_metrics
@@ -48,25 +49,30 @@ class TrainConfig:
     max_train: int | None = None  # use only the first N training faces (quick runs, tests)
     max_val: int | None = None
     model: dict = field(default_factory=lambda: {"arch": "mobilenet", "alpha": 0.5})
+    init: str | None = None  # weights file or built-in name to start from (transfer learning; see init_from)
     augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
 
 
 def landmark_loss(pred_px: torch.Tensor, true_px: torch.Tensor, kind: str) -> torch.Tensor:
-    err = pred_px - true_px
+    """Mean loss over the labelled coordinates; NaN targets (points a partial label lacks) are left out."""
+    known = ~torch.isnan(true_px)
+    err = torch.where(known, pred_px - true_px.nan_to_num(), 0.0)
+    a = err.abs()
     if kind == "l1":
-        return err.abs().mean()
-    if kind == "mse":
-        return (err ** 2).mean()
-    if kind == "smooth_l1":
-        return torch.nn.functional.smooth_l1_loss(pred_px, true_px)
-    if kind == "wing":
+        per = a
+    elif kind == "mse":
+        per = err ** 2
+    elif kind == "smooth_l1":
+        per = torch.where(a < 1, 0.5 * err ** 2, a - 0.5)
+    elif kind == "wing":
         # Wing loss (Feng et al. 2018): log-shaped for small errors, so sub-pixel errors still pull; linear
         # for large ones, so a few bad labels do not dominate. w, eps in crop pixels.
         w, eps = 10.0, 2.0
-        a = err.abs()
         c = w - w * math.log(1 + w / eps)
-        return torch.where(a < w, w * torch.log1p(a / eps), a - c).mean()
-    raise ValueError(f"unknown loss {kind!r}: use wing, l1, mse or smooth_l1")
+        per = torch.where(a < w, w * torch.log1p(a / eps), a - c)
+    else:
+        raise ValueError(f"unknown loss {kind!r}: use wing, l1, mse or smooth_l1")
+    return (per * known).sum() / known.sum().clamp(min=1)
 
 
 def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -86,6 +92,7 @@ def predict_cache(model, cache: FaceCache, indices: np.ndarray, batch_size: int 
                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, true) points in pixels of the cache's S×S network view, for the given faces."""
     model.eval()
+    device = next(model.parameters()).device
     out_size = model.config.input_size
     k = out_size / cache.size
     preds, trues = [], []
@@ -93,7 +100,7 @@ def predict_cache(model, cache: FaceCache, indices: np.ndarray, batch_size: int 
         idx = np.sort(indices[start:start + batch_size])
         crops, pts = _batch(cache, idx)
         x, true = centre_view(crops, pts, cache.size, out_size, cache.scheme)
-        pred = model.to_pixels(model(x))
+        pred = model.to_pixels(model(x.to(device))).cpu()
         # back to the S×S crop's pixels (pixel-centre convention) for metrics comparable across rho
         preds.append(((pred + 0.5) / k - 0.5).numpy())
         trues.append(((true + 0.5) / k - 0.5).numpy())
@@ -123,8 +130,21 @@ def _write_curves(log_path: Path, png_path: Path) -> None:
 
 def train(cache_dir: str | Path, run_dir: str | Path, config: TrainConfig, *, resume: bool = False,
           progress: bool = True, stop_after_epochs: int | None = None) -> dict:
-    """Train; returns the best validation metrics. `stop_after_epochs` ends this call early (tests)."""
-    run_dir = Path(run_dir)
+    """Train; returns the best validation metrics. `stop_after_epochs` ends this call early (tests).
+
+    Started by torchrun, every process runs this function on its slice of each global batch
+    (facemark.distributed); only rank 0 writes the run folder and prints.
+    """
+    ctx = distributed.setup()
+    try:
+        return _train(cache_dir, Path(run_dir), config, ctx, resume=resume, progress=progress and ctx.is_main,
+                      stop_after_epochs=stop_after_epochs)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.DistributedContext, *, resume: bool,
+           progress: bool, stop_after_epochs: int | None) -> dict:
     cache = open_cache(cache_dir)
     last_path = run_dir / "last.pt"
     if resume:
@@ -134,11 +154,20 @@ def train(cache_dir: str | Path, run_dir: str | Path, config: TrainConfig, *, re
         config = TrainConfig(**state["train_config"])
     elif last_path.exists():
         raise TrainingError(f"{run_dir} already holds a run; use --resume or another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    if config.batch_size % ctx.world_size:
+        raise TrainingError(f"batch size {config.batch_size} does not divide into {ctx.world_size} processes; "
+                            "--batch-size is the global batch")
+    distributed.barrier(ctx)  # every process has checked the run folder before rank 0 writes into it
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     torch.manual_seed(config.seed)
     model = create_model(scheme=cache.scheme, margin=cache.margin, **config.model)
+    if config.init and not resume:
+        copied = init_from(model, config.init)
+        if progress:
+            print(f"transfer: {copied} parameter tensors from {config.init}", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     augment_cfg = AugmentConfig(**config.augment)
     train_idx = cache.indices("train")[:config.max_train]
@@ -157,17 +186,26 @@ def train(cache_dir: str | Path, run_dir: str | Path, config: TrainConfig, *, re
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, best_nme, best_epoch = state["epoch"], state["best_nme"], state["best_epoch"]
-        _truncate_log(log_path, epoch)
-    else:
+        if ctx.is_main:
+            _truncate_log(log_path, epoch)
+    elif ctx.is_main:
         with log_path.open("w", newline="") as fh:
             csv.writer(fh).writerow(LOG_FIELDS)
+    model.to(ctx.device)
+    _move_optimizer_state(optimizer, ctx.device)
+    net = model
+    if ctx.enabled:
+        distributed.use_global_batchnorm(model)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    mine = distributed.local_slice(config.batch_size, ctx)
 
     epochs_run = 0
     while epoch < config.epochs and epoch - best_epoch <= config.patience:
         start = time.perf_counter()
         g = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
-        model.train()
+        net.train()
         losses = []
         bar = tqdm(range(steps_per_epoch), disable=not progress, desc=f"epoch {epoch + 1}/{config.epochs}",
                    unit="batch", leave=False)
@@ -177,8 +215,10 @@ def train(cache_dir: str | Path, run_dir: str | Path, config: TrainConfig, *, re
             for group in optimizer.param_groups:
                 group["lr"] = lr
             crops, pts = _batch(cache, order[b * config.batch_size:(b + 1) * config.batch_size])
+            # the whole global batch is augmented (same draws in every process), then each takes its slice
             x, target = augment_batch(crops, pts, cache.size, out_size, cache.scheme, augment_cfg, g)
-            pred = model.to_pixels(model(x))
+            x, target = x[mine].to(ctx.device), target[mine].to(ctx.device)
+            pred = model.to_pixels(net(x))
             loss = landmark_loss(pred, target, config.loss)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}: "
@@ -190,30 +230,75 @@ def train(cache_dir: str | Path, run_dir: str | Path, config: TrainConfig, *, re
             if b % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{lr:.2e}")
         bar.close()
+        train_loss = distributed.mean_over_processes(float(np.mean(losses)), ctx)
 
-        pred, true = predict_cache(model, cache, val_idx)
+        pred, true = predict_cache(model, cache, val_idx)  # every process: same weights, same decision
         metrics = landmark_metrics(pred, true, cache.scheme)
         val_loss = landmark_loss(torch.from_numpy(pred), torch.from_numpy(true), config.loss).item()
         epoch += 1
-        if metrics["nme"] < best_nme:
+        improved = metrics["nme"] < best_nme
+        if improved:
             best_nme, best_epoch = metrics["nme"], epoch
-            save_weights(model, run_dir / "best.pt", metrics=_card_metrics(metrics, epoch))
-        row = [epoch, f"{lr:.6g}", f"{np.mean(losses):.5f}", f"{val_loss:.5f}", f"{metrics['nme']:.6f}",
-               f"{metrics['mae_px']:.5f}", f"{time.perf_counter() - start:.1f}"]
-        with log_path.open("a", newline="") as fh:
-            csv.writer(fh).writerow(row)
-        atomic_save({"train_config": asdict(config), "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "epoch": epoch, "best_nme": best_nme,
-                     "best_epoch": best_epoch}, last_path)
-        _write_curves(log_path, run_dir / "curves.png")
+        if ctx.enabled:
+            _check_in_step(model, ctx, run_dir, epoch)
+        if ctx.is_main:
+            if improved:
+                save_weights(model, run_dir / "best.pt", metrics=_card_metrics(metrics, epoch))
+            row = [epoch, f"{lr:.6g}", f"{train_loss:.5f}", f"{val_loss:.5f}", f"{metrics['nme']:.6f}",
+                   f"{metrics['mae_px']:.5f}", f"{time.perf_counter() - start:.1f}"]
+            with log_path.open("a", newline="") as fh:
+                csv.writer(fh).writerow(row)
+            atomic_save({"train_config": asdict(config), "model": _cpu_state(model),
+                         "optimizer": optimizer.state_dict(), "epoch": epoch, "best_nme": best_nme,
+                         "best_epoch": best_epoch}, last_path)
+            _write_curves(log_path, run_dir / "curves.png")
+        distributed.barrier(ctx)
         if progress:
-            print(f"epoch {epoch}/{config.epochs}: train loss {np.mean(losses):.4f}, val NME "
+            print(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, val NME "
                   f"{100 * metrics['nme']:.3f}% (best {100 * best_nme:.3f}% @ {best_epoch}), "
                   f"MAE {metrics['mae_px']:.3f} px, {time.perf_counter() - start:.0f} s", flush=True)
         epochs_run += 1
         if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
             break
     return {"best_nme": best_nme, "best_epoch": best_epoch, "epochs": epoch}
+
+
+def _check_in_step(model, ctx: distributed.DistributedContext, run_dir: Path, epoch: int) -> None:
+    """All processes must hold identical weights after every epoch; rank 0 records the digests (ranks.json)."""
+    digests = distributed.gather_strings(distributed.parameter_digest(model), ctx)
+    if ctx.is_main:
+        (run_dir / "ranks.json").write_text(json.dumps({"epoch": epoch, "world_size": ctx.world_size,
+                                                        "digests": digests}))
+    if len(set(digests)) != 1:
+        raise TrainingError(f"the {ctx.world_size} processes hold different weights after epoch {epoch}")
+
+
+def _cpu_state(model) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def _move_optimizer_state(optimizer, device) -> None:
+    for state in optimizer.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and k != "step":
+                state[k] = v.to(device)
+
+
+def init_from(model: torch.nn.Module, weights: str | Path) -> int:
+    """Copy every parameter/buffer of a trained network whose name and shape fit `model` (transfer learning:
+    the backbone, and the head too when the point count matches); returns how many tensors were copied.
+    Raises TrainingError when nothing fits (a different architecture)."""
+    from facemark.weights import load_weights
+
+    source = load_weights(weights).state_dict()
+    target = model.state_dict()
+    fitting = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    backbone = [k for k in target if k.startswith("backbone.")]
+    if not backbone or not all(k in fitting for k in backbone):
+        raise TrainingError(f"{weights}: its backbone does not fit this model; train with its "
+                            f"alpha/rho/shallow settings ({load_weights(weights).config})")
+    model.load_state_dict(fitting, strict=False)
+    return len(fitting)
 
 
 def _card_metrics(metrics: dict, epoch: int) -> dict:

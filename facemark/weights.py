@@ -22,7 +22,7 @@ from facemark.model import config_dict, model_from_config
 FORMAT = "facemark-landmarks"
 VERSION = 1
 BUILTIN_DIR = Path(__file__).parent / "weights"
-BUILTIN_MODELS = {"face88": "face88.pt"}
+BUILTIN_MODELS = {"face88": "face88.pt", "ibug68": "ibug68.pt"}
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
@@ -74,7 +74,7 @@ def save_weights(model: nn.Module, path: str | Path, *, metrics: dict | None = N
                  precision: str = "fp16") -> None:
     if precision not in ("fp32", "fp16", "int8"):
         raise ValueError(f"unknown precision {precision!r}: use fp32, fp16 or int8")
-    state = {k: _store(k, v, precision) for k, v in model.state_dict().items()}
+    state = {k: _store(k, v.detach().cpu(), precision) for k, v in model.state_dict().items()}
     atomic_save({"format": FORMAT, "version": VERSION, "config": config_dict(model), "state_dict": state,
                  "precision": precision, "metrics": metrics or {}}, path, compress=precision == "int8")
 

@@ -83,7 +83,7 @@ def test_open_cache_reads_it_back(cache, faces):
     # stored points are context-crop coordinates of the labels
     for k, name in enumerate(NAMES):
         _, p = truth[name]
-        expected = context_transform(p, DEFAULT_SIZE, DEFAULT_MARGIN).to_crop(p)
+        expected = context_transform(box_from_points(p), DEFAULT_SIZE, DEFAULT_MARGIN).to_crop(p)
         np.testing.assert_allclose(c.points[k], expected, atol=1e-3)
     assert len(c.indices("all")) == 8
     with pytest.raises(ValueError, match="unknown split"):
@@ -166,7 +166,7 @@ def test_unreadable_images_are_skipped(faces, tmp_path):
     for k, name in enumerate(NAMES):
         _, p = truth[name]
         np.testing.assert_allclose(c.points[k],
-                                   context_transform(p, DEFAULT_SIZE, DEFAULT_MARGIN).to_crop(p), atol=1e-3)
+                                   context_transform(box_from_points(p), DEFAULT_SIZE, DEFAULT_MARGIN).to_crop(p), atol=1e-3)
 
 
 def test_build_cache_refuses_files_without_faces(tmp_path):

@@ -115,6 +115,22 @@ def test_resume_with_shard_and_overwrite_without_resume(folder):
     assert [r["image"] for r in _records(out)] == resumed[1:]
 
 
+def test_worker_processes_give_the_same_records_in_input_order(folder, capsys):
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert _predict(folder, "--json", "one.jsonl") == 1  # the broken file fails, the batch goes on
+    assert _predict(folder, "--json", "two.jsonl", "--workers", "2", "--draw", "--out", "drawn") == 1
+    one, two = _records("one.jsonl"), _records("two.jsonl")
+    assert [r["image"] for r in two] == [r["image"] for r in one] and len(one) == 7
+    for a, b in zip(one, two):
+        assert a["error"] == b["error"] and len(a["faces"]) == len(b["faces"])
+        for fa, fb in zip(a["faces"], b["faces"]):
+            assert max(abs(x - y) for pa, pb in zip(fa["points"], fb["points"]) for x, y in zip(pa, pb)) < 0.05
+    assert sum(bool(r["faces"]) for r in two) == 2
+    assert sorted(p.name for p in Path("drawn").iterdir()) == sorted(
+        f"{Path(r['image']).stem}_landmarks.png" for r in two if not r["error"])
+    assert _predict(folder, "--workers", "0") == 2
+
+
 @pytest.mark.parametrize("extra", [
     ["--shard", "2/2"], ["--shard", "0/0"], ["--shard", "x"], ["--shard", "-1/3"],
     ["--resume"],  # no --json to resume
