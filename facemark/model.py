@@ -103,18 +103,27 @@ class MobileNetLandmarks(nn.Module):
 
 
 @torch.no_grad()
-def predict_crops(network, crops: np.ndarray) -> np.ndarray:
+def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarray:
     """Points in crop pixels for (N, S, S, 3) uint8 crops of any S (resized to the network's input).
 
-    `network` is this module's network or anything that stands in for it (the onnxruntime one)."""
+    `network` is this module's network or anything that stands in for it (the onnxruntime one).
+    flip: also predict the mirrored crops (one batch of 2N), mirror those points back through the scheme's
+    left/right permutation and average: about 4% lower NME for twice the network time."""
     network.eval()
     s = crops.shape[1]
     x = torch.from_numpy(normalise_crop(crops))
+    if flip:
+        x = torch.cat([x, x.flip(-1)])
     n = network.config.input_size
     if s != n:
         x = torch.nn.functional.interpolate(x, size=(n, n), mode="bilinear", align_corners=False,
                                             antialias=True)
     pred = network.to_pixels(network(x)).numpy().astype(np.float64)
+    if flip:
+        k = len(crops)
+        mirrored = pred[k:, list(network.scheme.flip)]
+        mirrored[..., 0] = n - 1 - mirrored[..., 0]
+        pred = (pred[:k] + mirrored) / 2
     return pred if s == n else (pred + 0.5) * (s / n) - 0.5
 
 

@@ -24,7 +24,8 @@ Tracks are matched to detections greedily by overlap of landmark boxes (IoU, or,
 face, intersection over the smaller box). A face that is lost and found again gets a new track id. Each
 track's points are smoothed with a One-Euro filter (facemark.smoothing); by default the raw points, not the
 smoothed ones, frame the next crop, so smoothing never feeds lag back into tracking (`frame_on_smoothed`
-trades that for less jitter: see benchmarks/results/jitter.md).
+frames on the smoothed points instead; with the default filter that buys no less jitter overall: see
+benchmarks/results/jitter.md).
 
     tracker = FaceTracker(landmarker)
     for t, rgb in frames:
@@ -51,12 +52,17 @@ class TrackerConfig:
     detect_every: int = 30  # frames between detector runs while all tracks look fine (new faces wait this long)
     smooth: bool = True  # One-Euro filter on each track's points
     # frame the next crop on the smoothed points instead of the raw ones: damps the feedback of the network's
-    # noise through the framing (less jitter), at the price of the filter's lag in the framing
+    # noise through the framing, at the price of the filter's lag in the framing (with the default filter,
+    # less jitter on one benchmark clip and more on another)
     frame_on_smoothed: bool = False
-    # One-Euro: cut-off (Hz) of a still face, its rise per (face size per second) of speed, speed cut-off (Hz)
+    # One-Euro: cut-off (Hz) of a still face, its rise per (face size per second) of speed, speed cut-off (Hz).
+    # A steep rise and a quick speed estimate open the filter as soon as a face moves, so fast motion loses
+    # little accuracy (a clip at 1-9 face sizes per second: NME against the teacher 3.4% raw, 3.7% smoothed;
+    # beta 2 and d_cutoff 1 lagged to 10.1%), while a still or slow face, whose speed estimate is mostly the
+    # network's noise, still loses 40-50% of its jitter. Measured on real clips: benchmarks/results/jitter.md.
     min_cutoff: float = 1.0
-    beta: float = 2.0
-    d_cutoff: float = 1.0
+    beta: float = 20.0
+    d_cutoff: float = 10.0
     match_iou: float = 0.3  # least IoU for a detection to belong to a track,
     match_cover: float = 0.6  # or least intersection over the smaller of the two boxes
     reinit_iou: float = 0.5  # a track overlapping its own detection less than this restarts from it (drift)

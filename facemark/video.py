@@ -8,8 +8,19 @@ then) and written back with the points drawn: same frame count, size and frame r
 
 (pixels, pixel-centre convention; `time` in seconds from the container's timestamps; `track` stays with a face
 while it is followed.) Outputs are written under temporary names beside the targets and renamed when complete,
-so an error or an interrupt never leaves a partial file under the name asked for. OpenCV writes no audio;
-when `ffmpeg` is on PATH the input's audio is copied into the output afterwards.
+so an error or an interrupt never leaves a partial file under the name asked for.
+
+- Rotated videos (phones store portrait video as landscape pixels plus a display rotation): frames are turned
+  upright as a player shows them, so points, the JSON and the output video (written upright, without a
+  rotation tag) are all in the displayed orientation. OpenCV does this only when asked (its
+  CAP_PROP_ORIENTATION_AUTO is off by default in the 4.11 wheels); a rotation it cannot apply is an error.
+- Variable frame rate: every frame is processed and keeps its own container time in the JSON; the output
+  video holds the same frames at one constant rate, the input's average (the rate MP4/MOV state), so it
+  lasts as long as the input and its audio stays in sync on average. A container that states a nominal
+  rate instead (VFR MKV/WebM) is re-timed to the average measured from its timestamps, with ffmpeg.
+- Audio: OpenCV writes video only; the input's audio is copied into the output with an ffmpeg binary, the
+  one on PATH or else the one the `imageio-ffmpeg` package bundles (the `video` extra). Without either the
+  output has no audio, and a notice says so.
 """
 
 from __future__ import annotations
@@ -40,6 +51,10 @@ from facemark.tracking import FaceTracker, TrackedFace, TrackerConfig
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # containers the 'mp4v' codec is written into
 DEFAULT_FPS = 30.0  # used when a file does not say its frame rate
+# A stated frame rate this far from the average of the timestamps is a nominal one (VFR MKV/WebM state
+# their time base's rate): the output is re-timed to the average. MP4/MOV state the average already, up to
+# the last frame's duration, which the timestamps do not show (1/frames; 5% covers clips of 20 frames).
+RETIME_TOLERANCE = 0.05
 
 
 class VideoError(ValueError):
@@ -55,7 +70,8 @@ class VideoSummary:
     frames: int = 0
     width: int = 0
     height: int = 0
-    video_fps: float = 0.0  # the video's frame rate (also the output's)
+    video_fps: float = 0.0  # the output's frame rate: the input's (its average when the frame rate varies)
+    rotation: int = 0  # degrees the stored frames were turned clockwise to show them upright
     faces: int = 0  # faces over all frames
     max_faces: int = 0  # most faces in one frame
     frames_with_faces: int = 0
@@ -77,7 +93,8 @@ class VideoSummary:
 
     def summary_line(self) -> str:
         outputs = " and ".join(p for p in (self.output, self.json) if p)
-        return (f"{self.frames} frames ({self.width}×{self.height}, {self.video_fps:g} fps), "
+        turned = f", turned {self.rotation}° clockwise" if self.rotation else ""
+        return (f"{self.frames} frames ({self.width}×{self.height}{turned}, {self.video_fps:.4g} fps), "
                 f"{self.faces_per_frame:.2f} faces per frame, {self.tracks} tracks, "
                 f"{self.detector_calls} detector calls, {self.seconds:.1f} s ({self.fps:.1f} frames/s)"
                 + (f" -> {outputs}" if outputs else ""))
@@ -117,7 +134,32 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
     if not capture.isOpened():
         capture.release()
         raise VideoError(f"{name}: {_not_a_video(name)}")
+    try:
+        display_rotation(capture, name)
+    except VideoError:
+        capture.release()
+        raise
     return capture
+
+
+def display_rotation(capture: cv2.VideoCapture, name: str) -> int:
+    """Degrees (0, 90, 180, 270) the stored frames are turned clockwise to be shown upright, as a player does.
+
+    The rotation comes from the container (an MP4/MOV display matrix, as phones write). OpenCV applies it on
+    reading only when CAP_PROP_ORIENTATION_AUTO is on, which 4.11 does not do by default: this turns it on.
+    A rotation that is not a multiple of 90°, or that this OpenCV cannot apply, is a VideoError.
+    """
+    angle = capture.get(cv2.CAP_PROP_ORIENTATION_META)  # 0..359; 0, or -1 from some backends, when unknown
+    if not math.isfinite(angle) or angle <= 0 or round(angle) % 360 == 0:
+        return 0
+    angle = round(angle) % 360
+    if angle % 90:
+        raise VideoError(f"{name}: the video is to be shown rotated by {angle}°; "
+                         "only multiples of 90° can be turned upright")
+    if not capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1) or not capture.get(cv2.CAP_PROP_ORIENTATION_AUTO):
+        raise VideoError(f"{name}: the video is to be shown rotated by {angle}°, "
+                         f"which this OpenCV build ({cv2.__version__}) cannot apply")
+    return angle
 
 
 def _not_a_video(name: str) -> str:
@@ -215,7 +257,8 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
     start = time.perf_counter()
     capture = open_video(source)
     summary = VideoSummary(output=str(target) if target else None,
-                           json=str(json_path) if json_path is not None else None)
+                           json=str(json_path) if json_path is not None else None,
+                           rotation=display_rotation(capture, str(source)))
     video_tmp = _temporary(target) if target is not None else None
     json_tmp = _temporary(json_target) if json_target is not None else None
     writer = json_out = None
@@ -251,17 +294,14 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         track_ids: set[int] = set()
         bar = tqdm(total=stated_frames if stated_frames > 0 else None, desc="video", unit="frame",
                    disable=not progress)
-        index, last_t = 0, -math.inf
+        timeline = _Timeline()
+        index = 0
         with bar:
             while ok:
                 if frame.shape[:2] != (height, width):
                     raise VideoError(f"{source}: frame {index} is {frame.shape[1]}×{frame.shape[0]}, "
                                      f"the first was {width}×{height}")
-                # the container's timestamp where it has one that moves forward, else the nominal one
-                t = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if not (math.isfinite(t) and t > last_t):
-                    t = last_t + 1.0 / fps if math.isfinite(last_t) else index / fps
-                last_t = t
+                t = timeline.next(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, fps)
                 rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
                 faces = tracker.update(rgb, t)
 
@@ -281,12 +321,27 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         summary.detector_calls = tracker.stats.detector_calls
         if stated_frames > 0 and stated_frames != index:
             summary.notices.append(f"{source} states {stated_frames} frames, {index} could be read")
+        average = timeline.average_fps()
+        timescale = fps / average if average and abs(fps / average - 1) > RETIME_TOLERANCE else None
 
         if writer is not None:
             writer.release()
             writer = None
             _check_written(video_tmp, target, index, (width, height))
-            _copy_audio(source, video_tmp, summary.notices)
+            finished = _finish_with_ffmpeg(source, video_tmp, target, index, (width, height), summary.notices,
+                                           timescale=timescale)
+            if timescale and finished:
+                summary.video_fps = average
+            elif timescale:
+                summary.notices.append(
+                    f"{source} states {fps:.4g} fps but its frames come at {average:.4g} per second: not "
+                    f"re-timed without a working ffmpeg, the output lasts {index / fps:.1f} s instead of "
+                    f"{index / average:.1f} s")
+        if timeline.variable:
+            summary.notices.append(
+                f"{source} has a variable frame rate (frames {1000 * timeline.min_gap:.0f} to "
+                f"{1000 * timeline.max_gap:.0f} ms apart): each frame's own time is in the JSON Lines; an output "
+                f"video shows them at a constant {summary.video_fps:.4g} fps, the average")
         if json_out is not None and json_out is not sys.stdout:
             json_out.close()
         json_out = None
@@ -332,26 +387,87 @@ def _check_written(path: Path, target: Path, frames: int, size: tuple[int, int])
                               f"expected {frames} of {size[0]}×{size[1]}")
 
 
-def _copy_audio(source: Path, video: Path, notices: list[str]) -> None:
-    """Mux the source's audio (if any) into `video` in place, with ffmpeg; a notice when that is impossible."""
-    ffmpeg = shutil.which("ffmpeg")
+def find_ffmpeg() -> str | None:
+    """An ffmpeg binary: the one on PATH, else the one bundled with the imageio-ffmpeg package (the `video`
+    extra), else None."""
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:  # installed without a binary for this platform
+        return None
+
+
+def _finish_with_ffmpeg(source: Path, video: Path, target: Path, frames: int, size: tuple[int, int],
+                        notices: list[str], *, timescale: float | None = None) -> bool:
+    """Copy the source's audio (if any) into `video`, in place, with ffmpeg; `timescale` stretches the video's
+    timestamps by that factor (a re-timing without re-encoding). True when done; otherwise `video` stays as
+    OpenCV wrote it, and a notice says why."""
+    ffmpeg = find_ffmpeg()
     if ffmpeg is None:
-        notices.append("ffmpeg is not on PATH: the output has no audio track (OpenCV writes video only)")
-        return
+        notices.append("no ffmpeg (none on PATH, and no imageio-ffmpeg package: pip install 'facemark[video]'): "
+                       "the output has no audio track (OpenCV writes video only)")
+        return False
     muxed = video.with_name(f".{video.stem}.audio{video.suffix}")
+    retime = ["-itsscale", f"{timescale:.9g}"] if timescale else []
     # "1:a?" maps the audio streams if there are any; no -shortest, so no video frame is ever cut
-    base = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(source), "-map", "0:v:0",
-            "-map", "1:a?", "-c:v", "copy"]
+    base = [ffmpeg, "-nostdin", "-v", "error", "-y", *retime, "-i", str(video), "-i", str(source),
+            "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy"]
     try:
         for audio in (["-c:a", "copy"], ["-c:a", "aac"]):  # copy when the mp4 can hold the codec, else encode
             done = subprocess.run(base + audio + [str(muxed)], capture_output=True, text=True, timeout=600)
             if done.returncode == 0:
+                _check_written(muxed, target, frames, size)
                 os.replace(muxed, video)
-                return
-        notices.append(f"ffmpeg could not copy the audio of {source} ({done.stderr.strip().splitlines()[-1:]}); "
-                       "the output has no audio")
-    except (OSError, subprocess.SubprocessError) as e:
+                return True
+        why = next((line.strip() for line in reversed(done.stderr.splitlines()) if line.strip()),
+                   f"exit status {done.returncode}")
+        notices.append(f"ffmpeg could not copy the audio of {source} ({why}); the output has no audio")
+    except (OSError, subprocess.SubprocessError, VideoWriteError) as e:
         notices.append(f"ffmpeg failed ({e}); the output has no audio")
     finally:
         with contextlib.suppress(OSError):
             muxed.unlink()
+    return False
+
+
+@dataclass
+class _Timeline:
+    """The frames' times as they are read, and what the output's frame rate is decided from."""
+
+    first: float = math.nan
+    last: float = -math.inf
+    count: int = 0
+    min_gap: float = math.inf
+    max_gap: float = 0.0
+    nominal: int = 0  # frames without a usable container timestamp (given the nominal time instead)
+
+    def next(self, stamp: float, fps: float) -> float:
+        """The next frame's time: its container timestamp when that moves forward, else 1 / fps later."""
+        t = stamp
+        if not (math.isfinite(t) and t > self.last):
+            t = self.last + 1.0 / fps if self.count else 0.0
+            self.nominal += 1
+        if self.count:
+            self.min_gap, self.max_gap = min(self.min_gap, t - self.last), max(self.max_gap, t - self.last)
+        else:
+            self.first = t
+        self.last = t
+        self.count += 1
+        return t
+
+    def average_fps(self) -> float | None:
+        """Frames per second over the container's timestamps; None without two frames that all have one."""
+        if self.count < 2 or self.nominal:
+            return None
+        return (self.count - 1) / (self.last - self.first)
+
+    @property
+    def variable(self) -> bool:
+        """Irregular gaps between frames (a phone's variable frame rate), beyond timestamp rounding."""
+        return self.count >= 3 and self.max_gap > 1.5 * self.min_gap

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -43,3 +44,25 @@ def test_unknown_names_raise():
     with pytest.raises(ValueError, match="unknown head"):
         create_model(head="transformer")
     assert ModelConfig().num_points == 88
+
+
+def test_flip_averaging_is_exactly_mirror_equivariant():
+    """With flip=True, predicting a mirrored crop gives the mirror of the crop's prediction (by construction:
+    both average the same two passes), and differs from the plain prediction."""
+    from facemark.model import predict_crops
+    from facemark.scheme import FACE88
+
+    torch.manual_seed(0)
+    net = create_model(alpha=0.25, rho=0.4, shallow=True, head_channels=16).eval()
+    with torch.no_grad():  # live activations and a non-trivial head, so the output depends on the crop
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.bias.uniform_(0.0, 0.5)
+        net.head[-1].weight.normal_(0, 0.05)
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, size=(3, 80, 80, 3), dtype=np.uint8)
+    both = predict_crops(net, crops, flip=True)
+    mirrored = predict_crops(net, np.ascontiguousarray(crops[:, :, ::-1]), flip=True)[:, list(FACE88.flip)]
+    mirrored[..., 0] = 80 - 1 - mirrored[..., 0]
+    np.testing.assert_allclose(mirrored, both, atol=1e-3)
+    assert np.abs(predict_crops(net, crops) - both).max() > 1e-2

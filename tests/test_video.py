@@ -2,13 +2,17 @@
 
 The clips are real encoded videos (OpenCV's mp4v): a 256×256 window sliding over the astronaut image, so the
 face moves by a known number of pixels per frame. Assertions on points only ask for "on the face, moving with
-it" (a fraction of the face's size), not for a particular model's accuracy.
+it" (a fraction of the face's size), not for a particular model's accuracy. Clips with audio, a variable
+frame rate or a display rotation are made with the ffmpeg binary `facemark video` itself uses (on PATH, or
+from imageio-ffmpeg); those tests skip without one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -18,7 +22,7 @@ import pytest
 from facemark.images import load_image
 from facemark.smoothing import OneEuroFilter
 from facemark.tracking import FaceTracker, TrackerConfig
-from facemark.video import VideoError, run_video
+from facemark.video import VideoError, find_ffmpeg, run_video
 
 ASTRONAUT = Path(__file__).parents[1] / "examples" / "astronaut.png"
 # Where the face lies in examples/astronaut.png (pixel-centre): eye centres and mouth centre (hand-checked,
@@ -125,6 +129,36 @@ def test_one_euro_follows_a_ramp_and_a_step_without_large_lag():
     errors = [np.abs(f(np.full((3, 2), 50.0), scale=100.0) - 50.0).max() for _ in range(30)]
     assert errors[-1] < 1.0
     assert all(a >= b for a, b in zip(errors, errors[1:]))  # monotone approach, no overshoot
+
+
+def test_default_smoothing_keeps_up_with_a_fast_face_and_calms_a_still_one():
+    """The One-Euro parameters `facemark video` uses (TrackerConfig's defaults), on a 100-px face at 30 fps."""
+    config = TrackerConfig()
+
+    def default_filter():
+        return OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff, frequency=30)
+
+    # still, with noise like the network's (0.2% of the face size per point and frame): jitter (frame-to-frame
+    # acceleration) cut to under a third, the spread to under 0.6
+    rng = np.random.default_rng(0)
+    f = default_filter()
+    raw, out = [], []
+    for _ in range(300):
+        noisy = np.zeros((88, 2)) + rng.normal(0.0, 0.2, (88, 2))
+        raw.append(noisy)
+        out.append(f(noisy, scale=100.0))
+    raw, out = np.array(raw[30:]), np.array(out[30:])
+
+    def acceleration(p):
+        return np.linalg.norm(p[2:] - 2 * p[1:-1] + p[:-2], axis=-1).mean()
+
+    assert acceleration(out) < acceleration(raw) / 3
+    assert out.std(axis=0).mean() < 0.6 * raw.std(axis=0).mean()
+    # moving at 3.4 face sizes per second: trails by under 1.5% of the face size from the third frame on (the
+    # former defaults, beta 2 and d_cutoff 1, trailed by 5-10%: on fast clips the NME doubled)
+    f = default_filter()
+    lag = [np.linalg.norm(f(np.array([[10.0 * i, 5.0 * i]]), scale=100.0) - [10.0 * i, 5.0 * i]) for i in range(60)]
+    assert max(lag[2:]) < 1.5
 
 
 def test_one_euro_timestamps_and_reset():
@@ -293,6 +327,189 @@ def test_run_video_smoothing_is_optional(landmarker, astronaut, tmp_path):
         runs[smooth] = np.array([r["faces"][0]["points"] for r in read_jsonl(jsonl)])
     np.testing.assert_allclose(runs[True][0], runs[False][0], atol=0.01)  # the filter starts on the sample
     assert np.abs(runs[True][1:] - runs[False][1:]).max() > 0.1  # and smooths afterwards
+
+
+# ------------------------------------------------------------------------------------------- ffmpeg-made clips
+
+FFMPEG = find_ffmpeg()
+needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="no ffmpeg on PATH and no imageio-ffmpeg package")
+
+
+def ffmpeg(*args) -> None:
+    done = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-y", *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def streams(path: Path) -> list[str]:
+    """The stream lines ffmpeg prints about a file ("Stream #0:0...: Video: mpeg4 ...")."""
+    done = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True)
+    return [line.strip() for line in done.stderr.splitlines() if line.strip().startswith("Stream #")]
+
+
+def still_clip(path: Path, frames: int, *, audio: bool = False, crop: str = f"{SIZE}:{SIZE}:100:40",
+               timestamps: str | None = None) -> Path:
+    """A clip of the astronaut (cropped: width:height:x:y) standing still, with a 440 Hz tone when `audio`;
+    `timestamps`: an ffmpeg expression of the frame number N giving each frame's time in seconds (a
+    variable frame rate)."""
+    video_filter = f"crop={crop}"
+    timing = []
+    if timestamps:
+        video_filter += f",settb=1/1000,setpts=({timestamps})/TB"
+        timing = ["-enc_time_base", "1/1000"]
+    args = ["-loop", "1", "-framerate", FPS, "-i", ASTRONAUT]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={frames / FPS}"]
+    args += ["-vf", video_filter, "-frames:v", frames, *timing, "-c:v", "mpeg4", "-q:v", "3"]
+    args += ["-c:a", "aac"] if audio else []
+    if timestamps:  # keep the frames' own times: -fps_mode since ffmpeg 5.1, -vsync before (gone in 8)
+        done = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-y", *map(str, args), "-fps_mode", "vfr",
+                               str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            ffmpeg(*args, "-vsync", "vfr", path)
+    else:
+        ffmpeg(*args, path)
+    return path
+
+
+def test_ffmpeg_comes_from_path_first_then_from_imageio_ffmpeg(monkeypatch, tmp_path):
+    fake = tmp_path / "ffmpeg"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_ffmpeg() == str(fake)
+    monkeypatch.setenv("PATH", "")
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    assert find_ffmpeg() == imageio_ffmpeg.get_ffmpeg_exe()
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # not installed
+    assert find_ffmpeg() is None
+
+
+@needs_ffmpeg
+def test_the_audio_is_copied_into_the_output(landmarker, tmp_path):
+    clip = still_clip(tmp_path / "talk.mp4", 25, audio=True)
+    assert [s for s in streams(clip) if "Audio:" in s], "the test clip has no audio"
+    out = tmp_path / "out" / "drawn.mp4"
+    summary = run_video(landmarker, clip, out, json_path=tmp_path / "out" / "points.jsonl", progress=False)
+
+    assert video_props(out) == (25, SIZE, SIZE, pytest.approx(FPS))
+    kinds = streams(out)
+    assert len(kinds) == 2 and "Video:" in kinds[0] and "Audio:" in kinds[1], kinds
+    assert summary.notices == [] and summary.faces_per_frame == 1.0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["drawn.mp4", "points.jsonl"]
+
+
+@needs_ffmpeg
+def test_a_clip_without_audio_gives_a_video_only_output(landmarker, astronaut, tmp_path):
+    clip = write_clip(tmp_path / "silent.mp4", [window(astronaut, i)[0] for i in range(10)])
+    out = tmp_path / "drawn.mp4"
+    summary = run_video(landmarker, clip, out, progress=False)
+    assert video_props(out) == (10, SIZE, SIZE, pytest.approx(FPS))
+    assert [s for s in streams(out) if "Audio:" in s] == [] and len(streams(out)) == 1
+    assert summary.notices == []
+
+
+def test_without_ffmpeg_the_output_has_no_audio_and_says_so(landmarker, tmp_path, monkeypatch, astronaut):
+    import facemark.video
+
+    monkeypatch.setattr(facemark.video, "find_ffmpeg", lambda: None)
+    clip = write_clip(tmp_path / "moving.mp4", [window(astronaut, i)[0] for i in range(5)])
+    summary = run_video(landmarker, clip, tmp_path / "drawn.mp4", progress=False)
+    assert video_props(tmp_path / "drawn.mp4") == (5, SIZE, SIZE, pytest.approx(FPS))
+    assert len(summary.notices) == 1 and "no audio" in summary.notices[0] and "\n" not in summary.notices[0]
+
+
+# frames at irregular times: 1.5 and 0.5 frame periods apart in turn, and a pause of 4 periods after frame 9
+VFR_TIMES = "(N+0.5*mod(N\\,2)+4*gte(N\\,10))/25"
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_variable_frame_rate_keeps_every_frame_and_its_time(landmarker, tmp_path, container):
+    n = 20
+    times = np.array([(i + 0.5 * (i % 2) + 4 * (i >= 10)) / 25 for i in range(n)])
+    clip = still_clip(tmp_path / f"vfr.{container}", n, timestamps=VFR_TIMES)
+    out, jsonl = tmp_path / "drawn.mp4", tmp_path / "points.jsonl"
+    summary = run_video(landmarker, clip, out, json_path=jsonl, progress=False)
+
+    records = read_jsonl(jsonl)
+    assert summary.frames == n and [r["frame"] for r in records] == list(range(n))
+    assert all(len(r["faces"]) == 1 for r in records)
+    got = np.array([r["time"] for r in records])
+    assert (np.diff(got) > 0).all()
+    np.testing.assert_allclose(got, times, atol=0.005)  # each gap as stored, to the millisecond
+    # The output: the same frames at one constant rate, the average, so that it lasts as long as the input
+    # (MP4 states the average; MKV states a nominal 25 fps, and the output is re-timed with ffmpeg).
+    frames, width, height, fps = video_props(out)
+    assert (frames, width, height) == (n, SIZE, SIZE)
+    average = (n - 1) / (times[-1] - times[0])
+    assert fps == pytest.approx(average, rel=0.03) and summary.video_fps == pytest.approx(average, rel=0.03)
+    assert any("variable frame rate" in notice for notice in summary.notices)
+    assert not any("not re-timed" in notice for notice in summary.notices)
+
+
+@needs_ffmpeg
+def test_a_nominal_frame_rate_without_ffmpeg_to_re_time_is_said(landmarker, tmp_path, monkeypatch):
+    import facemark.video
+
+    clip = still_clip(tmp_path / "vfr.mkv", 20, timestamps=VFR_TIMES)
+    monkeypatch.setattr(facemark.video, "find_ffmpeg", lambda: None)
+    out = tmp_path / "drawn.mp4"
+    summary = run_video(landmarker, clip, out, progress=False)
+    frames, _, _, fps = video_props(out)
+    assert frames == 20 and fps == pytest.approx(summary.video_fps)  # the stated rate, not the average
+    assert [n for n in summary.notices if "not re-timed" in n and "\n" not in n], summary.notices
+
+
+def tag_rotation(source: Path, target: Path, degrees_anticlockwise: int) -> Path:
+    """A copy of `source` that players show turned by `degrees_anticlockwise` (a display matrix, as phones
+    write); skips the test when this ffmpeg cannot write one."""
+    done = subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-y", "-display_rotation", str(degrees_anticlockwise),
+                           "-i", str(source), "-c", "copy", str(target)], capture_output=True, text=True)
+    if done.returncode != 0:  # before ffmpeg 6.1: the "rotate" tag, in degrees clockwise
+        ffmpeg("-i", source, "-c", "copy", "-metadata:s:v:0", f"rotate={-degrees_anticlockwise % 360}", target)
+    capture = cv2.VideoCapture(str(target))
+    stated = capture.get(cv2.CAP_PROP_ORIENTATION_META)
+    capture.release()
+    if stated == 0:
+        pytest.skip("this ffmpeg writes no display rotation")
+    return target
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("stored, display", [(cv2.ROTATE_90_CLOCKWISE, 90), (cv2.ROTATE_90_COUNTERCLOCKWISE, -90),
+                                             (cv2.ROTATE_180, 180)])
+def test_a_rotated_phone_video_is_processed_as_displayed(landmarker, tmp_path, stored, display):
+    # a portrait clip, and the same pixels stored turned (landscape for 90°) with a rotation that turns them back
+    x0, y0, width, height = 100, 0, 240, 320
+    upright = [np.ascontiguousarray(load_image(ASTRONAUT)[y0:y0 + height, x0:x0 + width])] * 6
+    portrait = write_clip(tmp_path / "portrait.mp4", upright)
+    sideways = write_clip(tmp_path / "sideways.mp4", [cv2.rotate(f, stored) for f in upright])
+    phone = tag_rotation(sideways, tmp_path / "phone.mp4", display)
+
+    runs = {}
+    for clip in (portrait, phone):
+        out, jsonl = tmp_path / f"{clip.stem}_drawn.mp4", tmp_path / f"{clip.stem}.jsonl"
+        summary = run_video(landmarker, clip, out, json_path=jsonl, progress=False)
+        assert (summary.width, summary.height) == (width, height)
+        assert video_props(out) == (6, width, height, pytest.approx(FPS))  # upright, as displayed
+        runs[clip.stem] = (summary, np.array([r["faces"][0]["points"] for r in read_jsonl(jsonl)]))
+    assert runs["portrait"][0].rotation == 0 and runs["phone"][0].rotation == -display % 360
+    # the points lie on the face in the displayed picture, where they lie in the portrait clip (both were
+    # encoded separately: a fraction of a pixel apart)
+    points = runs["phone"][1]
+    region = np.array(ASTRONAUT_FACE_REGION) - [x0, y0, x0, y0]
+    assert all(inside(p, region, pad=10).mean() > 0.9 for p in points)
+    assert np.linalg.norm(points - runs["portrait"][1], axis=2).mean() < 1.0
+
+
+@needs_ffmpeg
+def test_a_rotation_that_is_not_a_quarter_turn_is_a_clear_error(landmarker, astronaut, tmp_path):
+    sideways = write_clip(tmp_path / "sideways.mp4", [window(astronaut, i)[0] for i in range(3)])
+    tilted = tag_rotation(sideways, tmp_path / "tilted.mp4", 45)
+    with pytest.raises(VideoError) as excinfo:
+        run_video(landmarker, tilted, tmp_path / "out.mp4", json_path=tmp_path / "out.jsonl", progress=False)
+    assert_one_line_error(excinfo, tilted, "multiples of 90°")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sideways.mp4", "tilted.mp4"]
 
 
 # ------------------------------------------------------------------------------------------- errors
