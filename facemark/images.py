@@ -9,6 +9,9 @@ Conventions (the same everywhere in facemark):
 - Coordinates: x right, y down, origin at the centre of the top-left pixel ("pixel-centre convention").
 
 Every unreadable input raises `ImageError` with a one-line message naming the input and the reason.
+
+Very large images: `load_image_downscaled` shrinks while decoding (JPEG at 1/2, 1/4 or 1/8 size by libjpeg),
+and `ImageReader` cuts regions out of an image decoded at such a reduced size, never making a full-size array.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "ImageError",
+    "ImageReader",
     "image_size",
     "iter_image_files",
     "load_image",
@@ -64,9 +68,22 @@ _TRANSPOSE = {
 }
 _SWAPS_AXES = {Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE,
                Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270}
+# Which displayed axes (x, y) run against the stored ones under each transpose (stored -> displayed)
+_REVERSES = {
+    None: (False, False),
+    Image.Transpose.FLIP_LEFT_RIGHT: (True, False),
+    Image.Transpose.FLIP_TOP_BOTTOM: (False, True),
+    Image.Transpose.ROTATE_180: (True, True),
+    Image.Transpose.ROTATE_90: (False, True),  # counter-clockwise: displayed y runs along stored x, backwards
+    Image.Transpose.ROTATE_270: (True, False),
+    Image.Transpose.TRANSPOSE: (False, False),
+    Image.Transpose.TRANSVERSE: (True, True),
+}
 
 
 Source = str | os.PathLike | Image.Image | np.ndarray
+
+_BAND_PIXELS = 1 << 22  # images above this many pixels become arrays a band of rows at a time (12 MB of RGB)
 
 
 class ImageError(ValueError):
@@ -118,6 +135,118 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     with _open(name) as img:
         w, h = img.size
         return (h, w) if _transpose_of(img) in _SWAPS_AXES else (w, h)
+
+
+class ImageReader:
+    """One image file or PIL image, decoded no more than the parts asked for need (for very large images).
+
+    - `downscaled(max_side)`: what `load_image_downscaled` gives;
+    - `region(box, reduction)`: the pixels of a box of the image shrunk by `reduction`, one of `reductions`;
+    - `array()`: the whole image, as `load_image` gives it.
+
+    A JPEG file offers reductions 8, 4, 2 and 1: libjpeg decodes it directly at 1/8, 1/4 or 1/2 size (DCT
+    scaling, far cheaper than a full decode). Other files and PIL images offer only 1 and are decoded whole,
+    once. The reader keeps its latest decode (one at a time, in stored orientation, as Pillow holds it) for the
+    next request, and turns only the regions cut from it upright: no full-size array, no second full-size copy.
+
+    Coordinates at reduction r, displayed orientation, pixel-centre convention: `to_reduced` and `to_full`,
+    exact inverses. Along each axis reduced pixel i covers full-resolution pixels [i·r − o, (i + 1)·r − o):
+    o is 0 unless the EXIF orientation reverses that axis and r does not divide its length (libjpeg's grid
+    starts at the *stored* top-left corner), so ``full = (reduced + 0.5) * r - 0.5 - o``.
+
+    Errors are ImageErrors, as from `load_image`: the constructor reads the header (no such file, not an image,
+    too large; a PNG's checksums too), decoding errors (truncated, corrupt) come when pixels are first asked for.
+    """
+
+    def __init__(self, source: str | os.PathLike | Image.Image):
+        if isinstance(source, Image.Image):
+            self.name = getattr(source, "filename", "") or "<PIL image>"
+            self._path, self._image = None, source
+            self._method = _transpose_of(source)
+            stored = source.size
+            jpeg = False
+        else:
+            self.name = os.fspath(source)
+            self._path, self._image = self.name, None
+            with _open(self.name) as img:
+                if img.format == "PNG":
+                    reason = _png_corruption(self.name)
+                    if reason:
+                        raise _error(self.name, f"truncated or corrupt image data ({reason})")
+                _check_pixels(img, self.name)
+                self._method = _transpose_of(img)
+                stored = img.size
+                jpeg = isinstance(img, JpegImageFile) and len(img.tile) == 1
+        self._stored_size = stored
+        self.size = (stored[1], stored[0]) if self._method in _SWAPS_AXES else stored  # (width, height) displayed
+        # a draft reduction r needs r <= each side (libjpeg then gives exactly ceil(side / r) pixels)
+        self.reductions = tuple(r for r in (8, 4, 2) if jpeg and r <= min(stored)) + (1,)
+        self._decoded: tuple[int, Image.Image] | None = None  # (reduction, RGB image in stored orientation)
+
+    def array(self) -> np.ndarray:
+        """The whole image as `load_image` gives it: a full-size array (the reader lets go of its decode)."""
+        rgb = self._decode(1)
+        self._decoded = None
+        return _finish(rgb, self._method, None, None)
+
+    def downscaled(self, max_side: int) -> tuple[np.ndarray, float]:
+        """(rgb, s) exactly as `load_image_downscaled(source, max_side)` gives them; the decode it was made
+        from (a JPEG file: at the draft size) is kept for `region`."""
+        scale, out, box = _shrink_plan(self._method, self._stored_size, _check_max_side(max_side))
+        if out is None:
+            return _finish(self._decode(1), self._method, None, None), 1.0
+        factor = 1
+        if self.reductions[0] > 1:  # a JPEG file: decoded at the smallest draft size still >= out
+            self._decoded = None
+            with _open(self._path) as img:
+                factor = _draft(img, out)
+                self._decoded = (factor, _decoded_rgb(img, self.name))
+        return _finish(self._decode(factor), self._method, out, tuple(v / factor for v in box)), scale
+
+    def region(self, box: tuple[int, int, int, int], reduction: int = 1) -> np.ndarray:
+        """H×W×3 uint8 pixels of the integer box (left, top, right, bottom), in `to_reduced` coordinates of the
+        image at 1/`reduction` size, upright; black where the box leaves the image."""
+        if reduction not in self.reductions:
+            raise ValueError(f"reduction must be one of {self.reductions}, got {reduction!r}")
+        rgb = self._decode(reduction)
+        w, h = rgb.size
+        displayed = (h, w) if self._method in _SWAPS_AXES else (w, h)
+        left, top, right, bottom = (int(v) for v in box)
+        stored_box = _box_to_stored(self._method, (left, top, right, bottom), displayed)
+        part = rgb.crop(tuple(int(v) for v in stored_box))  # Pillow pads outside the image with black
+        if self._method is not None:
+            part = part.transpose(self._method)
+        return np.asarray(part)
+
+    def to_reduced(self, points, reduction: int) -> np.ndarray:
+        """Full-resolution pixel coordinates (…, 2) -> coordinates at 1/`reduction` size (see the class)."""
+        return (np.asarray(points, dtype=np.float64) + 0.5 + self._offset(reduction)) / reduction - 0.5
+
+    def to_full(self, points, reduction: int) -> np.ndarray:
+        """Coordinates at 1/`reduction` size (…, 2) -> full-resolution pixel coordinates (see the class)."""
+        return (np.asarray(points, dtype=np.float64) + 0.5) * reduction - 0.5 - self._offset(reduction)
+
+    def _offset(self, reduction: int) -> np.ndarray:
+        """(o_x, o_y): how far the reduced grid starts before the displayed image's left/top edge, in pixels."""
+        reversed_x, reversed_y = _REVERSES[self._method]
+        w, h = self.size
+        return np.array([-w % reduction if reversed_x else 0, -h % reduction if reversed_y else 0], np.float64)
+
+    def _decode(self, reduction: int) -> Image.Image:
+        """The image decoded at 1/`reduction` size, RGB, stored orientation; the last one is reused."""
+        if self._decoded is not None and self._decoded[0] == reduction:
+            return self._decoded[1]
+        self._decoded = None  # let go of the previous decode before making the next
+        if self._image is not None:
+            rgb = _decoded_rgb(self._image, self.name)
+        else:
+            with _open(self._path) as img:
+                w, h = img.size
+                if reduction > 1 and _draft(img, (w // reduction, h // reduction)) != reduction:
+                    raise RuntimeError(f"libjpeg did not decode {self.name!r} at 1/{reduction} size")
+                rgb = _decoded_rgb(img, self.name)
+        self._decoded = (reduction, rgb)
+        return rgb
 
 
 def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
@@ -183,16 +312,36 @@ def _load(source, max_side: int | None) -> tuple[np.ndarray, float]:
 def _decode(img: Image.Image, name: str, max_side: int | None, from_file: bool) -> tuple[np.ndarray, float]:
     """Fully decode `img` (optionally shrunk), convert to RGB and apply its EXIF orientation."""
     method = _transpose_of(img)
+    if from_file:
+        _check_pixels(img, name)
+    scale, out, box = _shrink_plan(method, img.size, max_side)
+    if out is not None and from_file:
+        factor = _draft(img, out)
+        box = tuple(v / factor for v in box)
+    return _finish(_decoded_rgb(img, name), method, out, box), scale
+
+
+def _check_pixels(img: Image.Image, name: str) -> None:
     w, h = img.size
-    if from_file and w * h > MAX_PIXELS:
+    if w * h > MAX_PIXELS:
         mp, limit = w * h / 1e6, MAX_PIXELS / 1e6
         raise _error(name, f"image too large ({w}×{h} = {mp:.0f} megapixels, limit {limit:.0f})")
-    scale, out, box = _shrink_plan(method, img.size, max_side)
-    if out is not None and from_file and isinstance(img, JpegImageFile):
-        drafted = img.draft("RGB", out)  # libjpeg DCT scaling: decodes at 1/2, 1/4 or 1/8 size
-        if drafted is not None:
-            factor = w / drafted[1][2]
-            box = tuple(v / factor for v in box)
+
+
+def _draft(img: Image.Image, size: tuple[int, int]) -> int:
+    """Have libjpeg decode a JPEG file at 1/2, 1/4 or 1/8 size (DCT scaling), the smallest that is still at
+    least `size`; the factor it will shrink by (1 when `img` is no JPEG file or cannot be drafted). Stored pixel
+    (i, j) of the result covers pixels [i·f, (i+1)·f) × [j·f, (j+1)·f) of the full image."""
+    if not isinstance(img, JpegImageFile):
+        return 1
+    width = img.size[0]
+    drafted = img.draft("RGB", size)
+    # its box is (0, 0, width / f, height / f) with f a power of two, so the division is exact
+    return 1 if drafted is None else round(width / drafted[1][2])
+
+
+def _decoded_rgb(img: Image.Image, name: str) -> Image.Image:
+    """`img` decoded (a file: at its draft size, if one was set) and converted to mode RGB, stored orientation."""
     try:
         img.load()  # force the full decode here so truncation/corruption surfaces as ImageError
     except MemoryError:
@@ -202,14 +351,28 @@ def _decode(img: Image.Image, name: str, max_side: int | None, from_file: bool) 
     except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, ... on bad data
         raise _error(name, f"truncated or corrupt image data ({e})") from e
     try:
-        rgb = _to_rgb(img)
+        return _to_rgb(img)
     except (ValueError, OSError) as e:  # a mode Pillow cannot convert, e.g. LAB without ImageCms
         raise _error(name, f"unsupported pixel format {img.mode!r} ({e})") from e
+
+
+def _finish(rgb: Image.Image, method: Image.Transpose | None, out, box) -> np.ndarray:
+    """A decoded RGB image (stored orientation) shrunk as `_shrink_plan` says, turned upright, as an array."""
     if out is not None:
         rgb = rgb.resize(out, Image.Resampling.LANCZOS, box=box)
-    if method is not None:
-        rgb = rgb.transpose(method)
-    return np.array(rgb, dtype=np.uint8, order="C"), scale
+    w, h = rgb.size
+    if w * h <= _BAND_PIXELS:
+        return np.array(rgb.transpose(method) if method is not None else rgb, dtype=np.uint8, order="C")
+    # Pillow hands its pixels to numpy as a bytes copy, which numpy copies again: done for the whole image
+    # that would hold three copies at once (and a fourth to turn it upright), so go a band of rows at a time
+    dw, dh = (h, w) if method in _SWAPS_AXES else (w, h)
+    array = np.empty((dh, dw, 3), np.uint8)
+    rows = max(1, _BAND_PIXELS // dw)
+    for top in range(0, dh, rows):
+        bottom = min(dh, top + rows)
+        band = rgb.crop(tuple(int(v) for v in _box_to_stored(method, (0, top, dw, bottom), (dw, dh))))
+        array[top:bottom] = np.asarray(band.transpose(method) if method is not None else band)
+    return array
 
 
 def _shrink_plan(method: Image.Transpose | None, size: tuple[int, int], max_side: int | None):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from facemark.images import ImageError, iter_image_files, load_image
+from facemark.images import ImageError, image_size, iter_image_files, load_image
 from facemark.sharding import in_shard
 
 
@@ -35,16 +35,19 @@ class PredictSummary:
     other_shards: int = 0  # inputs left to the other shards
 
 
-def predict_record(landmarker, path: Path) -> tuple[dict, object, list]:
-    """(JSON record, RGB image or None, faces) for one image; errors go into the record."""
+def predict_record(landmarker, path: Path, *, need_pixels: bool = False) -> tuple[dict, object, list]:
+    """(JSON record, RGB image or None, faces) for one image; errors go into the record.
+
+    The Landmarker reads the file itself (a huge image is never decoded whole); the pixels are loaded here
+    only when `need_pixels` (for drawing)."""
     record = {"image": str(path), "width": None, "height": None, "faces": [], "error": None}
     try:
-        rgb = load_image(path)
+        record["width"], record["height"] = image_size(path)
+        faces = landmarker.detect(path)
+        rgb = load_image(path) if need_pixels else None
     except ImageError as e:
-        record["error"] = str(e)
+        record.update(width=None, height=None, error=str(e))
         return record, None, []
-    record["height"], record["width"] = rgb.shape[:2]
-    faces = landmarker.detect(rgb)
     record["faces"] = [f.to_dict() for f in faces]
     return record, rgb, faces
 
@@ -69,7 +72,7 @@ def _predict_in_worker(path: str) -> tuple[dict, int]:
 
 def _predict_and_draw(landmarker, path: Path, draw_dir) -> tuple[dict, int]:
     """(JSON record, number of faces); the drawing, if asked for, is written here (where the image is)."""
-    record, rgb, faces = predict_record(landmarker, path)
+    record, rgb, faces = predict_record(landmarker, path, need_pixels=draw_dir is not None)
     if not record["error"] and draw_dir is not None:
         _draw(rgb, faces, landmarker.scheme, Path(draw_dir) / f"{path.stem}_landmarks.png")
     return record, len(faces)
