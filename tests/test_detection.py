@@ -187,3 +187,24 @@ def test_mediapipe_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mediapipe", None)  # makes `import mediapipe` fail
     with pytest.raises(RuntimeError, match=r"pip install 'facemark\[label\]'"):
         create_detector("mediapipe")
+
+
+@pytest.mark.parametrize("mode", ["union", "min"])
+def test_nms_matrix_pass_equals_the_box_by_box_pass(mode, monkeypatch):
+    """Both NMS paths (overlap matrix for up to PAIRWISE_LIMIT boxes, one overlap row per kept box beyond)
+    keep the same boxes in the same order, degenerate and tied boxes included."""
+    from facemark.detection import nms as nms_module
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        n = int(rng.integers(0, 300))
+        xy = rng.uniform(0, 200, size=(n, 2))
+        wh = rng.uniform(0, 60, size=(n, 2)) * (rng.random((n, 1)) > 0.05)  # a few zero-size boxes
+        boxes = np.concatenate([xy, xy + wh], axis=1)
+        scores = np.round(rng.random(n), 2)  # ties
+        threshold = float(rng.uniform(0.2, 0.8))
+        fast = nms_module.nms(boxes, scores, threshold, mode)
+        monkeypatch.setattr(nms_module, "PAIRWISE_LIMIT", -1)
+        slow = nms_module.nms(boxes, scores, threshold, mode)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(fast, slow)
