@@ -36,10 +36,10 @@ from facemark.metrics import ced  # noqa: E402
 from facemark.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
 
 
-def facemark_tool(model: str):
+def facemark_tool(model: str, flip: bool = False):
     from facemark.api import Landmarker
 
-    landmarker = Landmarker(model=model)
+    landmarker = Landmarker(model=model, flip=flip)
     scheme = landmarker.scheme.name
     return scheme, lambda rgb: [f.points for f in landmarker.detect(rgb)]
 
@@ -79,8 +79,8 @@ def dlib_tool():
 
 
 TOOLS = {  # name -> (factory, subsets scored)
-    "facemark face88": (lambda a: facemark_tool(a.face88), ("anchors34",)),
-    "facemark ibug68": (lambda a: facemark_tool(a.ibug68), ("anchors34", "68", "inner51")),
+    "facemark face88": (lambda a: facemark_tool(a.face88, a.flip), ("anchors34",)),
+    "facemark ibug68": (lambda a: facemark_tool(a.ibug68, a.flip), ("anchors34", "68", "inner51")),
     "MediaPipe Face Mesh": (lambda a: mediapipe_tool(), ("anchors34",)),
     "dlib 68": (lambda a: dlib_tool(), ("anchors34", "68", "inner51")),
 }
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--face88", default="face88", help="facemark face88 weights (file or built-in name)")
     parser.add_argument("--ibug68", default="ibug68", help="facemark ibug68 weights (file or built-in name)")
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), help="subset of: " + ", ".join(TOOLS))
+    parser.add_argument("--flip", action="store_true", help="facemark models average each face with its mirror")
     parser.add_argument("--split-note", default="", help="what the facemark models were trained on (for the report)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="report path without extension "
@@ -143,9 +144,11 @@ def main() -> None:
             curves[f"{name} ({subset})"] = [v for v in nmes]
 
     lines = [f"# Human-labelled accuracy on `{pts_dir}` ({len(faces)} faces)", "",
-             f"`python benchmarks/human_labels.py --pts-dir {args.pts_dir}`", ""]
+             f"`python benchmarks/human_labels.py {' '.join(sys.argv[1:])}`", ""]
     if args.split_note:
         lines += [args.split_note, ""]
+    lines += [f"facemark: {args.face88} and {args.ibug68}, MTCNN, two passes"
+              + (", mirror averaging (`--flip`)" if args.flip else ", no mirror averaging") + ".", ""]
     lines += [f"NME normalised by the human outer eye corners; FR/AUC at 0.1 count faces not found as failures; "
               f"'common' = NME over the {sum(everyone)} faces every tool found.", "",
               "| tool | points | NME (found) | NME (common) | FR@0.1 | AUC@0.1 | not found | ms/image |",
