@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -144,7 +145,7 @@ def main() -> None:
             curves[f"{name} ({subset})"] = [v for v in nmes]
 
     lines = [f"# Human-labelled accuracy on `{pts_dir}` ({len(faces)} faces)", "",
-             f"`python benchmarks/human_labels.py {' '.join(sys.argv[1:])}`", ""]
+             f"`python benchmarks/human_labels.py {shlex.join(sys.argv[1:])}`", ""]
     if args.split_note:
         lines += [args.split_note, ""]
     lines += [f"facemark: {args.face88} and {args.ibug68}, MTCNN, two passes"

@@ -56,7 +56,9 @@ def main() -> None:
     lines = ["# Throughput over a folder", "", f"`python {' '.join(sys.argv)}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores (`nproc`), nothing else running. Images: "
              f"{args.images} (CelebA, 178×218 JPEG). label = MediaPipe Face Mesh teacher; predict = MTCNN + "
-             "face88 network (onnxruntime), JSON Lines output.", "",
+             "face88 network (onnxruntime), JSON Lines output."
+             + ("" if set(args.runs) == set(RUNS) else
+                " Rows of runs not named in `--runs` are kept from the previous table (an earlier command)."), "",
              "| run | images | seconds | images/s |", "|---|---|---|---|"]
     for key, (name, _) in RUNS.items():
         if name in rows:
