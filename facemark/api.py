@@ -103,7 +103,7 @@ class Landmarker:
 
     def landmarks_for_boxes(self, rgb: np.ndarray, boxes) -> list[np.ndarray]:
         """Points for faces whose landmark boxes (≈ the box around their points) are known; all in one batch."""
-        return self._landmarks(functools.partial(_array_crop, rgb), boxes)
+        return self._landmarks(functools.partial(crop_image, rgb), boxes)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Points in crop pixels for a batch of (N, S, S, 3) uint8 crops."""
@@ -170,23 +170,8 @@ def _crop(region: Callable[[tuple[int, int, int, int]], np.ndarray], t: CropTran
     return crop_image(part, CropTransform(cx=t.cx - x0, cy=t.cy - y0, side=t.side, size=t.size))
 
 
-def _array_crop(rgb: np.ndarray, t: CropTransform) -> np.ndarray:
-    return _crop(functools.partial(_array_region, rgb), t)
-
-
 def _reduced_crop(reader: ImageReader, reduction: int, t: CropTransform) -> np.ndarray:
     """The crop of full-resolution transform `t`, cut from the image decoded at 1/`reduction` size."""
     cx, cy = reader.to_reduced((t.cx, t.cy), reduction)
     reduced = CropTransform(cx=float(cx), cy=float(cy), side=t.side / reduction, size=t.size)
     return _crop(functools.partial(reader.region, reduction=reduction), reduced)
-
-
-def _array_region(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """rgb[top:bottom, left:right] with black where the box leaves the image (as Pillow's crop pads)."""
-    left, top, right, bottom = box
-    h, w = rgb.shape[:2]
-    part = np.zeros((bottom - top, right - left, 3), np.uint8)
-    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, w), min(bottom, h)
-    if x0 < x1 and y0 < y1:
-        part[y0 - top:y1 - top, x0 - left:x1 - left] = rgb[y0:y1, x0:x1]
-    return part

@@ -72,19 +72,36 @@ def square_crop_transform(box, size: int = DEFAULT_SIZE, margin: float = DEFAULT
     return CropTransform(cx=(x0 + x1) / 2, cy=(y0 + y1) / 2, side=side, size=int(size))
 
 
-def crop_image(image: np.ndarray, transform: CropTransform) -> np.ndarray:
+def crop_image(image: np.ndarray | Image.Image, transform: CropTransform) -> np.ndarray:
     """The S×S RGB uint8 crop; parts of the square outside the image are black."""
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
     left, top, right, bottom = transform.edge_box()
-    # Cut the integer region around the square first (PIL pads outside the image with zeros), so the
-    # resize only ever touches the face, then resize with an antialiasing filter from the float box.
+    # Cut the integer region around the square first (black outside the image), so the resize only ever
+    # touches the face, then resize with an antialiasing filter from the float box. An array is sliced
+    # before Pillow sees it: Image.fromarray would copy the whole image for every crop.
     l0, t0 = math.floor(left), math.floor(top)
     r0, b0 = math.ceil(right), math.ceil(bottom)
-    region = pil.crop((l0, t0, r0, b0))
+    if isinstance(image, Image.Image):
+        region = image.crop((l0, t0, r0, b0))
+    else:
+        region = Image.fromarray(array_region(image, (l0, t0, r0, b0)))
     resample = Image.Resampling.BILINEAR
     out = region.resize((transform.size, transform.size), resample,
                         box=(left - l0, top - t0, right - l0, bottom - t0))
     return np.asarray(out)
+
+
+def array_region(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """rgb[top:bottom, left:right] of an H×W×3 array, black where the box leaves the image (as Pillow's
+    crop pads)."""
+    left, top, right, bottom = box
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, w), min(bottom, h)
+    if (x0, y0, x1, y1) == (left, top, right, bottom):
+        return np.ascontiguousarray(rgb[top:bottom, left:right])
+    part = np.zeros((bottom - top, right - left) + rgb.shape[2:], np.uint8)
+    if x0 < x1 and y0 < y1:
+        part[y0 - top:y1 - top, x0 - left:x1 - left] = rgb[y0:y1, x0:x1]
+    return part
 
 
 def normalise_crop(crops: np.ndarray) -> np.ndarray:

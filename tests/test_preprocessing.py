@@ -71,3 +71,15 @@ def test_normalise_crop_range_and_layout():
     x = normalise_crop(crop)
     assert x.shape == (2, 3, 8, 8) and x.dtype == np.float32
     assert x[:, 0].min() == 1.0 and x[:, 1].max() == -1.0
+
+
+def test_array_and_pil_crops_are_identical_inside_and_across_the_border():
+    """An array is sliced before Pillow sees it; the crop must be exactly what Pillow's padded crop gives."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, size=(90, 120, 3), dtype=np.uint8)
+    pil = Image.fromarray(rgb)
+    for cx, cy, side in [(60, 45, 50.3), (3.7, 2.2, 40), (118.5, 88.9, 61), (60, 45, 300), (-80, -80, 20)]:
+        t = CropTransform(cx=cx, cy=cy, side=side, size=32)
+        np.testing.assert_array_equal(crop_image(rgb, t), crop_image(pil, t))
