@@ -142,7 +142,7 @@ def main() -> None:
             s = summarise(nmes)
             common = [v for v, ok in zip(nmes, everyone) if ok]
             rows.append((name, subset, s, float(np.mean(common)) if common else float("nan"), ms))
-            curves[f"{name} ({subset})"] = [v for v in nmes]
+            curves[f"{name} ({subset})"] = nmes
 
     lines = [f"# Human-labelled accuracy on `{pts_dir}` ({len(faces)} faces)", "",
              f"`python benchmarks/human_labels.py {shlex.join(sys.argv[1:])}`", ""]

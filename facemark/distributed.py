@@ -106,13 +106,6 @@ def use_global_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def use_plain_batchnorm(model: nn.Module) -> nn.Module:
-    for module in model.modules():
-        if type(module) is DistributedBatchNorm2d:
-            module.__class__ = nn.BatchNorm2d
-    return model
-
-
 def local_slice(batch_size: int, ctx: DistributedContext) -> slice:
     """This process's part of a global batch of `batch_size` (which the world size divides)."""
     per = batch_size // ctx.world_size

@@ -193,7 +193,7 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
         pool = multiprocessing.get_context("spawn").Pool(
             workers, _init_worker, (options, None if draw_dir is None else str(draw_dir)))
         # a small chunk keeps memory flat and the order cheap to restore; imap yields in input order
-        results = pool.imap((_predict_in_worker), (str(p) for p in todo()), chunksize=2)
+        results = pool.imap(_predict_in_worker, (str(p) for p in todo()), chunksize=2)
     else:
         if isinstance(landmarker, dict):
             from facemark.api import Landmarker

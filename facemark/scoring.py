@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facemark.detection.nms import box_overlap
 from facemark.metrics import auc, failure_rate
 from facemark.preprocessing import box_from_points
 from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS, get_scheme
@@ -19,14 +20,6 @@ from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS, get_scheme
 SUBSETS = ("68", "inner51", "anchors34")
 INNER51 = np.arange(17, 68)
 MATCH_IOU = 0.3  # a predicted face is the annotated one when their point boxes overlap at least this much
-
-
-def box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match_face(candidates: list[np.ndarray], truth68: np.ndarray) -> int | None:
@@ -37,7 +30,7 @@ def match_face(candidates: list[np.ndarray], truth68: np.ndarray) -> int | None:
         finite = points[np.isfinite(points).all(axis=1)]
         if len(finite) < 2:
             continue
-        iou = box_iou(box_from_points(finite), truth_box)
+        iou = float(box_overlap(np.asarray(box_from_points(finite)), np.asarray([truth_box]))[0])
         if iou >= best_iou:
             best, best_iou = i, iou
     return best

@@ -63,7 +63,7 @@ def landmark_loss(pred_px: torch.Tensor, true_px: torch.Tensor, kind: str) -> to
     elif kind == "mse":
         per = err ** 2
     elif kind == "smooth_l1":
-        per = torch.where(a < 1, 0.5 * err ** 2, a - 0.5)
+        per = torch.nn.functional.smooth_l1_loss(err, torch.zeros_like(err), reduction="none")
     elif kind == "wing":
         # Wing loss (Feng et al. 2018): log-shaped for small errors, so sub-pixel errors still pull; linear
         # for large ones, so a few bad labels do not dominate. w, eps in crop pixels.
