@@ -42,16 +42,25 @@ CROP_DETAIL = 2.0
 Cropper = Callable[[CropTransform], np.ndarray]  # a full-resolution crop transform -> its S×S×3 uint8 crop
 
 
-@dataclass
+@dataclass(repr=False)
 class Face:
+    """One face: its detector box and score, and its landmarks in image pixels.
+
+    Left and right are the image's: "left_eye" is the eye on the image's left, which is the subject's right
+    eye (as in the 300-W / iBUG convention)."""
+
     box: tuple[float, float, float, float]  # detector box x0, y0, x1, y1 (image pixels, pixel-centre convention)
     score: float  # detector confidence
     points: np.ndarray  # (P, 2) float image pixels, 0-based, pixel-centre convention
     scheme: Scheme
 
     def region(self, name: str) -> np.ndarray:
-        """Points of one region, e.g. face.region("left_eye")."""
+        """Points of one region, e.g. face.region("left_eye") (the eye on the image's left)."""
         return self.points[self.scheme.region_slice(name)]
+
+    def __repr__(self) -> str:
+        box = ", ".join(f"{float(v):.1f}" for v in self.box)
+        return f"Face(box=({box}), score={float(self.score):.3f}, {len(self.points)} {self.scheme.name} points)"
 
     def to_dict(self) -> dict:
         return {"box": [round(float(v), 2) for v in self.box], "score": round(float(self.score), 4),

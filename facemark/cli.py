@@ -15,10 +15,47 @@ from facemark.annotations import AnnotationError
 from facemark.images import ImageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_HEAD_CHANNELS = {"heatmap": 64, "flatten": 48, "gap": 48}
 
 
 class UsageError(Exception):
     """Bad arguments: exit code 2."""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except where there is none to show (None, a flag's False)
+    or the help already says it."""
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        if action.default is None or action.default is False or "default" in help:
+            return help
+        return super()._get_help_string(action)
+
+
+def _builtin_models() -> list[str]:
+    """The built-in model names (facemark.weights.BUILTIN_MODELS), read from the files shipped in
+    facemark/weights: importing facemark.weights would load torch, seconds before an argument error."""
+    return sorted(p.stem for p in (Path(__file__).parent / "weights").glob("*.pt"))
+
+
+def _check_model(model, option: str = "--model") -> None:
+    """A model that is neither a file nor a built-in name is a usage error, found before anything loads."""
+    if model is None or Path(model).is_file() or str(model) in _builtin_models():
+        return
+    if Path(model).is_dir():
+        raise UsageError(f"{option} {model}: is a folder, not a weights file")
+    raise UsageError(f"{option} {model}: no such weights file, and not a built-in model "
+                     f"({', '.join(_builtin_models())})")
+
+
+def _eval_folder(model) -> Path:
+    """Where `eval` writes without --out: NAME_eval/ beside a weights file (runs/x/best.pt -> runs/x/best_eval/),
+    or in the current folder for a built-in model (face88_eval/)."""
+    path = Path(model or "face88")
+    if path.is_file():
+        return path.with_name(f"{path.stem}_eval")
+    return Path(f"{path.name}_eval")
 
 
 def _shard_arg(args) -> tuple[int, int] | None:
@@ -69,6 +106,16 @@ def _cmd_cache(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from facemark.dataset import open_cache
+
+    data = Path(args.data)  # checked before torch loads: a wrong path is answered at once
+    if not data.exists():
+        raise UsageError(f"--data {data}: no such folder; make a training cache with `facemark cache`")
+    if not data.is_dir():
+        raise UsageError(f"--data {data}: is a file, not a cache folder; make one with `facemark cache`")
+    open_cache(data)  # a folder that is no cache: its one-line error
+    if args.init:
+        _check_model(args.init, "--init")
     import torch
 
     from facemark.training import TrainConfig, train
@@ -79,16 +126,23 @@ def _cmd_train(args) -> int:
 
     from facemark.augment import AUGMENT_PRESETS
 
-    model = {"arch": args.arch, "alpha": args.alpha, "rho": args.rho, "shallow": args.shallow,
-             "head": args.head, "head_channels": args.head_channels}
+    head = args.head or "heatmap"
+    model = {"arch": args.arch, "alpha": args.alpha, "rho": args.rho, "shallow": args.shallow, "head": head,
+             "head_channels": args.head_channels or DEFAULT_HEAD_CHANNELS[head]}
     if args.init:
         from facemark.weights import load_weights
 
-        # transfer learning keeps the trained network's architecture; only the point layout may change
+        # transfer learning keeps the trained network's backbone; the head may change (a new one is trained)
         init_config = load_weights(args.init).config
         model = {k: getattr(init_config, k) for k in ("arch", "alpha", "rho", "shallow", "head", "head_channels")}
+        if args.head and args.head != init_config.head:
+            model["head"] = args.head
+            model["head_channels"] = args.head_channels or DEFAULT_HEAD_CHANNELS[args.head]
+        elif args.head_channels:
+            model["head_channels"] = args.head_channels
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
-                         patience=args.patience, seed=args.seed, max_train=args.max_train, model=model,
+                         patience=args.patience, seed=args.seed, max_train=args.max_train, max_val=args.max_val,
+                         model=model,
                          init=args.init, augment=asdict(AUGMENT_PRESETS[args.augment]))
     result = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet)
     print(f"best validation NME {100 * result['best_nme']:.3f}% at epoch {result['best_epoch']} "
@@ -97,21 +151,22 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    _check_model(args.model)  # the arguments first, then the (slow) imports and the model
+    data = Path(args.data)
+    if not data.exists():
+        raise UsageError(f"--data {data}: no such cache folder or label file")
+    if data.is_file() and not args.images:
+        raise UsageError("evaluating on a label file needs --images (the folder its paths refer to)")
     from facemark.evaluation import (evaluate_cache, evaluate_labels, format_metrics, write_ced_plot,
                                      write_worst_cases)
     from facemark.weights import load_weights
 
     model = load_weights(args.model)
-    data = Path(args.data)
     if data.is_dir():
         evaluation = evaluate_cache(model, data, split=args.split, progress=not args.quiet)
-    elif data.is_file():
-        if not args.images:
-            raise UsageError("evaluating on a label file needs --images (the folder its paths refer to)")
-        evaluation = evaluate_labels(model, data, args.images, progress=not args.quiet)
     else:
-        raise UsageError(f"--data {data}: no such cache folder or label file")
-    out = Path(args.out)
+        evaluation = evaluate_labels(model, data, args.images, progress=not args.quiet)
+    out = Path(args.out) if args.out is not None else _eval_folder(args.model)
     out.mkdir(parents=True, exist_ok=True)
     write_ced_plot({Path(str(args.model or "face88")).stem: evaluation.metrics["per_image_nme"]},
                    out / "ced.png")
@@ -119,6 +174,7 @@ def _cmd_eval(args) -> int:
     (out / "metrics.json").write_text(evaluation.to_json())
     if args.json:
         print(evaluation.to_json())
+        print(f"CED plot, worst cases and metrics.json -> {out}/", file=sys.stderr)  # stdout holds the JSON
     else:
         print(format_metrics(evaluation.metrics, evaluation.scheme))
         print(f"CED plot, worst cases and metrics.json -> {out}/")
@@ -128,7 +184,6 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from facemark.api import Landmarker
     from facemark.predict import predict_inputs
 
     shard = _shard_arg(args)
@@ -138,18 +193,21 @@ def _cmd_predict(args) -> int:
         raise UsageError("--resume needs --json FILE (the file to resume)")
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    options = {"model": args.model, "detector": args.detector, "backend": args.backend, "flip": args.flip}
-    # with workers, each process builds its own; build one here anyway so a bad --model fails at once
-    landmarker = Landmarker(**options, threads=args.threads)
+    if args.draw and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: is a file; the drawings need a folder")
+    if args.json not in (None, "-") and Path(args.json).is_dir():
+        raise UsageError(f"--json {args.json}: is a folder; give the JSON Lines file to write")
+    _check_model(args.model)
+    # predict_inputs builds the Landmarker once the inputs check out (a bad input is refused at once), also
+    # with workers, so a bad --model fails before the worker processes start
+    options = {"model": args.model, "detector": args.detector, "backend": args.backend, "flip": args.flip,
+               "threads": args.threads}
     draw_dir = args.out if args.draw else None
     json_path = args.json
     if json_path is None and not args.draw:
-        json_path = "-"
-    if json_path == "-":
-        json_path = "/dev/stdout"
-    summary = predict_inputs(options if args.workers > 1 else landmarker, args.inputs, json_path=json_path,
-                             draw_dir=draw_dir, progress=not args.quiet, shard=shard, resume=args.resume,
-                             workers=args.workers)
+        json_path = "-"  # stdout
+    summary = predict_inputs(options, args.inputs, json_path=json_path, draw_dir=draw_dir,
+                             progress=not args.quiet, shard=shard, resume=args.resume, workers=args.workers)
     for problem in summary.failed:
         print(f"facemark predict: {problem}", file=sys.stderr)
     print(f"{summary.images} images, {summary.faces} faces, {len(summary.failed)} failed"
@@ -161,6 +219,13 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    target = Path(args.onnx)
+    if target.is_dir() or args.onnx.endswith(("/", os.sep)):
+        raise UsageError(f"--onnx {args.onnx}: is a folder; give the file to write, e.g. "
+                         f"{target / ((args.model and Path(args.model).stem or 'face88') + '.onnx')}")
+    if target.suffix.lower() != ".onnx":
+        raise UsageError(f"--onnx {args.onnx}: the file name must end in .onnx (how facemark tells an ONNX model)")
+    _check_model(args.model)
     import torch
 
     from facemark.export import OnnxLandmarkNetwork, export_onnx, max_difference_px
@@ -179,14 +244,18 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_video(args) -> int:
-    from facemark.api import Landmarker
-    from facemark.video import run_video
+    from facemark.video import check_video_input, check_video_outputs, run_video
 
     if args.detect_every < 1:
         raise UsageError(f"--detect-every must be at least 1, got {args.detect_every}")
     out = args.out
     if out is None and args.json is None:
         out = f"{Path(args.input).stem}_landmarks.mp4"
+    _check_model(args.model)
+    check_video_outputs(args.input, out, args.json)  # the arguments and the input first, then the model
+    check_video_input(args.input)
+    from facemark.api import Landmarker
+
     landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
     summary = run_video(landmarker, args.input, out, json_path=args.json, smooth=not args.no_smooth,
                         detect_every=args.detect_every, progress=not args.quiet)
@@ -198,13 +267,18 @@ def _cmd_video(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from facemark import __version__
+
     parser = argparse.ArgumentParser(prog="facemark", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"facemark {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p = sub.add_parser("label", help="label an image folder with a teacher (face88 points, JSON Lines)")
+    p = sub.add_parser("label", help="label an image folder with a teacher (JSON Lines: face88, or ibug68 for dlib)")
     p.add_argument("images", help="folder of images (searched recursively)")
     p.add_argument("--out", required=True, help="label file to write; an existing one is resumed")
-    p.add_argument("--teacher", default="mediapipe", choices=["mediapipe"])
+    p.add_argument("--teacher", default="mediapipe", choices=["mediapipe", "dlib", "ensemble"],
+                   help="mediapipe: Face Mesh, face88; dlib: dlib's 68-point predictor, ibug68; ensemble: both, "
+                        "calibrated on human labels, face88 (dlib and ensemble need the 'teacher' extra)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="label only shard I of N (0 <= I < N; by a hash of each image's relative path)")
@@ -234,19 +308,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="cache folder made by `facemark cache`")
     p.add_argument("--out", required=True, help="run folder (log.csv, curves.png, last.pt, best.pt)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--arch", default="mobilenet")
+    p.add_argument("--arch", default="mobilenet", help="network architecture (facemark.model.ARCHITECTURES)")
     p.add_argument("--alpha", type=float, default=0.5, help="width multiplier")
     p.add_argument("--rho", type=float, default=0.8, help="resolution multiplier (input 160*rho)")
     p.add_argument("--shallow", action="store_true", help="drop the five 512-channel blocks")
-    p.add_argument("--head", default="flatten", choices=["flatten", "gap"])
-    p.add_argument("--head-channels", type=int, default=48)
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--head", default=None, choices=["heatmap", "flatten", "gap"],
+                   help="heatmap: per-point heatmaps at stride 8 decoded by soft-argmax (default); flatten: "
+                        "direct regression from the stride-32 map; gap: from its average (default with --init: "
+                        "the init network's head)")
+    p.add_argument("--head-channels", type=int, default=None,
+                   help="head width (default 64 for heatmap, 48 for flatten; with --init: the init network's)")
+    p.add_argument("--epochs", type=int, default=60, help="most epochs to train (early stopping may end sooner)")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="faces per step (the global batch, split between torchrun processes)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
-    p.add_argument("--loss", default="wing", choices=["wing", "l1", "mse", "smooth_l1"])
+    p.add_argument("--loss", default="wing", choices=["wing", "l1", "mse", "smooth_l1"],
+                   help="loss on the points in crop pixels")
     p.add_argument("--patience", type=int, default=15, help="early stopping: epochs without improvement")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and augmentation")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training faces")
+    p.add_argument("--max-val", type=int, default=None,
+                   help="validate on the first N validation faces only (the cache's order: label-file order)")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from a trained network (weights file or built-in name): transfer learning; "
                         "its architecture is kept, the head is new when the point layout differs")
@@ -261,7 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="cache folder, or a label file (then also --images)")
     p.add_argument("--images", help="images folder for a label file")
     p.add_argument("--split", default="val", choices=["val", "train", "all"], help="cache split")
-    p.add_argument("--out", default="eval", help="folder for ced.png, worst.png, metrics.json")
+    p.add_argument("--out", default=None,
+                   help="folder for ced.png, worst.png, metrics.json (default: NAME_eval/ beside the weights "
+                        "file, e.g. runs/x/best_eval/; for a built-in model face88_eval/ in the current folder)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_eval)
@@ -271,10 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
                    help="landmark network runtime (auto: onnxruntime when installed, it is faster)")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"])
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"],
+                   help="face detector (mediapipe: BlazeFace, needs the `label` extra)")
     p.add_argument("--json", help="JSON Lines file, one line per image ('-' for stdout, the default "
                                   "when nothing else is asked for)")
-    p.add_argument("--draw", action="store_true", help="write each image with its points drawn into --out")
+    p.add_argument("--draw", action="store_true",
+                   help="write each image with its points drawn into --out, as DIR/SUBFOLDERS/NAME_landmarks.png "
+                        "(the inputs' paths below the folder they share)")
     p.add_argument("--out", help="folder for drawings")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--shard", metavar="I/N", default=None,
@@ -289,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_predict)
 
     p = sub.add_parser("export", help="write a landmark network as an ONNX file (its config in the metadata)")
-    p.add_argument("--onnx", required=True, metavar="FILE", help=".onnx file to write")
+    p.add_argument("--onnx", required=True, metavar="FILE",
+                   help=".onnx file to write (its contract: docs/onnx.md)")
     p.add_argument("--model", default=None, help="weights file or built-in name (default: face88)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     p.set_defaults(run=_cmd_export)
@@ -301,13 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="JSON Lines file, one line per frame ('-' for stdout)")
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="landmark network runtime")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"])
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"],
+                   help="face detector (mediapipe: BlazeFace, needs the `label` extra)")
     p.add_argument("--detect-every", type=int, default=30,
                    help="run the face detector at least every N frames (a new face waits at most N frames)")
     p.add_argument("--no-smooth", action="store_true", help="raw points, no One-Euro smoothing")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_video)
+    for verb_parser in sub.choices.values():  # every verb's help shows its options' defaults
+        verb_parser.formatter_class = _HelpFormatter
     return parser
 
 

@@ -39,7 +39,14 @@ def context_size(size: int) -> int:
 
 
 def identity_of(image_name: str) -> str:
-    stem = Path(image_name).stem
+    """The person an image shows, for the split: CelebA's `<identity>_<index>.jpg` gives `<identity>`.
+
+    UTKFace's `<age>_<gender>_<race>_<time>.jpg.chip.jpg` carries no identity, so each file is its own (its
+    leading field is an age, not a person)."""
+    name = Path(image_name).name
+    if name.endswith(".chip.jpg"):
+        return name[:-len(".chip.jpg")]
+    stem = Path(name).stem
     return stem.split("_", 1)[0] if "_" in stem else stem
 
 

@@ -15,6 +15,7 @@ Running needs only onnxruntime; exporting needs the `onnx` package as well (both
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -92,16 +93,22 @@ def onnx_model_bytes(network: nn.Module, *, opset: int = DEFAULT_OPSET) -> bytes
 
 
 def export_onnx(network: nn.Module, path: str | Path, *, opset: int = DEFAULT_OPSET) -> Path:
-    """Write the network as an ONNX file; atomically (temporary name + rename), so `path` is never half-written."""
-    data = onnx_model_bytes(network, opset=opset)
+    """Write the network as an ONNX file; atomically (temporary name + rename), so `path` is never half-written.
+    A folder, or a place that cannot be written, is an error naming `path` (never the temporary name)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the .onnx file to write")
+    data = onnx_model_bytes(network, opset=opset)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as e:
+        raise type(e)(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -1,5 +1,8 @@
 """Teacher labelling of an image folder into a JSON Lines label file (resumable, parallel).
 
+Teachers (`facemark.teacher`): "mediapipe" and "ensemble" write face88 records, "dlib" writes ibug68 records
+(68 points). The ensemble's `source` says per record which teachers contributed.
+
 Every image gets exactly one record: points from the teacher, or `points: null` with the reason (unreadable
 image, no face found). Records are appended and flushed as they come, so a killed run loses at most the
 images in flight, and a rerun skips the images already in the output.
@@ -15,7 +18,6 @@ from tqdm import tqdm
 
 from facemark.annotations import LabelRecord, ensure_line_end, labelled_images
 from facemark.images import ImageError, iter_image_files, load_image
-from facemark.scheme import FACE88
 from facemark.sharding import in_shard
 from facemark.teacher import create_teacher
 
@@ -33,11 +35,13 @@ def _label_one(job: tuple[str, str]) -> tuple[str, str]:
     try:
         rgb = load_image(path)
     except ImageError as e:
-        record = LabelRecord(image=name, scheme=FACE88.name, source=_teacher.source, error=str(e))
+        record = LabelRecord(image=name, scheme=_teacher.scheme, source=_teacher.source, error=str(e))
         return record.to_json(), "unreadable"
     result = _teacher.label(rgb)
-    record = LabelRecord(image=name, scheme=FACE88.name, points=result.points, box=result.box,
-                         source=_teacher.source, error=result.error, width=rgb.shape[1], height=rgb.shape[0])
+    # the ensemble names per record which teachers contributed; the others are one source for all
+    record = LabelRecord(image=name, scheme=_teacher.scheme, points=result.points, box=result.box,
+                         source=result.source or _teacher.source, error=result.error,
+                         width=rgb.shape[1], height=rgb.shape[0])
     return record.to_json(), "labelled" if result.points is not None else "no_face"
 
 
@@ -87,6 +91,8 @@ def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "med
             results = map(_label_one, jobs())
             pool = None
         else:
+            # a teacher that cannot start (a missing extra) fails here in one line, not in every worker forever
+            create_teacher(teacher).close()
             pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (teacher,))
             results = pool.imap(_label_one, jobs(), chunksize=8)
         try:

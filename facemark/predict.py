@@ -8,6 +8,13 @@ shard i of n (`facemark.sharding`), and `resume=True` appends to an existing JSO
 it already holds, so a killed run picks up where it stopped. `workers=N` runs N spawned processes, each with
 its own single-threaded Landmarker, that decode, detect and predict; the parent writes their records in input
 order.
+
+Drawings (`draw_dir`) mirror the inputs' paths below the folder they all lie in: `albums/a/IMG_0001.jpg` and
+`albums/b/IMG_0001.jpg` become `DRAW/a/IMG_0001_landmarks.png` and `DRAW/b/IMG_0001_landmarks.png`. Two inputs
+that would still share a name (`x.jpg` and `x.png` in one folder) never overwrite each other: the later one in
+input order is `x.png_landmarks.png`. The names are decided in the parent, in input order, for every input
+(also those another shard or an earlier run handles), so they are the same with or without workers, shards or
+--resume. A drawing that cannot be written is one failure; the image's points are still in the JSON.
 """
 
 from __future__ import annotations
@@ -17,12 +24,14 @@ import json
 import multiprocessing
 import os
 import re
+import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from facemark.images import ImageError, image_size, iter_image_files, load_image
+from facemark.images import ImageError, file_head, image_size, iter_image_files, load_image
 from facemark.sharding import in_shard
 
 
@@ -35,47 +44,133 @@ class PredictSummary:
     other_shards: int = 0  # inputs left to the other shards
 
 
-def predict_record(landmarker, path: Path, *, need_pixels: bool = False) -> tuple[dict, object, list]:
-    """(JSON record, RGB image or None, faces) for one image; errors go into the record.
+# Suffixes of video files, for a helpful error when one is given to `predict` (a folder walk never lists them)
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg",
+                              ".3gp", ".ts", ".mts", ".m2ts", ".ogv"})
+# ISO-BMFF brands of still images (HEIC, AVIF): an 'ftyp' file with another brand is an MP4/MOV video
+_STILL_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 
-    The Landmarker reads the file itself (a huge image is never decoded whole); the pixels are loaded here
-    only when `need_pixels` (for drawing)."""
+
+def predict_record(landmarker, path: Path) -> tuple[dict, list]:
+    """(JSON record, faces) for one image; errors go into the record.
+
+    The Landmarker reads the file itself (a huge image is never decoded whole)."""
     record = {"image": str(path), "width": None, "height": None, "faces": [], "error": None}
     try:
         record["width"], record["height"] = image_size(path)
         faces = landmarker.detect(path)
-        rgb = load_image(path) if need_pixels else None
     except ImageError as e:
-        record.update(width=None, height=None, error=str(e))
-        return record, None, []
+        record.update(width=None, height=None, error=_video_instead(path) or str(e))
+        return record, []
     record["faces"] = [f.to_dict() for f in faces]
-    return record, rgb, faces
+    return record, faces
 
 
-_worker: tuple | None = None  # (Landmarker, draw folder) of a predict worker process
+def _video_instead(path: Path) -> str | None:
+    """The error for a video file given as an image (it says so and names the command for videos), else None."""
+    head = file_head(str(path), 16)
+    if isinstance(head, str):  # unreadable: the image error says why
+        return None
+    if head[4:8] == b"ftyp":
+        kind = None if head[8:12] in _STILL_IMAGE_BRANDS else "an MP4/MOV video"
+    elif head.startswith(b"\x1a\x45\xdf\xa3"):
+        kind = "a Matroska/WebM video"
+    elif head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        kind = "an AVI video"
+    else:
+        kind = "a video" if path.suffix.lower() in VIDEO_EXTENSIONS else None
+    if kind is None:
+        return None
+    return (f"cannot read image {str(path)!r}: {kind}, not an image; "
+            f"for a video use `facemark video {shlex.quote(str(path))}`")
 
 
-def _init_worker(options: dict, draw_dir: str | None) -> None:
+class DrawingNames:
+    """Where each input's drawing goes (see the module docstring); call it once per input, in input order."""
+
+    def __init__(self, draw_dir: str | Path, inputs: list):
+        self.draw_dir = Path(draw_dir)
+        try:
+            self.base = os.path.commonpath([_input_root(item) for item in inputs]) if inputs else None
+        except ValueError:  # paths on different drives (Windows): no common folder, names stay flat
+            self.base = None
+        self.taken: set[int] = set()  # hashes of the names given out (a million inputs: a few tens of MB)
+
+    def __call__(self, path: Path) -> Path:
+        folder = self.draw_dir
+        if self.base is not None:
+            relative = os.path.relpath(os.path.dirname(os.path.abspath(path)), self.base)
+            if relative != os.curdir and not relative.startswith(os.pardir):
+                folder = folder / relative
+        candidates = itertools.chain([f"{path.stem}_landmarks.png", f"{path.name}_landmarks.png"],
+                                     (f"{path.stem}_{k}_landmarks.png" for k in itertools.count(2)))
+        for name in candidates:
+            # case-folded: on macOS and Windows IMG.png and img.png are one file
+            key = hash(os.path.normcase(os.path.join(folder, name)).casefold())
+            if key not in self.taken:
+                self.taken.add(key)
+                return folder / name
+        raise AssertionError("unreachable")
+
+
+def _input_root(item) -> str:
+    """The folder an input's images lie under: a folder itself, a file's folder, a glob's fixed leading part."""
+    text = os.fspath(item)
+    if os.path.isdir(text):
+        return os.path.abspath(text)
+    if os.path.exists(text) or not re.search(r"[*?[]", text):
+        return os.path.dirname(os.path.abspath(text))
+    fixed = []
+    for part in Path(text).parts:
+        if re.search(r"[*?[]", part):
+            break
+        fixed.append(part)
+    return os.path.abspath(os.path.join(*fixed)) if fixed else os.path.abspath(os.curdir)
+
+
+class _LazyLandmarker:
+    """A Landmarker built from its options on first use, so a batch of unreadable files never loads a model."""
+
+    def __init__(self, options: dict):
+        self._options, self._landmarker = options, None
+
+    def __getattr__(self, name):
+        if self._landmarker is None:
+            from facemark.api import Landmarker
+
+            self._landmarker = Landmarker(**self._options)
+        return getattr(self._landmarker, name)
+
+
+_worker = None  # the Landmarker of a predict worker process
+
+
+def _init_worker(options: dict) -> None:
     global _worker
     import torch
 
     from facemark.api import Landmarker
 
     torch.set_num_threads(1)  # one process per core scales better than threads inside one process
-    _worker = (Landmarker(**options, threads=1), draw_dir)
+    _worker = Landmarker(**options, threads=1)
 
 
-def _predict_in_worker(path: str) -> tuple[dict, int]:
-    landmarker, draw_dir = _worker
-    return _predict_and_draw(landmarker, Path(path), draw_dir)
+def _predict_in_worker(item: tuple[str, str | None]) -> tuple[dict, int, str | None]:
+    path, drawing = item
+    return _predict_and_draw(_worker, Path(path), None if drawing is None else Path(drawing))
 
 
-def _predict_and_draw(landmarker, path: Path, draw_dir) -> tuple[dict, int]:
-    """(JSON record, number of faces); the drawing, if asked for, is written here (where the image is)."""
-    record, rgb, faces = predict_record(landmarker, path, need_pixels=draw_dir is not None)
-    if not record["error"] and draw_dir is not None:
-        _draw(rgb, faces, landmarker.scheme, Path(draw_dir) / f"{path.stem}_landmarks.png")
-    return record, len(faces)
+def _predict_and_draw(landmarker, path: Path, drawing: Path | None) -> tuple[dict, int, str | None]:
+    """(JSON record, number of faces, why the drawing failed or None); the drawing, if asked for, is written
+    here (where the image is). A drawing that fails never takes the record's points with it."""
+    record, faces = predict_record(landmarker, path)
+    if drawing is None or record["error"]:
+        return record, len(faces), None
+    try:
+        _draw(load_image(path), faces, landmarker.scheme, drawing)
+    except (ImageError, OSError, ValueError) as e:
+        return record, len(faces), f"cannot write the drawing of {path} to {drawing}: {' '.join(str(e).split())}"
+    return record, len(faces), None
 
 
 def predicted_images(json_path: str | Path) -> set[str]:
@@ -141,12 +236,14 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
                    workers: int = 1) -> PredictSummary:
     """Predict every image named by `inputs` (files, folders, globs; see `iter_image_files`), streaming.
 
-    landmarker: a Landmarker, or with workers > 1 the dict of Landmarker keyword arguments each worker
-    process builds its own from (model, detector, backend).
+    landmarker: a Landmarker, or the dict of Landmarker keyword arguments (model, detector, backend, flip,
+    threads) to build one from once the inputs check out (so a bad input is refused at once, and a batch with
+    nothing readable in it never loads a model); needed with workers > 1, where each worker process builds
+    its own (with one thread).
 
     shard: (i, n) -> only the inputs whose path string falls in shard i of n.
     resume: append to `json_path` (required) and skip the inputs already recorded in it; otherwise an
-    existing `json_path` is overwritten.
+    existing `json_path` is overwritten. json_path "-": standard output.
     """
     inputs = list(inputs)
     if resume and json_path is None:
@@ -164,49 +261,68 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
     head = list(itertools.islice(files, 2))  # enough to tell "none" and "just one" without listing
     if not head:
         raise ImageError(f"no images found in {', '.join(map(str, present))}")
+    peek = list(itertools.islice(files, 1))
+    files = itertools.chain(peek, files)
     head = [Path(item) for item in missing] + head  # load_image records "no such file" for them
+    options = landmarker if isinstance(landmarker, dict) else None
+    if options is None and workers > 1:
+        raise ValueError("with workers > 1, pass the Landmarker options (a dict), not a Landmarker")
+    if options is not None:
+        landmarker = _LazyLandmarker(options)
+        if not peek and not any(_readable(path) for path in head):
+            workers = 1  # one or two inputs, none of them readable: their records need no model
+        else:
+            landmarker.scheme  # noqa: B018 -- builds it: a bad --model fails here, before any output is written
     done = predicted_images(json_path) if resume else set()
     summary = PredictSummary()
     out = None
-    if json_path is not None:
+    if json_path is not None and str(json_path) == "-":
+        if resume:
+            raise ValueError("standard output cannot be resumed")
+        # sys.stdout itself: reopening /dev/stdout would truncate a file that `>>` appends to
+        out = sys.stdout
+    elif json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         if resume:
             repair_tail(json_path)
         out = open(json_path, "a" if resume else "w", encoding="utf-8")
     if draw_dir is not None:
         Path(draw_dir).mkdir(parents=True, exist_ok=True)
+    drawing_names = DrawingNames(draw_dir, present) if draw_dir is not None else None
+
     def todo():
         for path in itertools.chain(head, files):
+            # every input takes its drawing's name, also those left to other shards or done before: the
+            # names then do not depend on the shard, the workers or --resume
+            drawing = drawing_names(path) if drawing_names is not None else None
             name = str(path)
             if shard is not None and not in_shard(name, *shard):
                 summary.other_shards += 1
             elif name in done:
                 summary.skipped_existing += 1
             else:
-                yield path
+                yield path, drawing
 
     pool = None
     if workers > 1:
-        options = landmarker if isinstance(landmarker, dict) else None
-        if options is None:
-            raise ValueError("with workers > 1, pass the Landmarker options (a dict), not a Landmarker")
-        pool = multiprocessing.get_context("spawn").Pool(
-            workers, _init_worker, (options, None if draw_dir is None else str(draw_dir)))
+        landmarker = None  # built above only to check the options; each worker builds its own
+        worker_options = {k: v for k, v in options.items() if k != "threads"}  # one thread per worker
+        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (worker_options,))
         # a small chunk keeps memory flat and the order cheap to restore; imap yields in input order
-        results = pool.imap(_predict_in_worker, (str(p) for p in todo()), chunksize=2)
+        results = pool.imap(_predict_in_worker,
+                            ((str(p), None if d is None else str(d)) for p, d in todo()), chunksize=2)
     else:
-        if isinstance(landmarker, dict):
-            from facemark.api import Landmarker
-            landmarker = Landmarker(**landmarker)
-        results = (_predict_and_draw(landmarker, path, draw_dir) for path in todo())
+        results = (_predict_and_draw(landmarker, path, drawing) for path, drawing in todo())
     try:
         # a running count: the total is not known without listing everything first
         with tqdm(desc="predict", unit="img", disable=not progress or len(head) < 2) as bar:
-            for record, n_faces in results:
+            for record, n_faces, draw_error in results:
                 summary.images += 1
                 summary.faces += n_faces
                 if record["error"]:
                     summary.failed.append(record["error"])
+                if draw_error:
+                    summary.failed.append(draw_error)
                 if out is not None:
                     out.write(json.dumps(record) + "\n")
                     out.flush()
@@ -214,9 +330,20 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
     finally:
         if pool is not None:
             pool.terminate()
-        if out is not None:
+        if out is sys.stdout:
+            out.flush()
+        elif out is not None:
             out.close()
     return summary
+
+
+def _readable(path: Path) -> bool:
+    """Whether the image's header can be read (cheap: decodes no pixels)."""
+    try:
+        image_size(path)
+    except ImageError:
+        return False
+    return True
 
 
 def _draw(rgb, faces, scheme, path: Path) -> None:
@@ -229,4 +356,5 @@ def _draw(rgb, faces, scheme, path: Path) -> None:
         size = max(face.box[2] - face.box[0], 1)
         image = draw_points(image, face.points, scheme, radius=max(1.0, size / 90))
         ImageDraw.Draw(image).rectangle(face.box, outline=(255, 255, 255), width=max(1, int(size / 150)))
+    path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,6 +89,47 @@ def _batch(cache: FaceCache, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tenso
     return torch.from_numpy(np.ascontiguousarray(cache.crops[idx])), torch.from_numpy(cache.points[idx])
 
 
+def augmented_batches(cache: FaceCache, order: np.ndarray, steps: int, batch_size: int, out_size: int,
+                      augment_cfg: AugmentConfig, g: torch.Generator):
+    """Yield `steps` augmented (x, target) batches of `order`, prepared one batch ahead in a background thread.
+
+    Reading crops and augmenting them is partly single-threaded; preparing the next batch while the network
+    trains on this one keeps both cores busy. Only that thread draws from `g`, in batch order, so an epoch is
+    as reproducible as without it. Close the generator (or exhaust it) to stop the thread."""
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for b in range(steps):
+                crops, pts = _batch(cache, order[b * batch_size:(b + 1) * batch_size])
+                if not offer(augment_batch(crops, pts, cache.size, out_size, cache.scheme, augment_cfg, g)):
+                    return
+        except BaseException as e:  # handed to the consumer, which raises it
+            offer(e)
+
+    worker = threading.Thread(target=produce, name="augment", daemon=True)
+    worker.start()
+    try:
+        for _ in range(steps):
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 @torch.no_grad()
 def predict_cache(model, cache: FaceCache, indices: np.ndarray, batch_size: int = 256,
                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +154,13 @@ def _write_curves(log_path: Path, png_path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class PlainLogFormatter(LogFormatterSciNotation):
+        """The ticks matplotlib labels on a log axis, written plainly: 33, not 3.3×10¹."""
+
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
 
     rows = list(csv.DictReader(log_path.open()))
     if not rows:
@@ -123,6 +173,9 @@ def _write_curves(log_path: Path, png_path: Path) -> None:
     ax2.plot(epoch, [100 * float(r["val_nme"]) for r in rows])
     ax2.set_xlabel("epoch"), ax2.set_ylabel("validation NME (%)"), ax2.set_yscale("log")
     ax2.grid(True, which="both", alpha=0.3)
+    for ax in (ax1, ax2):
+        ax.yaxis.set_major_formatter(PlainLogFormatter())
+        ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
     fig.tight_layout()
     fig.savefig(png_path, dpi=80)
     plt.close(fig)
@@ -209,14 +262,14 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
         losses = []
         bar = tqdm(range(steps_per_epoch), disable=not progress, desc=f"epoch {epoch + 1}/{config.epochs}",
                    unit="batch", leave=False)
+        # the whole global batch is augmented (same draws in every process), then each takes its slice
+        batches = augmented_batches(cache, order, steps_per_epoch, config.batch_size, out_size, augment_cfg, g)
         for b in bar:
             step = epoch * steps_per_epoch + b
             lr = learning_rate(step, total_steps, warmup, config.lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            crops, pts = _batch(cache, order[b * config.batch_size:(b + 1) * config.batch_size])
-            # the whole global batch is augmented (same draws in every process), then each takes its slice
-            x, target = augment_batch(crops, pts, cache.size, out_size, cache.scheme, augment_cfg, g)
+            x, target = next(batches)
             x, target = x[mine].to(ctx.device), target[mine].to(ctx.device)
             pred = model.to_pixels(net(x))
             loss = landmark_loss(pred, target, config.loss)
@@ -230,6 +283,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
             if b % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{lr:.2e}")
         bar.close()
+        batches.close()
         train_loss = distributed.mean_over_processes(float(np.mean(losses)), ctx)
 
         pred, true = predict_cache(model, cache, val_idx)  # every process: same weights, same decision

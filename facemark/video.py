@@ -18,20 +18,31 @@ so an error or an interrupt never leaves a partial file under the name asked for
   video holds the same frames at one constant rate, the input's average (the rate MP4/MOV state), so it
   lasts as long as the input and its audio stays in sync on average. A container that states a nominal
   rate instead (VFR MKV/WebM) is re-timed to the average measured from its timestamps, with ffmpeg.
-- Audio: OpenCV writes video only; the input's audio is copied into the output with an ffmpeg binary, the
-  one on PATH or else the one the `imageio-ffmpeg` package bundles (the `video` extra). Without either the
-  output has no audio, and a notice says so.
+- Codec: the drawn video is H.264 (yuv420p, what browsers and phones play), encoded by an ffmpeg binary: the
+  one on PATH or else the one the `imageio-ffmpeg` package bundles (the `video` extra). Without an ffmpeg
+  that has libx264 it is OpenCV's 'mp4v' (MPEG-4 part 2: larger, and browsers do not play it), with a notice.
+- Frame size: both codecs need even sides, so a frame with an odd width or height (321×241) is padded with
+  one black column or row at the right or bottom (322×242), with a notice; points keep their coordinates.
+  The JSON Lines state the input's own size.
+- Audio: the input's audio is copied into the output with the same ffmpeg. Without one the output has no
+  audio, and a notice says so.
+- The points never depend on the drawing: when the drawn video cannot be written (a full disk, an encoder
+  that fails), the JSON Lines are still completed and put in place before the error is raised.
+- An image file given as the input is refused (`facemark predict` is for images); an animated GIF or WebP
+  is read as a video.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +56,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 
 from facemark.drawing import REGION_COLOURS
-from facemark.images import file_head, looks_like_text
+from facemark.images import IMAGE_EXTENSIONS, file_head, looks_like_text
 from facemark.scheme import Scheme
 from facemark.tracking import FaceTracker, TrackedFace, TrackerConfig
 
@@ -65,6 +76,9 @@ class VideoWriteError(RuntimeError):
     """An output that cannot be written; the message names the file."""
 
 
+H264_ARGS = ["-c:v", "libx264", "-preset", "fast", "-crf", "23", "-pix_fmt", "yuv420p"]  # browser-safe H.264
+
+
 @dataclass
 class VideoSummary:
     frames: int = 0
@@ -72,6 +86,7 @@ class VideoSummary:
     height: int = 0
     video_fps: float = 0.0  # the output's frame rate: the input's (its average when the frame rate varies)
     rotation: int = 0  # degrees the stored frames were turned clockwise to show them upright
+    codec: str | None = None  # of the drawn video: "h264", or "mp4v" without an ffmpeg that has libx264
     faces: int = 0  # faces over all frames
     max_faces: int = 0  # most faces in one frame
     frames_with_faces: int = 0
@@ -129,6 +144,9 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
         raise VideoError(f"{name}: is a directory, not a video file")
     if st.st_size == 0:
         raise VideoError(f"{name}: file is empty (0 bytes)")
+    still = _still_image_format(name)
+    if still:  # OpenCV's FFmpeg would read it as a video of one frame
+        raise VideoError(f"{name}: is an image ({still}), not a video; for an image use `facemark predict {name}`")
     with _quiet_opencv():
         capture = cv2.VideoCapture(name)
     if not capture.isOpened():
@@ -140,6 +158,25 @@ def open_video(path: str | Path) -> cv2.VideoCapture:
         capture.release()
         raise
     return capture
+
+
+def check_video_input(path: str | Path) -> None:
+    """Raise the VideoError `run_video` would raise for this input, without reading a frame (fast: lets the
+    command line refuse a bad input before it loads any model)."""
+    open_video(path).release()
+
+
+def _still_image_format(name: str) -> str | None:
+    """The format of an image file that holds a single picture ("PNG"), else None (a video, an animated GIF or
+    WebP, anything Pillow does not take for one of the image formats facemark reads)."""
+    from PIL import Image
+
+    formats = sorted({Image.registered_extensions().get(ext) for ext in IMAGE_EXTENSIONS} - {None})
+    try:
+        with Image.open(name, formats=formats) as img:  # reads the header only
+            return None if getattr(img, "n_frames", 1) > 1 else img.format
+    except Exception:  # not an image Pillow knows: the usual case for a video
+        return None
 
 
 def display_rotation(capture: cv2.VideoCapture, name: str) -> int:
@@ -217,6 +254,103 @@ def draw_faces(bgr: np.ndarray, faces: list[TrackedFace], scheme: Scheme) -> np.
 # ------------------------------------------------------------------------------------------------ the run
 
 
+class _DrawnVideoWriter:
+    """BGR frames of the input's size -> a video file without audio: H.264 through an ffmpeg pipe when an ffmpeg
+    with libx264 is found, else OpenCV's 'mp4v'. Odd sides are padded to even ones (both codecs need them).
+
+    `write` and `close` raise VideoWriteError (naming `target`, the name the user asked for) when the encoder
+    fails; the caller then drops the video and keeps everything else."""
+
+    def __init__(self, path: Path, target: Path, fps: float, size: tuple[int, int], notices: list[str]):
+        self.path, self.target = path, target
+        width, height = size
+        self.pad = (width % 2, height % 2)  # black columns at the right, rows at the bottom
+        self.size = (width + self.pad[0], height + self.pad[1])
+        if any(self.pad):
+            notices.append(f"the frames are {width}×{height}; the drawn video is {self.size[0]}×{self.size[1]}, "
+                           "padded with black at the right/bottom (its codec needs even sides); the points "
+                           "keep their coordinates")
+        self.frames = 0
+        self.process = self.writer = self.log = None
+        ffmpeg = find_ffmpeg()
+        if ffmpeg is not None and _has_libx264(ffmpeg):
+            self.codec = "h264"
+            self.log = tempfile.TemporaryFile()  # ffmpeg's messages; a pipe could fill up and block it
+            command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+                       "-s", f"{self.size[0]}x{self.size[1]}", "-framerate", f"{fps:.9g}", "-i", "-",
+                       "-an", *H264_ARGS, "-f", "mp4", str(path)]
+            try:
+                self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                                stderr=self.log)
+            except OSError as e:
+                self.log.close()
+                raise VideoWriteError(f"{target}: cannot start ffmpeg to write H.264 ({e})") from None
+        else:
+            self.codec = "mp4v"
+            if ffmpeg is not None:  # without any ffmpeg, the notice on the audio says so
+                notices.append(f"{ffmpeg} cannot encode H.264 (no libx264): the drawn video is mp4v, which "
+                               "browsers may not play (imageio-ffmpeg's ffmpeg can: pip install 'facemark[video]' "
+                               "and take this one off PATH)")
+            self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
+            if not self.writer.isOpened():
+                raise VideoWriteError(f"{target}: OpenCV cannot write an mp4v video here")
+
+    def write(self, bgr: np.ndarray) -> None:
+        if any(self.pad):
+            bgr = cv2.copyMakeBorder(bgr, 0, self.pad[1], 0, self.pad[0], cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        if self.process is not None:
+            try:
+                self.process.stdin.write(np.ascontiguousarray(bgr).tobytes())
+            except OSError:  # a broken pipe: ffmpeg has exited, and close() says why
+                self.close()
+                raise VideoWriteError(f"{self.target}: ffmpeg stopped taking frames") from None
+        else:
+            self.writer.write(bgr)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file; VideoWriteError if the encoder failed. Safe to call more than once."""
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            code = process.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        self.log.seek(0)
+        message = self.log.read().decode("utf-8", "replace")
+        self.log.close()
+        if code != 0:
+            why = next((line.strip() for line in reversed(message.splitlines()) if line.strip()),
+                       f"exit status {code}")
+            raise VideoWriteError(f"{self.target}: ffmpeg could not encode the drawn video ({why})")
+
+    def abort(self) -> None:
+        """Stop without caring how it ends (the file is then deleted by the caller)."""
+        if self.process is not None:
+            self.process.kill()
+        with contextlib.suppress(VideoWriteError, OSError, ValueError):
+            self.close()
+
+
+@functools.lru_cache(maxsize=4)
+def _has_libx264(ffmpeg: str) -> bool:
+    """Whether this ffmpeg binary can encode H.264 with libx264 (imageio-ffmpeg's static build can; some
+    distribution builds cannot)."""
+    try:
+        done = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-encoders"], capture_output=True, text=True,
+                              timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and any(line.split()[1:2] == ["libx264"] for line in done.stdout.splitlines())
+
+
 def _temporary(path: Path) -> Path:
     """A hidden name beside `path`, with its suffix (OpenCV picks the container from it)."""
     return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
@@ -226,24 +360,22 @@ def _frame_record(index: int, t: float, faces: list[TrackedFace]) -> dict:
     return {"frame": index, "time": round(t, 6), "faces": [f.to_dict() for f in faces]}
 
 
-def run_video(landmarker, input_path: str | Path, output_path: str | Path | None, *,
-              json_path: str | Path | None = None, smooth: bool = True, detect_every: int = 30,
-              progress: bool = True, config: TrackerConfig | None = None) -> VideoSummary:
-    """Landmarks for every frame of a video: a drawn copy at `output_path` (.mp4, 'mp4v' codec) and/or JSON
-    Lines at `json_path` ("-" for stdout). `config` (a TrackerConfig) overrides `smooth` and `detect_every`.
-    `progress`: a progress bar, and notices (no audio, no frame rate stated, ...) on stderr; they are also in
-    the summary's `notices`.
+def check_video_outputs(input_path: str | Path, output_path: str | Path | None,
+                        json_path: str | Path | None) -> None:
+    """Raise the ValueError `run_video` would raise for these output names (fast: nothing is opened)."""
+    _plan_outputs(Path(input_path), output_path, json_path)
 
-    Raises VideoError (a ValueError) for an input that is missing, not a video or has no frames, ValueError
-    for unusable arguments, VideoWriteError (a RuntimeError) when the output cannot be written.
-    """
-    source = Path(input_path)
+
+def _plan_outputs(source: Path, output_path, json_path):
+    """(video target, JSON file target, JSON stream, JSON to stdout) for the names asked for, or a ValueError."""
     target = Path(output_path) if output_path is not None else None
     if target is None and json_path is None:
         raise ValueError("nothing to write: give an output video, a JSON path or both")
     if target is not None:
         if target.suffix.lower() not in VIDEO_SUFFIXES:
             raise ValueError(f"{target}: the output video must end in {', '.join(VIDEO_SUFFIXES)}")
+        if target.is_dir():
+            raise ValueError(f"{target}: is a directory; give the output video's file name")
         if source.exists() and target.exists() and os.path.samefile(source, target):
             raise ValueError(f"{target}: the output would overwrite the input")
     json_to_stdout = json_path is not None and str(json_path) == "-"
@@ -253,6 +385,23 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         if json_target.is_dir():
             raise ValueError(f"{json_target}: is a directory, not a JSON Lines file")
         json_stream, json_target = json_target, None
+    return target, json_target, json_stream, json_to_stdout
+
+
+def run_video(landmarker, input_path: str | Path, output_path: str | Path | None, *,
+              json_path: str | Path | None = None, smooth: bool = True, detect_every: int = 30,
+              progress: bool = True, config: TrackerConfig | None = None) -> VideoSummary:
+    """Landmarks for every frame of a video: a drawn copy at `output_path` (.mp4; H.264, or 'mp4v' without an
+    ffmpeg that has libx264) and/or JSON Lines at `json_path` ("-" for stdout). `config` (a TrackerConfig)
+    overrides `smooth` and `detect_every`. `progress`: a progress bar, and notices (no audio, no frame rate
+    stated, odd frame size padded, ...) on stderr; they are also in the summary's `notices`.
+
+    Raises VideoError (a ValueError) for an input that is missing, not a video (an image, say) or has no
+    frames, ValueError for unusable arguments, VideoWriteError (a RuntimeError) when the output video cannot be
+    written; the JSON Lines asked for are then complete and in place before it is raised.
+    """
+    source = Path(input_path)
+    target, json_target, json_stream, json_to_stdout = _plan_outputs(source, output_path, json_path)
 
     start = time.perf_counter()
     capture = open_video(source)
@@ -261,7 +410,10 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                            rotation=display_rotation(capture, str(source)))
     video_tmp = _temporary(target) if target is not None else None
     json_tmp = _temporary(json_target) if json_target is not None else None
-    writer = json_out = None
+    writer: _DrawnVideoWriter | None = None
+    json_out = None
+    video_error: str | None = None  # why the drawn video was dropped; the points are still written
+    undrawn: list[str] = []  # frames whose points could not be drawn (written without them)
     try:
         with _quiet_opencv():
             ok, frame = capture.read()
@@ -277,9 +429,8 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
 
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
-            writer = cv2.VideoWriter(str(video_tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-            if not writer.isOpened():
-                raise VideoWriteError(f"{target}: OpenCV cannot write an mp4v video here")
+            writer = _DrawnVideoWriter(video_tmp, target, fps, (width, height), summary.notices)
+            summary.codec = writer.codec
         if json_target is not None:
             json_target.parent.mkdir(parents=True, exist_ok=True)
             json_out = open(json_tmp, "w", encoding="utf-8")
@@ -309,10 +460,19 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                 summary.max_faces = max(summary.max_faces, len(faces))
                 summary.frames_with_faces += bool(faces)
                 track_ids.update(f.track for f in faces)
-                if writer is not None:
-                    writer.write(draw_faces(frame, faces, landmarker.scheme))
-                if json_out is not None:
+                if json_out is not None:  # the points first: nothing about the drawing may lose them
                     json_out.write(json.dumps(_frame_record(index, t, faces)) + "\n")
+                if writer is not None:
+                    try:
+                        draw_faces(frame, faces, landmarker.scheme)
+                    except (cv2.error, ValueError, OverflowError) as e:
+                        undrawn.append(f"frame {index}: {' '.join(str(e).split())[:120]}")
+                    try:
+                        writer.write(frame)
+                    except VideoWriteError as e:
+                        video_error = str(e)
+                        writer.abort()
+                        writer = None
                 index += 1
                 bar.update(1)
                 ok, frame = capture.read()
@@ -321,22 +481,29 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         summary.detector_calls = tracker.stats.detector_calls
         if stated_frames > 0 and stated_frames != index:
             summary.notices.append(f"{source} states {stated_frames} frames, {index} could be read")
+        if undrawn:
+            summary.notices.append(f"{len(undrawn)} frames are in the drawn video without their points, which "
+                                   f"could not be drawn (first: {undrawn[0]}); the JSON Lines have them")
         average = timeline.average_fps()
         timescale = fps / average if average and abs(fps / average - 1) > RETIME_TOLERANCE else None
 
         if writer is not None:
-            writer.release()
+            try:
+                writer.close()
+                _check_written(video_tmp, target, index, writer.size)
+                finished = _finish_with_ffmpeg(source, video_tmp, target, index, writer.size, summary.notices,
+                                               timescale=timescale, codec=writer.codec)
+            except VideoWriteError as e:
+                video_error = str(e)
+            else:
+                if timescale and finished:
+                    summary.video_fps = average
+                elif timescale:
+                    summary.notices.append(
+                        f"{source} states {fps:.4g} fps but its frames come at {average:.4g} per second: not "
+                        f"re-timed without a working ffmpeg, the output lasts {index / fps:.1f} s instead of "
+                        f"{index / average:.1f} s")
             writer = None
-            _check_written(video_tmp, target, index, (width, height))
-            finished = _finish_with_ffmpeg(source, video_tmp, target, index, (width, height), summary.notices,
-                                           timescale=timescale)
-            if timescale and finished:
-                summary.video_fps = average
-            elif timescale:
-                summary.notices.append(
-                    f"{source} states {fps:.4g} fps but its frames come at {average:.4g} per second: not "
-                    f"re-timed without a working ffmpeg, the output lasts {index / fps:.1f} s instead of "
-                    f"{index / average:.1f} s")
         if timeline.variable:
             summary.notices.append(
                 f"{source} has a variable frame rate (frames {1000 * timeline.min_gap:.0f} to "
@@ -346,16 +513,19 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             json_out.close()
         json_out = None
         # everything is complete: only now do the files take the names asked for
-        if target is not None:
-            os.replace(video_tmp, target)
-            video_tmp = None
         if json_target is not None:
             os.replace(json_tmp, json_target)
             json_tmp = None
+        if video_error is not None:
+            kept = f"; the points are in {json_path}" if json_path is not None else ""
+            raise VideoWriteError(f"{video_error}; no drawn video was written{kept}")
+        if target is not None:
+            os.replace(video_tmp, target)
+            video_tmp = None
     finally:
         capture.release()
         if writer is not None:
-            writer.release()
+            writer.abort()
         if json_out is not None and json_out is not sys.stdout:
             json_out.close()
         elif json_out is sys.stdout:
@@ -404,20 +574,21 @@ def find_ffmpeg() -> str | None:
 
 
 def _finish_with_ffmpeg(source: Path, video: Path, target: Path, frames: int, size: tuple[int, int],
-                        notices: list[str], *, timescale: float | None = None) -> bool:
+                        notices: list[str], *, timescale: float | None = None, codec: str = "mp4v") -> bool:
     """Copy the source's audio (if any) into `video`, in place, with ffmpeg; `timescale` stretches the video's
     timestamps by that factor (a re-timing without re-encoding). True when done; otherwise `video` stays as
-    OpenCV wrote it, and a notice says why."""
+    it was first written (without audio), and a notice says why."""
     ffmpeg = find_ffmpeg()
     if ffmpeg is None:
         notices.append("no ffmpeg (none on PATH, and no imageio-ffmpeg package: pip install 'facemark[video]'): "
-                       "the output has no audio track (OpenCV writes video only)")
+                       f"the output is {codec} (browsers may not play it) and has no audio track "
+                       "(OpenCV writes video only)")
         return False
     muxed = video.with_name(f".{video.stem}.audio{video.suffix}")
     retime = ["-itsscale", f"{timescale:.9g}"] if timescale else []
     # "1:a?" maps the audio streams if there are any; no -shortest, so no video frame is ever cut
     base = [ffmpeg, "-nostdin", "-v", "error", "-y", *retime, "-i", str(video), "-i", str(source),
-            "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy"]
+            "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy", "-movflags", "+faststart"]
     try:
         for audio in (["-c:a", "copy"], ["-c:a", "aac"]):  # copy when the mp4 can hold the codec, else encode
             done = subprocess.run(base + audio + [str(muxed)], capture_output=True, text=True, timeout=600)

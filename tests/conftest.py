@@ -1,4 +1,8 @@
-"""Shared fixtures: the real-data folder beside the repository and the teacher's labels of the sample image."""
+"""Shared fixtures: the real-data folder beside the repository and the teacher's labels of the sample image.
+
+In CI (`CI=true`, set by .ci/run) no test may skip: a test that would skip because ../shared/data or an
+optional extra (mediapipe, onnx, dlib, ffmpeg, ...) is missing fails instead, with its skip reason on one line.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,39 @@ ASTRONAUT = REPO / "examples" / "astronaut.png"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _skip_reason(longrepr) -> str:
+    # a skip's longrepr is (path, line, "Skipped: reason"); anything else is shown as it is
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _fail_the_skip(report) -> None:
+    report.outcome = "failed"
+    report.longrepr = f"CI=true forbids skipping; missing here: {_skip_reason(report.longrepr)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """CI: a skip (importorskip, a skipif mark, the shared_data fixture) becomes a failure naming what is missing."""
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        _fail_the_skip(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """CI: a module that skips as a whole (a module-level importorskip) fails its collection instead."""
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped:
+        _fail_the_skip(report)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Tests run torch on one thread: results do not depend on the machine, and two cores stay enough."""
@@ -27,7 +64,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """`../shared/data`; tests using it skip when it is absent, or fail when FACEMARK_REQUIRE_SHARED=1 (CI)."""
+    """`../shared/data`; tests using it skip when it is absent, or fail when FACEMARK_REQUIRE_SHARED=1 or CI=true."""
     if not SHARED_DATA.is_dir():
         message = f"shared data folder {SHARED_DATA} is absent"
         if os.environ.get("FACEMARK_REQUIRE_SHARED") == "1":

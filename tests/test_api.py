@@ -85,7 +85,7 @@ def test_predict_cli_json_lines_every_input_once(tmp_path, capsys):
     assert set(good["faces"][0]) == {"box", "score", "points"}
     assert by_name["blank.png"]["faces"] == [] and by_name["blank.png"]["error"] is None
     assert by_name["broken.jpg"]["faces"] == [] and "not an image" in by_name["broken.jpg"]["error"]
-    assert (tmp_path / "draw" / "astronaut_landmarks.png").exists()
+    assert (tmp_path / "draw" / "sub" / "astronaut_landmarks.png").exists()  # the input's subfolder, mirrored
     assert "broken.jpg" in capsys.readouterr().err
 
 

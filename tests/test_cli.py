@@ -61,7 +61,7 @@ def test_synthetic_face_is_a_plausible_face():
     ["label", "--out", "x.jsonl"],  # the images folder is required
     ["cache", "labels.jsonl", "--out", "c"],  # --images is required with a label file (not with a .pts folder)
     ["cache", "labels.jsonl", "--images", "i", "--out", "c", "--size", "big"],  # not an int
-    ["label", "imgs", "--out", "x.jsonl", "--teacher", "dlib"],  # not a known teacher
+    ["label", "imgs", "--out", "x.jsonl", "--teacher", "nosuch"],  # not a known teacher
 ])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == 2

@@ -112,6 +112,7 @@ def test_split_is_stable_across_builds(faces, cache, tmp_path):
 
 @pytest.mark.parametrize("name, identity", [
     ("1_a.png", "1"), ("sub/10006_187272.jpg", "10006"), ("einstein.jpg", "einstein"), ("a_b_c.png", "a"),
+    ("utk/26_1_3_20170119180056735.jpg.chip.jpg", "26_1_3_20170119180056735.jpg"),
 ])
 def test_identity_of(name, identity):
     assert identity_of(name) == identity

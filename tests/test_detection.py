@@ -53,9 +53,10 @@ def test_mtcnn_finds_the_astronaut(mtcnn, astronaut):
     assert isinstance(face, Detection) and face.score > 0.9
     assert contains(face.box, ASTRONAUT_EYES_MOUTH).all()
     assert within(face.box, ASTRONAUT_FACE_REGION)
-    # keypoints: eyes, nose, mouth corners, image-left first; eyes within a few pixels of the hand-checked ones
+    # keypoints: eyes, nose, mouth corners, image-left first; eyes within 2 px of the hand-checked ones (measured
+    # 0.98 px; the hand-checked points are whole pixels)
     assert face.keypoints.shape == (5, 2)
-    assert np.abs(face.keypoints[:2] - ASTRONAUT_EYES_MOUTH[:2]).max() < 6
+    assert np.abs(face.keypoints[:2] - ASTRONAUT_EYES_MOUTH[:2]).max() < 2.0
     left_eye, right_eye, nose, mouth_left, mouth_right = face.keypoints
     assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
     assert left_eye[1] < nose[1] < mouth_left[1]

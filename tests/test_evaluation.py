@@ -12,7 +12,7 @@ from facemark.evaluation import evaluate_cache, evaluate_labels
 from facemark.model import create_model
 from facemark.weights import WeightsError, load_weights, save_weights
 
-TINY = dict(alpha=0.25, rho=0.4, shallow=True, head_channels=16)
+TINY = dict(alpha=0.25, rho=0.4, shallow=True, head="flatten", head_channels=16)
 
 
 @pytest.fixture(scope="module")

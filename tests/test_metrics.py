@@ -54,3 +54,41 @@ def test_per_image_nme_subset_and_shape_check():
     assert per_image_nme(pred, true, np.array([10.0]), np.array([0]))[0] == pytest.approx(0.5)
     with pytest.raises(ValueError):
         landmark_metrics(pred[:, :2], true, FACE88)
+
+
+def test_nme_normalises_by_the_true_eye_corners_not_the_predicted_ones():
+    """Errors on the eye corners themselves: the predicted eye distance differs from the true one, so a metric
+    normalised by the prediction would give other numbers (and here another failure count)."""
+    true = np.stack([_shape(), _shape()])
+    pred = true.copy()
+    # image 0: only the two outer eye corners wrong, 40 px outward each (predicted eye distance 180, true 100)
+    pred[0, 21, 0] -= 40.0
+    pred[0, 33, 0] += 40.0
+    # image 1: every point 9 px down, and the corners 30 px inward (predicted eye distance 40)
+    pred[1, :, 1] += 9.0
+    pred[1, 21, 0] += 30.0
+    pred[1, 33, 0] -= 30.0
+    corner = np.hypot(30.0, 9.0)
+    nme0 = 2 * 40.0 / 88 / 100  # 0.0091; by the predicted distance it would be 0.0051
+    nme1 = (86 * 9.0 + 2 * corner) / 88 / 100  # 0.0951, under 0.10; by the predicted distance 0.238, a failure
+    m = landmark_metrics(pred, true, FACE88)
+    np.testing.assert_allclose(m["per_image_nme"], [nme0, nme1], rtol=1e-9)
+    assert m["nme"] == pytest.approx((nme0 + nme1) / 2, rel=1e-9)
+    assert m["failure_rate@0.1"] == 0.0
+    # the left eye holds corner 21 and 7 other points: image 0 -> 40 / 8, image 1 -> (corner + 7 * 9) / 8
+    assert m["region_nme"]["left_eye"] == pytest.approx((40.0 / 8 + (corner + 63.0) / 8) / 2 / 100, rel=1e-9)
+    assert m["region_nme"]["nose"] == pytest.approx((0.0 + 9.0) / 2 / 100, rel=1e-9)
+
+
+def test_ibug68_nme_uses_its_own_eye_corners():
+    from facemark.scheme import IBUG68
+
+    true = np.zeros((1, 68, 2))
+    true[0, :, 1] = np.linspace(0, 80, 68)
+    true[0, 36] = (10.0, 30.0)
+    true[0, 45] = (60.0, 30.0)  # true eye distance 50
+    pred = true.copy()
+    pred[0, 45, 0] += 25.0  # one corner 25 px out: predicted eye distance 75
+    m = landmark_metrics(pred, true, IBUG68)
+    assert m["nme"] == pytest.approx(25.0 / 68 / 50, rel=1e-9)  # by the prediction: 25 / 68 / 75
+    assert m["region_nme"]["right_eye"] == pytest.approx(25.0 / 6 / 50, rel=1e-9)

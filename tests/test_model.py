@@ -46,19 +46,21 @@ def test_unknown_names_raise():
     assert ModelConfig().num_points == 88
 
 
-def test_flip_averaging_is_exactly_mirror_equivariant():
+@pytest.mark.parametrize("head", ["flatten", "heatmap"])
+def test_flip_averaging_is_exactly_mirror_equivariant(head):
     """With flip=True, predicting a mirrored crop gives the mirror of the crop's prediction (by construction:
     both average the same two passes), and differs from the plain prediction."""
     from facemark.model import predict_crops
     from facemark.scheme import FACE88
 
     torch.manual_seed(0)
-    net = create_model(alpha=0.25, rho=0.4, shallow=True, head_channels=16).eval()
+    net = create_model(alpha=0.25, rho=0.4, shallow=True, head=head, head_channels=16).eval()
     with torch.no_grad():  # live activations and a non-trivial head, so the output depends on the crop
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.bias.uniform_(0.0, 0.5)
-        net.head[-1].weight.normal_(0, 0.05)
+        last = net.head.heatmaps if head == "heatmap" else net.head[-1]
+        last.weight.normal_(0, 0.05 if head == "flatten" else 2.0)
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, size=(3, 80, 80, 3), dtype=np.uint8)
     both = predict_crops(net, crops, flip=True)

@@ -126,8 +126,10 @@ def test_worker_processes_give_the_same_records_in_input_order(folder, capsys):
         for fa, fb in zip(a["faces"], b["faces"]):
             assert max(abs(x - y) for pa, pb in zip(fa["points"], fb["points"]) for x, y in zip(pa, pb)) < 0.05
     assert sum(bool(r["faces"]) for r in two) == 2
-    assert sorted(p.name for p in Path("drawn").iterdir()) == sorted(
-        f"{Path(r['image']).stem}_landmarks.png" for r in two if not r["error"])
+    # drawings mirror the inputs' paths below in/
+    assert sorted(p.relative_to("drawn").as_posix() for p in Path("drawn").rglob("*.png")) == sorted(
+        Path(r["image"]).relative_to("in").with_name(f"{Path(r['image']).stem}_landmarks.png").as_posix()
+        for r in two if not r["error"])
     assert _predict(folder, "--workers", "0") == 2
 
 

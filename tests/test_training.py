@@ -17,7 +17,8 @@ from facemark.dataset import identity_of, open_cache
 from facemark.training import TrainConfig, TrainingError, landmark_loss, learning_rate, train
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = {"arch": "mobilenet", "alpha": 0.25, "rho": 0.4, "shallow": True, "head_channels": 16}
+TINY_MODEL = {"arch": "mobilenet", "alpha": 0.25, "rho": 0.4, "shallow": True, "head": "flatten",
+              "head_channels": 16}
 
 
 def test_tiny_cache_is_split_by_identity(tiny_cache):
@@ -42,11 +43,11 @@ def test_short_training_lowers_the_loss(tiny_cache, tmp_path):
         train(tiny_cache, tmp_path / "run", config, progress=False)
 
 
-def _train_cmd(cache, out, epochs, resume=False):
+def _train_cmd(cache, out, epochs, resume=False, quiet=True):
     cmd = [sys.executable, "-m", "facemark", "train", "--data", str(cache), "--out", str(out),
            "--alpha", "0.25", "--rho", "0.4", "--shallow", "--head-channels", "16", "--batch-size", "4",
-           "--epochs", str(epochs), "--threads", "1", "--quiet"]
-    return cmd + (["--resume"] if resume else [])
+           "--epochs", str(epochs), "--threads", "1"]
+    return cmd + (["--resume"] if resume else []) + (["--quiet"] if quiet else [])
 
 
 def test_kill_minus_9_then_resume_matches_an_uninterrupted_run(tiny_cache, tmp_path):
@@ -64,9 +65,27 @@ def test_kill_minus_9_then_resume_matches_an_uninterrupted_run(tiny_cache, tmp_p
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    done_before_kill = len(list(csv.DictReader((run / "log.csv").open())))
-    assert done_before_kill < epochs
-    subprocess.run(_train_cmd(tiny_cache, run, epochs, resume=True), check=True, env=env, capture_output=True)
+    checkpoint_epoch = torch.load(run / "last.pt", weights_only=False)["epoch"]
+    assert 1 <= checkpoint_epoch < epochs
+    # the rows of the epochs the checkpoint holds, timing column included; a row written after the checkpoint
+    # (a kill between log and checkpoint) is dropped on resume, and replayed
+    with (run / "log.csv").open() as fh:
+        before_kill = [r for r in csv.DictReader(fh) if int(r["epoch"]) <= checkpoint_epoch]
+    assert [int(r["epoch"]) for r in before_kill] == list(range(1, checkpoint_epoch + 1))
+    # Stamp their timing column: tiny epochs all take the same tenth of a second, so a restart that rewrote the
+    # rows could reproduce them exactly; it cannot reproduce these.
+    for k, row in enumerate(before_kill):
+        row["seconds"] = f"{9000 + k}.5"
+    with (run / "log.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(before_kill[0]))
+        writer.writeheader()
+        writer.writerows(before_kill)
+    # without --quiet the run prints one "epoch k/6: ..." line per epoch it trains
+    resumed_run = subprocess.run(_train_cmd(tiny_cache, run, epochs, resume=True, quiet=False), check=True,
+                                 env=env, capture_output=True, text=True)
+    trained = [int(line.split()[1].split("/")[0]) for line in resumed_run.stdout.splitlines()
+               if line.startswith("epoch ")]
+    assert trained == list(range(checkpoint_epoch + 1, epochs + 1)), "the resumed run did not continue where it stopped"
 
     full = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
     resumed = torch.load(run / "last.pt", weights_only=False)
@@ -76,6 +95,7 @@ def test_kill_minus_9_then_resume_matches_an_uninterrupted_run(tiny_cache, tmp_p
     full_log = list(csv.DictReader((tmp_path / "full" / "log.csv").open()))
     resumed_log = list(csv.DictReader((run / "log.csv").open()))
     assert [r["val_nme"] for r in resumed_log] == [r["val_nme"] for r in full_log]
+    assert resumed_log[:checkpoint_epoch] == before_kill  # kept as written, not rewritten by a new run
 
 
 def test_resume_without_a_checkpoint_and_nan_loss_are_clear_errors(tiny_cache, tmp_path):
@@ -103,7 +123,8 @@ def test_losses_and_schedule():
 
 def _tiny_train_args(cache, out, epochs=2):
     return ["train", "--data", str(cache), "--out", str(out), "--alpha", "0.25", "--rho", "0.4", "--shallow",
-            "--head-channels", "16", "--batch-size", "8", "--epochs", str(epochs), "--threads", "1", "--quiet"]
+            "--head", "flatten", "--head-channels", "16", "--batch-size", "8", "--epochs", str(epochs),
+            "--threads", "1", "--quiet"]
 
 
 def test_two_torchrun_processes_train_like_one_process(tiny_cache, tmp_path):
