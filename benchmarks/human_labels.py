@@ -3,10 +3,10 @@
     python benchmarks/human_labels.py --pts-dir ../shared/data/300w/afw --threads 2
 
 Every tool runs on the same images (any folder of images with 68-point `.pts` files beside them), each with
-its own face detector (facemark: MTCNN; MediaPipe: its own; dlib: HOG, upsampled once). The prediction whose
-point box overlaps the annotated face's (IoU ≥ 0.3) is scored; a tool with no such prediction has not found the
-face, which counts as a failure in FR and AUC. Scores (facemark.scoring), normalised by the human outer eye
-corners (iBUG 36, 45):
+its own face detector (facemark: its default, BlazeFace, or `--detector`; MediaPipe: its own; dlib: HOG,
+upsampled once). The prediction whose point box overlaps the annotated face's (IoU ≥ 0.3) is scored; a tool
+with no such prediction has not found the face, which counts as a failure in FR and AUC. Scores
+(facemark.scoring), normalised by the human outer eye corners (iBUG 36, 45):
 
 - anchors34: the 34 points face88 and iBUG share (face88 and MediaPipe are scored here; so are the 68-point tools)
 - 68 / inner51: all iBUG points / without the jaw (68-point tools only)
@@ -37,10 +37,11 @@ from facemark.metrics import ced  # noqa: E402
 from facemark.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
 
 
-def facemark_tool(model: str, flip: bool = False):
+def facemark_tool(model: str, flip: bool = False, detector: str | None = None):
     from facemark.api import Landmarker
 
-    landmarker = Landmarker(model=model, flip=flip)
+    landmarker = Landmarker(model=model, flip=flip) if detector is None else \
+        Landmarker(model=model, flip=flip, detector=detector)
     scheme = landmarker.scheme.name
     return scheme, lambda rgb: [f.points for f in landmarker.detect(rgb)]
 
@@ -80,8 +81,8 @@ def dlib_tool():
 
 
 TOOLS = {  # name -> (factory, subsets scored)
-    "facemark face88": (lambda a: facemark_tool(a.face88, a.flip), ("anchors34",)),
-    "facemark ibug68": (lambda a: facemark_tool(a.ibug68, a.flip), ("anchors34", "68", "inner51")),
+    "facemark face88": (lambda a: facemark_tool(a.face88, a.flip, a.detector), ("anchors34",)),
+    "facemark ibug68": (lambda a: facemark_tool(a.ibug68, a.flip, a.detector), ("anchors34", "68", "inner51")),
     "MediaPipe Face Mesh": (lambda a: mediapipe_tool(), ("anchors34",)),
     "dlib 68": (lambda a: dlib_tool(), ("anchors34", "68", "inner51")),
 }
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--flip", action="store_true", help="facemark models average each face with its mirror")
     parser.add_argument("--split-note", default="", help="what the facemark models were trained on (for the report)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--detector", default=None, help="facemark's face detector (default: Landmarker's)")
     parser.add_argument("--out", default=None, help="report path without extension "
                         "(default benchmarks/results/human_labels_<folder>)")
     parser.add_argument("--quiet", action="store_true")
@@ -148,7 +150,10 @@ def main() -> None:
              f"`python benchmarks/human_labels.py {shlex.join(sys.argv[1:])}`", ""]
     if args.split_note:
         lines += [args.split_note, ""]
-    lines += [f"facemark: {args.face88} and {args.ibug68}, MTCNN, two passes"
+    from facemark.detection.core import DEFAULT_DETECTOR
+
+    lines += [f"facemark: {args.face88} and {args.ibug68}, detector {args.detector or DEFAULT_DETECTOR}, "
+              "crops levelled by the roll of the points"
               + (", mirror averaging (`--flip`)" if args.flip else ", no mirror averaging") + ".", ""]
     lines += [f"NME normalised by the human outer eye corners; FR/AUC at 0.1 count faces not found as failures; "
               f"'common' = NME over the {sum(everyone)} faces every tool found.", "",

@@ -142,6 +142,70 @@ def dlib_ms(rgb: np.ndarray, repeats: int, warmup: int, model: str | None) -> tu
     return f"{ms:.1f}", f"dlib {dlib.__version__}, HOG detector + 68 points" + ("" if found else "; NO FACE FOUND")
 
 
+# (label, Landmarker keyword arguments, extra environment) of the rows measured beside busy processes;
+# "cores" stands for os.cpu_count()
+LOAD_CONFIGS = [
+    ("default: `Landmarker()` / `facemark predict`", {}, {}),
+    ("`threads=1` (`--threads 1`)", {"threads": 1}, {}),
+    ("`threads=cores`", {"threads": "cores"}, {}),
+    ("MTCNN, `threads=1`", {"detector": "mtcnn", "threads": 1}, {}),
+    ("MTCNN, `threads=cores`", {"detector": "mtcnn", "threads": "cores"}, {}),
+    ("MTCNN, `threads=cores`, OMP_WAIT_POLICY=ACTIVE (spinning)",
+     {"detector": "mtcnn", "threads": "cores"}, {"OMP_WAIT_POLICY": "ACTIVE"}),
+]
+LOAD_RUN = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+import facemark  # first, as `facemark predict` does: its thread settings precede torch's import
+from benchmarks.speed import canvas_image
+from facemark.api import Landmarker
+kwargs = json.loads(sys.argv[1])
+landmarker = Landmarker(**kwargs)
+rgb = canvas_image()
+for _ in range(3):
+    landmarker.detect(rgb)
+cpu0, start = resource.getrusage(resource.RUSAGE_SELF).ru_utime, time.perf_counter()
+for _ in range({count}):
+    landmarker.detect(rgb)
+print(json.dumps([time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0]))
+"""
+
+
+def load_table(count: int, processes: int, rounds: int = 3) -> list[tuple[str, float, float, float]]:
+    """(label, wall s as is, wall s beside `processes` CPU-bound processes, user CPU s then) per LOAD_CONFIGS,
+    medians over `rounds`."""
+    import json
+    import subprocess
+
+    def run(kwargs: dict, env: dict) -> tuple[float, float]:
+        kwargs = {k: (os.cpu_count() if v == "cores" else v) for k, v in kwargs.items()}
+        code = LOAD_RUN.format(repo=str(REPO), count=count)
+        environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+        done = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True,
+                              env={**environment, **env}, check=True)
+        wall, cpu = json.loads(done.stdout.strip().splitlines()[-1])
+        return wall, cpu
+
+    # Rounds over all configurations, medians over rounds: a change in the machine's own load (another job)
+    # then touches every configuration alike instead of whichever ran at the time.
+    results = {label: ([], [], []) for label, _, _ in LOAD_CONFIGS}
+    for _ in range(rounds):
+        for label, kwargs, env in LOAD_CONFIGS:
+            idle, _ = run(kwargs, env)
+            spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+            try:
+                time.sleep(0.5)
+                busy, cpu = run(kwargs, env)
+            finally:
+                for p in spinners:
+                    p.kill()
+                    p.wait()
+            for values, v in zip(results[label], (idle, busy, cpu)):
+                values.append(v)
+            print(label, f"{idle:.2f} s as is, {busy:.2f} s busy, {cpu:.2f} s CPU", flush=True)
+    return [(label, *(statistics.median(v) for v in values)) for label, values in results.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="weights file or built-in name (default: face88)")
@@ -151,6 +215,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="batch size of the per-face throughput rows")
     parser.add_argument("--dlib-model", default=os.environ.get("DLIB_SHAPE_PREDICTOR"),
                         help="dlib's shape_predictor_68_face_landmarks.dat (if dlib is installed)")
+    parser.add_argument("--load-images", type=int, default=20, help="images per run of the load table")
+    parser.add_argument("--load-processes", type=int, default=1, help="CPU-bound processes beside the load rows")
+    parser.add_argument("--load-rounds", type=int, default=3, help="rounds of the load table (medians reported)")
+    parser.add_argument("--no-load", action="store_true", help="skip the table measured beside busy processes")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.md"))
     args = parser.parse_args()
 
@@ -203,14 +271,22 @@ def main() -> None:
     rows.append(("crop + normalise one face (ms; same for both)", f"{crop_ms:.2f}", f"{crop_ms:.2f}"))
     detect_ms = timed_ms(lambda: landmarker.detector.detect(rgb), repeats, warmup)
     rows.append(("MTCNN detector, 640×480 image (ms; torch)", f"{detect_ms:.1f}", f"{detect_ms:.1f}"))
+    blazeface = Landmarker(args.model, detector="blazeface", threads=args.threads, backend="torch")
+    blazeface_ms = timed_ms(lambda: blazeface.detector.detect(rgb), repeats, warmup)
+    rows.append(("BlazeFace detector (default), 640×480 image (ms; onnxruntime)", f"{blazeface_ms:.1f}",
+                 f"{blazeface_ms:.1f}"))
 
-    def whole_image(net):
-        landmarker.network = net
-        return landmarker.detect(rgb)
+    def whole_image(net, lm=landmarker):
+        lm.network = net
+        return lm.detect(rgb)
 
-    both("whole image 640×480: Landmarker.detect, MTCNN + 2 landmark passes (ms)", whole_image)
+    both("whole image 640×480: Landmarker.detect, MTCNN + landmark passes (ms)", whole_image)
+    both("whole image 640×480: Landmarker.detect, BlazeFace (default) + landmark passes (ms)",
+         lambda net: whole_image(net, blazeface))
     landmarker.network = network
     faces = landmarker.detect(rgb)
+
+    load_rows = [] if args.no_load else load_table(args.load_images, args.load_processes, args.load_rounds)
 
     mp_ms, mp_note = mediapipe_ms(rgb, repeats, warmup)
     dl_ms, dl_note = dlib_ms(rgb, repeats, warmup, args.dlib_model)
@@ -250,6 +326,19 @@ def main() -> None:
         f"| dlib 68-point shape predictor | {dl_ms} | {dl_note} |",
         "",
     ]
+    if load_rows:
+        cores = os.cpu_count()
+        lines += [
+            f"## Beside CPU-bound processes ({args.load_images} images, seconds)", "",
+            f"Each configuration runs in a fresh process (so OMP_WAIT_POLICY applies): Landmarker.detect on the "
+            f"canvas {args.load_images} times after 3 warm-up calls; wall-clock and user CPU seconds of those calls, "
+            f"medians of {args.load_rounds} rounds over all configurations. "
+            f"\"busy\": {args.load_processes} `python -c \"while True: pass\"` process(es) running beside it, "
+            f"on this {cores}-core machine (on top of whatever the load average above shows). Defaults: "
+            "`Landmarker()` as `facemark predict` builds it (BlazeFace, onnxruntime, 1 thread, no spinning).", "",
+            "| configuration | wall s, as is | wall s, busy | user CPU s, busy |", "|---|---:|---:|---:|",
+            *[f"| {name} | {idle:.2f} | {busy_s:.2f} | {cpu:.2f} |" for name, idle, busy_s, cpu in load_rows], "",
+        ]
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)

@@ -1,6 +1,13 @@
 """facemark: facial landmarks (88-point face88 layout by default) you can train, clean, evaluate and ship."""
 
-from facemark.scheme import FACE88, IBUG68, Scheme, get_scheme
+import os
+
+# OpenMP thread pools (torch's) sleep while they wait instead of spinning: spinning threads collapse throughput
+# when other processes load the CPU (benchmarks/results/speed.md). Read once, when the OpenMP runtime loads (at
+# `import torch`), so it is set before anything imports torch; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from facemark.scheme import FACE88, IBUG68, Scheme, get_scheme  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["FACE88", "IBUG68", "Face", "Landmarker", "Scheme", "get_scheme", "__version__"]

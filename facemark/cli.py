@@ -12,10 +12,16 @@ import time
 from pathlib import Path
 
 from facemark.annotations import AnnotationError
+from facemark.detection.core import DEFAULT_DETECTOR, DETECTORS
 from facemark.images import ImageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_HEAD_CHANNELS = {"heatmap": 64, "flatten": 48, "gap": 48}
+DETECTOR_HELP = ("face detector: blazeface (MediaPipe's BlazeFace on onnxruntime, built in), blazeface-full / "
+                 "blazeface-short (one of its two networks), mtcnn (built in, torch), mediapipe (needs the `label` "
+                 "extra); compared in benchmarks/results/detector.md")
+THREADS_HELP = ("CPU threads of the detector and the landmark network (1 stays fast when other programs load the "
+                "CPU; use --workers to use more cores)")
 
 
 class UsageError(Exception):
@@ -128,7 +134,7 @@ def _cmd_train(args) -> int:
 
     head = args.head or "heatmap"
     model = {"arch": args.arch, "alpha": args.alpha, "rho": args.rho, "shallow": args.shallow, "head": head,
-             "head_channels": args.head_channels or DEFAULT_HEAD_CHANNELS[head]}
+             "head_channels": args.head_channels or DEFAULT_HEAD_CHANNELS[head], "unfreeze": args.unfreeze}
     if args.init:
         from facemark.weights import load_weights
 
@@ -201,7 +207,7 @@ def _cmd_predict(args) -> int:
     # predict_inputs builds the Landmarker once the inputs check out (a bad input is refused at once), also
     # with workers, so a bad --model fails before the worker processes start
     options = {"model": args.model, "detector": args.detector, "backend": args.backend, "flip": args.flip,
-               "threads": args.threads}
+               "threads": args.threads, "min_trust": _min_trust_arg(args), "min_face": _min_face_arg(args)}
     draw_dir = args.out if args.draw else None
     json_path = args.json
     if json_path is None and not args.draw:
@@ -215,6 +221,43 @@ def _cmd_predict(args) -> int:
           + (f"; shard {args.shard}: {summary.other_shards} inputs left to other shards" if shard else "")
           + (f"; drawings in {draw_dir}/" if draw_dir else "") + (f"; points in {args.json}" if args.json else ""),
           file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _min_face_arg(args) -> float | None:
+    if args.min_face is not None and not 8 <= args.min_face <= 100_000:
+        raise UsageError(f"--min-face must be from 8 to 100000 pixels, got {args.min_face:g}")
+    return args.min_face
+
+
+def _min_trust_arg(args) -> float | None:
+    if args.min_trust is not None and not 0.0 <= args.min_trust <= 1.0:
+        raise UsageError(f"--min-trust must be from 0 to 1, got {args.min_trust:g}")
+    return args.min_trust
+
+
+def _cmd_chips(args) -> int:
+    from facemark.chips import TEMPLATES
+
+    if args.template not in TEMPLATES:  # argparse's choices catch this; a direct call may not
+        raise UsageError(f"--template {args.template}: unknown; known: {', '.join(TEMPLATES)}")
+    if not 8 <= args.size <= 4096:
+        raise UsageError(f"--size must be from 8 to 4096 pixels, got {args.size}")
+    if not 0 <= args.margin <= 10:
+        raise UsageError(f"--margin must be from 0 to 10, got {args.margin:g}")
+    min_trust = _min_trust_arg(args)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out}: is a file; the chips need a folder")
+    _check_model(args.model)
+    from facemark.chip_writer import write_chips
+
+    summary = write_chips(args.inputs, out, model=args.model, detector=args.detector, backend=args.backend,
+                          threads=args.threads, size=args.size, template=args.template, margin=args.margin,
+                          min_trust=min_trust, progress=not args.quiet)
+    for problem in summary.failed:
+        print(f"facemark chips: {problem}", file=sys.stderr)
+    print(summary.summary_line(), file=sys.stderr)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
@@ -249,20 +292,20 @@ def _cmd_video(args) -> int:
     if args.detect_every < 1:
         raise UsageError(f"--detect-every must be at least 1, got {args.detect_every}")
     out = args.out
-    if out is None and args.json is None:
+    if out is None and args.json is None and args.plot is None:
         out = f"{Path(args.input).stem}_landmarks.mp4"
     _check_model(args.model)
-    check_video_outputs(args.input, out, args.json)  # the arguments and the input first, then the model
+    check_video_outputs(args.input, out, args.json, args.plot)  # the arguments and the input first, then the model
     check_video_input(args.input)
     from facemark.api import Landmarker
 
     landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
     summary = run_video(landmarker, args.input, out, json_path=args.json, smooth=not args.no_smooth,
-                        detect_every=args.detect_every, progress=not args.quiet)
+                        detect_every=args.detect_every, progress=not args.quiet, plot_path=args.plot)
     if args.quiet:  # run_video prints its notices only along with the progress bar
         for notice in summary.notices:
             print(f"facemark video: {notice}", file=sys.stderr)
-    print(summary.summary_line(), file=sys.stderr)
+    print(summary.summary_line() + (f"; openness plot -> {args.plot}" if args.plot else ""), file=sys.stderr)
     return EXIT_OK
 
 
@@ -308,10 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="cache folder made by `facemark cache`")
     p.add_argument("--out", required=True, help="run folder (log.csv, curves.png, last.pt, best.pt)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--arch", default="mobilenet", help="network architecture (facemark.model.ARCHITECTURES)")
+    p.add_argument("--arch", default="mobilenet",
+                   help="network architecture (facemark.model.ARCHITECTURES): mobilenet, or dlib_resnet (the "
+                        "transfer baseline: dlib's face ResNet frozen, 150-px input, 1024-unit head)")
     p.add_argument("--alpha", type=float, default=0.5, help="width multiplier")
     p.add_argument("--rho", type=float, default=0.8, help="resolution multiplier (input 160*rho)")
     p.add_argument("--shallow", action="store_true", help="drop the five 512-channel blocks")
+    p.add_argument("--unfreeze", type=int, default=0,
+                   help="--arch dlib_resnet: train its last N residual stages too (default 0: all frozen)")
     p.add_argument("--head", default=None, choices=["heatmap", "flatten", "gap"],
                    help="heatmap: per-point heatmaps at stride 8 decoded by soft-argmax (default); flatten: "
                         "direct regression from the stride-32 map; gap: from its average (default with --init: "
@@ -355,15 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
                    help="landmark network runtime (auto: onnxruntime when installed, it is faster)")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"],
-                   help="face detector (mediapipe: BlazeFace, needs the `label` extra)")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
+    p.add_argument("--min-face", type=float, default=None, metavar="PIXELS",
+                   help="smallest face to find, its side in image pixels; smaller reaches further and is slower "
+                        "(default: 40 for mtcnn, which then sees every pixel; blazeface's own single pass, faces "
+                        "from ~1/10 of the longer side)")
     p.add_argument("--json", help="JSON Lines file, one line per image ('-' for stdout, the default "
                                   "when nothing else is asked for)")
     p.add_argument("--draw", action="store_true",
                    help="write each image with its points drawn into --out, as DIR/SUBFOLDERS/NAME_landmarks.png "
                         "(the inputs' paths below the folder they share)")
     p.add_argument("--out", help="folder for drawings")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="only the inputs in shard I of N (0 <= I < N; by a hash of each image's path as listed)")
     p.add_argument("--workers", type=int, default=1,
@@ -372,8 +422,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average each face with its mirror image (about 4%% lower error, twice the network time)")
     p.add_argument("--resume", action="store_true",
                    help="append to --json FILE, skipping the images already in it (after a killed run)")
+    p.add_argument("--min-trust", type=float, default=None, metavar="T",
+                   help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T; "
+                        "0.5 keeps about 93%% of real faces (benchmarks/results/trust.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
+
+    p = sub.add_parser("chips", help="aligned face chips (ArcFace 112×112 by default) for images, folders or globs")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--out", required=True, help="folder for the chips (NAME_faceK.png) and chips.jsonl")
+    p.add_argument("--size", type=int, default=112, help="chip side in pixels")
+    p.add_argument("--template", default="arcface", choices=["arcface", "square"],
+                   help="arcface: insightface's ArcFace 5-point template; square: the same shrunk by "
+                        "1/(1+margin), the whole head with room around it")
+    p.add_argument("--margin", type=float, default=0.25, help="--template square: room around the face")
+    p.add_argument("--min-trust", type=float, default=None, metavar="T",
+                   help="no chip for faces whose trust score (0-1) is below T")
+    p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="landmark network runtime")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
+    p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_cmd_chips)
 
     p = sub.add_parser("export", help="write a landmark network as an ONNX file (its config in the metadata)")
     p.add_argument("--onnx", required=True, metavar="FILE",
@@ -389,12 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="JSON Lines file, one line per frame ('-' for stdout)")
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="landmark network runtime")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "mediapipe"],
-                   help="face detector (mediapipe: BlazeFace, needs the `label` extra)")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
     p.add_argument("--detect-every", type=int, default=30,
                    help="run the face detector at least every N frames (a new face waits at most N frames)")
     p.add_argument("--no-smooth", action="store_true", help="raw points, no One-Euro smoothing")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="write a PNG of each face's eye and mouth openness over time, blinks shaded (the JSON "
+                        "Lines carry the same values: eye_openness, mouth_openness, pose)")
+    p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_video)
     for verb_parser in sub.choices.values():  # every verb's help shows its options' defaults

@@ -6,6 +6,8 @@ Conventions (the same everywhere in facemark):
 - Alpha (RGBA, LA, palette or tRNS transparency) is composited over black: transparent areas become black
   instead of showing whatever colour an encoder left under them, and the result does not depend on that.
 - 16-bit data is scaled (0..65535 -> 0..255, rounded), never clipped.
+- Float data (arrays, float TIFF / mode F) is read as 0..1 when no value exceeds 1, else as 0..255; values
+  above 255 (or far below 0) are an ImageError, never clipped away; NaN becomes 0.
 - Coordinates: x right, y down, origin at the centre of the top-left pixel ("pixel-centre convention").
 
 Every unreadable input raises `ImageError` with a one-line message naming the input and the reason.
@@ -101,8 +103,8 @@ def load_image(source: Source, *, max_side: int | None = None) -> np.ndarray:
     """`source` as a C-contiguous H×W×3 uint8 RGB array in displayed orientation.
 
     `source`: a path, a PIL image (its EXIF orientation is applied too), or an array: H×W gray, H×W×3 RGB,
-    H×W×4 RGBA; uint8, uint16 (scaled), float in [0, 1] (clipped, scaled), bool, or other integers
-    in 0..255.
+    H×W×4 RGBA; uint8, uint16 (scaled), float in 0..1 or 0..255 (see the module docstring), bool, or other
+    integers in 0..255. Raises ImageError (one line) for anything else.
     `max_side`: if given, shrink (never enlarge) so the longest side is at most this; see
     `load_image_downscaled` for the scale factor.
     """
@@ -352,6 +354,8 @@ def _decoded_rgb(img: Image.Image, name: str) -> Image.Image:
         raise _error(name, f"truncated or corrupt image data ({e})") from e
     try:
         return _to_rgb(img)
+    except _FloatRangeError as e:
+        raise _error(name, str(e)) from None
     except (ValueError, OSError) as e:  # a mode Pillow cannot convert, e.g. LAB without ImageCms
         raise _error(name, f"unsupported pixel format {img.mode!r} ({e})") from e
 
@@ -402,7 +406,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return out
     if mode == "I" or mode.startswith("I;16"):  # 16-bit gray (mode I is what Pillow gives 16-bit PGM)
         return Image.fromarray(_scale16(np.clip(np.asarray(img), 0, 65535))).convert("RGB")
-    if mode == "F":
+    if mode == "F":  # 32-bit float gray (a float TIFF)
         return Image.fromarray(_scale_float(np.asarray(img))).convert("RGB")
     return img if mode == "RGB" else img.convert("RGB")  # 1, L, P, CMYK, YCbCr, ...
 
@@ -411,8 +415,21 @@ def _scale16(a: np.ndarray) -> np.ndarray:
     return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
+class _FloatRangeError(ValueError):
+    """Float pixels in no range we can tell (the message says which values)."""
+
+
 def _scale_float(a: np.ndarray) -> np.ndarray:
-    return (np.clip(np.nan_to_num(a.astype(np.float32)), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    """Float pixels -> uint8: 0..1 when the largest finite value is at most 1 (OpenCV/scikit-image float
+    images), else 0..255. Rounding noise below 0 is clipped; anything else out of range raises
+    _FloatRangeError, so no pixel is silently clipped. NaN and infinities become 0."""
+    a = np.nan_to_num(np.asarray(a, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    top, bottom = (float(a.max()), float(a.min())) if a.size else (0.0, 0.0)
+    scale = 255.0 if top <= 1.0 else 1.0
+    if top * scale > 255.5 or bottom * scale < -1.0:
+        raise _FloatRangeError(f"float values from {bottom:g} to {top:g}: expected 0..1 or 0..255 "
+                               "(scale the image into one of these ranges)")
+    return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
 
 
 def _array_name(a: np.ndarray) -> str:
@@ -432,11 +449,14 @@ def _array_image(a: np.ndarray) -> Image.Image:
     elif a.dtype == np.uint16:
         a = _scale16(a)
     elif np.issubdtype(a.dtype, np.floating):
-        a = _scale_float(a)
+        try:
+            a = _scale_float(a)
+        except _FloatRangeError as e:
+            raise _error(name, str(e)) from None
     elif np.issubdtype(a.dtype, np.integer) and a.min() >= 0 and a.max() <= 255:
         a = a.astype(np.uint8)
     else:
-        raise _error(name, "unsupported values: pass uint8, uint16, float in [0, 1] or integers in 0..255")
+        raise _error(name, "unsupported values: pass uint8, uint16, float in 0..1 or 0..255, or integers in 0..255")
     return Image.fromarray(np.ascontiguousarray(a))  # L, RGB or RGBA, converted like any decoded image
 
 

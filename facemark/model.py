@@ -36,6 +36,8 @@ class ModelConfig:
     head_channels: int = 64  # 1×1 conv width before flattening; the pyramid's width for "heatmap"
     scheme: dict = field(default_factory=FACE88.to_dict)  # the point layout the head predicts
     margin: float = 1.25  # the framing it was trained on: crop side = margin × side of the points' box
+    # pretrained backbones (arch "dlib_resnet"): how many of their last stages train too; 0 keeps all frozen
+    unfreeze: int = 0
 
     @property
     def input_size(self) -> int:
@@ -214,6 +216,12 @@ def points_to_unit(points: torch.Tensor, size: int) -> torch.Tensor:
 
 
 ARCHITECTURES = {"mobilenet": MobileNetLandmarks}
+
+# The transfer-learning baseline (issue 14): dlib's face-recognition ResNet, frozen, with a 1024-unit head;
+# a comparison, not a built-in model. Its module does not import this one (no cycle).
+from facemark.models.dlib_resnet import DlibResNetLandmarks  # noqa: E402
+
+ARCHITECTURES["dlib_resnet"] = DlibResNetLandmarks
 
 
 def create_model(arch: str = "mobilenet", scheme: Scheme | dict | None = None, **kwargs) -> nn.Module:

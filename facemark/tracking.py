@@ -42,7 +42,7 @@ import numpy as np
 
 from facemark.detection.core import check_image
 from facemark.detection.nms import box_overlap
-from facemark.preprocessing import box_from_points, crop_image, square_crop_transform
+from facemark.preprocessing import box_from_points, crop_image, points_crop_transform, roll_angle
 from facemark.scheme import Scheme
 from facemark.smoothing import OneEuroFilter
 
@@ -187,9 +187,11 @@ class FaceTracker:
         lm = self.landmarker
         margin = lm.network.config.margin
         use_smoothed = self.config.frame_on_smoothed
-        transforms = [square_crop_transform(box_from_points(tr.smoothed if use_smoothed and tr.smoothed is not None
-                                                            else tr.points), lm.crop_size, margin)
-                      for tr in self.tracks]
+        # each crop framed on the last points and turned by their roll, so a tilted face is seen upright
+        transforms = []
+        for tr in self.tracks:
+            last = tr.smoothed if use_smoothed and tr.smoothed is not None else tr.points
+            transforms.append(points_crop_transform(last, lm.crop_size, margin, roll_angle(last, self.scheme)))
         crops = np.stack([crop_image(rgb, tf) for tf in transforms])
         crop_points = lm.predict_crops(crops)
         self.stats.landmark_batches += 1
@@ -226,11 +228,12 @@ class FaceTracker:
     def _detect(self, rgb: np.ndarray) -> None:
         """Run the detector: confirm, restart or end tracks, and start tracks for new faces."""
         cfg = self.config
-        detector = self.landmarker.detector
-        detections = detector.detect(rgb)
+        # the Landmarker's detection: scaled for its min_face, padded at the border, quarter turns when needed
+        found = self.landmarker.candidates(rgb)
+        detections = [c.detection for c in found]
         self.stats.detector_calls += 1
         self._since_detection = 0
-        det_boxes = np.array([detector.landmark_box(d.box) for d in detections], dtype=np.float64).reshape(-1, 4)
+        det_boxes = np.array([c.landmark_box for c in found], dtype=np.float64).reshape(-1, 4)
 
         # Overlap of every track with every detection; a suspect track's new box may be wild, so its old box
         # counts too. A track that drifted (grown around its face, slid half off it) overlaps its detection
@@ -275,7 +278,7 @@ class FaceTracker:
         if not restart:
             return
 
-        points = self.landmarker.landmarks_for_boxes(rgb, [tuple(det_boxes[j]) for _, j in restart])
+        points = self.landmarker.landmarks_for_transforms(rgb, [found[j].transform for _, j in restart])
         self.stats.landmark_batches += 2 if self.landmarker.refine else 1
         for (tr, j), p in zip(restart, points):
             if tr is None:

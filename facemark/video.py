@@ -4,11 +4,16 @@ Frames are read with OpenCV, followed by `facemark.tracking.FaceTracker` (the de
 then) and written back with the points drawn: same frame count, size and frame rate. One JSON line per frame:
 
     {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99,
-                                         "points": [[x, y], ...]}]}
+                                         "points": [[x, y], ...], "eye_openness": [0.29, 0.30],
+                                         "mouth_openness": 0.02, "pose": {"yaw": 3.1, "pitch": -4.0, "roll": 1.2}}]}
 
 (pixels, pixel-centre convention; `time` in seconds from the container's timestamps; `track` stays with a face
-while it is followed.) Outputs are written under temporary names beside the targets and renamed when complete,
-so an error or an interrupt never leaves a partial file under the name asked for.
+while it is followed. `eye_openness`: eye aspect ratio of the image-left and image-right eye, `mouth_openness`:
+inner-lip gap over mouth width (facemark.measures); `pose`: degrees, facemark.pose with its default camera,
+null when no pose fits; all from the frame's drawn (smoothed) points.) `plot_path` writes a PNG of the eye and
+mouth openness of each track over time, with the blink threshold. Outputs are written under temporary names
+beside the targets and renamed when complete, so an error or an interrupt never leaves a partial file under the
+name asked for.
 
 - Rotated videos (phones store portrait video as landscape pixels plus a display rotation): frames are turned
   upright as a player shows them, so points, the JSON and the output video (written upright, without a
@@ -356,21 +361,51 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
 
 
-def _frame_record(index: int, t: float, faces: list[TrackedFace]) -> dict:
-    return {"frame": index, "time": round(t, 6), "faces": [f.to_dict() for f in faces]}
+def _frame_record(index: int, t: float, faces: list[TrackedFace], size: tuple[int, int] | None = None) -> dict:
+    return {"frame": index, "time": round(t, 6), "faces": [_face_record(f, size) for f in faces]}
+
+
+def _face_record(face: TrackedFace, size: tuple[int, int] | None) -> dict:
+    """A tracked face's JSON, with its eye and mouth openness and head pose (facemark.measures, .pose)."""
+    from facemark.measures import eye_openness, mouth_openness
+    from facemark.pose import PoseError, head_pose
+
+    record = face.to_dict()
+    if face.scheme.name not in ("face88", "ibug68"):
+        return record
+    eyes = eye_openness(face.points, face.scheme)
+    mouth = float(mouth_openness(face.points, face.scheme))
+    record["eye_openness"] = [_rounded(v) for v in eyes]
+    record["mouth_openness"] = _rounded(mouth)
+    try:
+        record["pose"] = head_pose(face.points, face.scheme, image_size=size).to_dict()
+    except PoseError:
+        record["pose"] = None
+    return record
+
+
+def _rounded(v: float) -> float | None:
+    v = float(v)
+    return round(v, 4) if math.isfinite(v) else None
 
 
 def check_video_outputs(input_path: str | Path, output_path: str | Path | None,
-                        json_path: str | Path | None) -> None:
+                        json_path: str | Path | None, plot_path: str | Path | None = None) -> None:
     """Raise the ValueError `run_video` would raise for these output names (fast: nothing is opened)."""
-    _plan_outputs(Path(input_path), output_path, json_path)
+    _plan_outputs(Path(input_path), output_path, json_path, plot_path)
 
 
-def _plan_outputs(source: Path, output_path, json_path):
+def _plan_outputs(source: Path, output_path, json_path, plot_path=None):
     """(video target, JSON file target, JSON stream, JSON to stdout) for the names asked for, or a ValueError."""
     target = Path(output_path) if output_path is not None else None
-    if target is None and json_path is None:
-        raise ValueError("nothing to write: give an output video, a JSON path or both")
+    if plot_path is not None:
+        plot = Path(plot_path)
+        if plot.suffix.lower() != ".png":
+            raise ValueError(f"{plot}: the plot must be a .png file")
+        if plot.is_dir():
+            raise ValueError(f"{plot}: is a directory; give the plot's file name")
+    if target is None and json_path is None and plot_path is None:
+        raise ValueError("nothing to write: give an output video, a JSON path, a plot, or more than one")
     if target is not None:
         if target.suffix.lower() not in VIDEO_SUFFIXES:
             raise ValueError(f"{target}: the output video must end in {', '.join(VIDEO_SUFFIXES)}")
@@ -390,7 +425,8 @@ def _plan_outputs(source: Path, output_path, json_path):
 
 def run_video(landmarker, input_path: str | Path, output_path: str | Path | None, *,
               json_path: str | Path | None = None, smooth: bool = True, detect_every: int = 30,
-              progress: bool = True, config: TrackerConfig | None = None) -> VideoSummary:
+              progress: bool = True, config: TrackerConfig | None = None,
+              plot_path: str | Path | None = None) -> VideoSummary:
     """Landmarks for every frame of a video: a drawn copy at `output_path` (.mp4; H.264, or 'mp4v' without an
     ffmpeg that has libx264) and/or JSON Lines at `json_path` ("-" for stdout). `config` (a TrackerConfig)
     overrides `smooth` and `detect_every`. `progress`: a progress bar, and notices (no audio, no frame rate
@@ -401,7 +437,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
     written; the JSON Lines asked for are then complete and in place before it is raised.
     """
     source = Path(input_path)
-    target, json_target, json_stream, json_to_stdout = _plan_outputs(source, output_path, json_path)
+    target, json_target, json_stream, json_to_stdout = _plan_outputs(source, output_path, json_path, plot_path)
 
     start = time.perf_counter()
     capture = open_video(source)
@@ -446,6 +482,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         bar = tqdm(total=stated_frames if stated_frames > 0 else None, desc="video", unit="frame",
                    disable=not progress)
         timeline = _Timeline()
+        timeline_of_measures: list[dict] = []  # the frames' records, for the plot
         index = 0
         with bar:
             while ok:
@@ -460,8 +497,11 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                 summary.max_faces = max(summary.max_faces, len(faces))
                 summary.frames_with_faces += bool(faces)
                 track_ids.update(f.track for f in faces)
+                record = _frame_record(index, t, faces, (width, height))
+                if plot_path is not None:
+                    timeline_of_measures.append(record)
                 if json_out is not None:  # the points first: nothing about the drawing may lose them
-                    json_out.write(json.dumps(_frame_record(index, t, faces)) + "\n")
+                    json_out.write(json.dumps(record) + "\n")
                 if writer is not None:
                     try:
                         draw_faces(frame, faces, landmarker.scheme)
@@ -516,6 +556,8 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         if json_target is not None:
             os.replace(json_tmp, json_target)
             json_tmp = None
+        if plot_path is not None:
+            write_measures_plot(timeline_of_measures, plot_path, title=source.name)
         if video_error is not None:
             kept = f"; the points are in {json_path}" if json_path is not None else ""
             raise VideoWriteError(f"{video_error}; no drawn video was written{kept}")
@@ -539,6 +581,61 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         for notice in summary.notices:
             print(f"facemark video: {notice}", file=sys.stderr)
     return summary
+
+
+def write_measures_plot(records: list[dict], path: str | Path, *, title: str = "",
+                        blink_threshold: float | None = None) -> None:
+    """A PNG of each track's eye openness (mean of both eyes) and mouth openness over time, from the frames'
+    JSON records, with each track's blink threshold (facemark.measures.blink_threshold: a share of its median,
+    unless `blink_threshold` is given) dashed and the blinks found under it shaded. Written under a temporary
+    name and renamed; VideoWriteError when it cannot be written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facemark.measures import BLINK_SHARE_OF_MEDIAN, find_blinks
+    from facemark.measures import blink_threshold as relative_threshold
+    tracks: dict[int, list[tuple[float, float, float]]] = {}
+    for record in records:
+        for face in record["faces"]:
+            eyes = [v for v in face.get("eye_openness") or [] if v is not None]
+            mouth = face.get("mouth_openness")
+            tracks.setdefault(face["track"], []).append(
+                (record["time"], float(np.mean(eyes)) if eyes else math.nan, math.nan if mouth is None else mouth))
+    fig, (ax_eye, ax_mouth) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    for track, rows in sorted(tracks.items()):
+        t, eye, mouth = (np.array(c) for c in zip(*rows))
+        threshold = relative_threshold(eye) if blink_threshold is None else blink_threshold
+        blinks = find_blinks(eye, threshold)
+        line, = ax_eye.plot(t, eye, lw=1, label=f"track {track}: {len(blinks)} blinks")
+        ax_mouth.plot(t, mouth, lw=1, color=line.get_color())
+        if np.isfinite(threshold):
+            ax_eye.axhline(threshold, color=line.get_color(), ls="--", lw=0.8)
+        for first, last in blinks:
+            ax_eye.axvspan(t[first], t[last] + 1e-3, color=line.get_color(), alpha=0.2, lw=0)
+    rule = (f"{blink_threshold:g}" if blink_threshold is not None else f"{BLINK_SHARE_OF_MEDIAN:g} × median")
+    ax_eye.plot([], [], color="k", ls="--", lw=0.8, label=f"blink threshold ({rule})")
+    ax_eye.set_ylabel("eye openness (EAR)")
+    ax_mouth.set_ylabel("mouth openness")
+    ax_mouth.set_xlabel("time (s)")
+    ax_eye.set_title(title or "eye and mouth openness")
+    ax_eye.legend(fontsize=7, loc="lower right")
+    for ax in (ax_eye, ax_mouth):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    target = Path(path)
+    tmp = target.with_name(f".{target.stem}.tmp{os.getpid()}.png")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, dpi=90)
+        os.replace(tmp, target)
+    except OSError as e:
+        raise VideoWriteError(f"{target}: cannot write the plot: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _check_written(path: Path, target: Path, frames: int, size: tuple[int, int]) -> None:

@@ -94,6 +94,22 @@ def astronaut_labels() -> tuple[np.ndarray, np.ndarray]:
     return rgb, points
 
 
+@pytest.fixture(scope="module")
+def landmarker():
+    """The default Landmarker (built-in face88, default detector) on one thread."""
+    from facemark.api import Landmarker
+
+    return Landmarker(threads=1)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    """examples/astronaut.png as an RGB uint8 array."""
+    from facemark.images import load_image
+
+    return load_image(ASTRONAUT)
+
+
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory, astronaut_labels):
     """A 64-px cache of ~40 real face crops: the astronaut under random shifts, zooms and small rotations,

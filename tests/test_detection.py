@@ -179,7 +179,8 @@ def test_mediapipe_finds_the_astronaut(astronaut):
         assert isinstance(detector, FaceDetector)
         faces = detector.detect(astronaut)
     assert len(faces) == 1
-    assert faces[0].score > 0.5 and faces[0].keypoints is None
+    assert faces[0].score > 0.5 and faces[0].keypoints.shape == (6, 2)
+    assert contains(faces[0].box, faces[0].keypoints[:4]).all()  # eyes, nose, mouth inside the box
     assert contains(faces[0].box, ASTRONAUT_EYES_MOUTH).all()
     assert within(faces[0].box, ASTRONAUT_FACE_REGION)
 

@@ -406,7 +406,7 @@ def test_every_option_has_help_and_shows_its_default(verb):
         for shown in ["(default: mobilenet)", "(default: 60)", "(default: 64)", "(default: wing)", "(default: 0)"]:
             assert shown in " ".join(text.split()), shown
     if verb in ("predict", "video"):
-        assert "(default: mtcnn)" in " ".join(text.split())
+        assert "(default: blazeface)" in " ".join(text.split())
 
 
 def test_eval_writes_beside_the_weights_and_says_where(tiny_cache, tmp_path, monkeypatch, capsys):
@@ -504,6 +504,7 @@ def test_the_onnx_example_reproduces_landmarker(tmp_path, monkeypatch):
     from facemark.api import Landmarker
     from facemark.export import export_onnx
     from facemark.images import load_image
+    from facemark.preprocessing import crop_image, square_crop_transform
     from facemark.weights import load_weights
 
     export_onnx(load_weights("face88"), tmp_path / "face88.onnx")
@@ -515,12 +516,17 @@ def test_the_onnx_example_reproduces_landmarker(tmp_path, monkeypatch):
     rgb = load_image(ASTRONAUT)
     faces = landmarker.detect(rgb)
     assert len(faces) == 1
-    for face in faces:
-        points = namespace["landmarks"](rgb, landmarker.detector.landmark_box(face.box))
+    margin = landmarker.network.config.margin
+    for image in (rgb, np.ascontiguousarray(rgb[:, 170:])):  # the second: a face cut by the image's edge
+        (face,) = landmarker.detect(image)
+        # one pass on a given box is exactly the network on facemark's own crop of that box
+        box = face.box
+        t = square_crop_transform(box, 128, margin)
+        ours = t.to_image(landmarker.predict_crops(crop_image(image, t)[None])[0])
+        assert np.abs(namespace["run"](image, box) - ours).max() < 0.1
+        # the two upright passes land near Landmarker's points, which also turns the last crop level by the
+        # roll of the eyes (docs/onnx.md says so): within a pixel on this near-upright face
+        points = namespace["landmarks"](image, landmarker.detector.landmark_box(face.box))
         assert points.shape == (88, 2)
-        assert np.abs(points - face.points).max() < 0.1
-    # a face cut by the image's edge: the crop's black border is the same too
-    shifted = np.ascontiguousarray(rgb[:, 170:])
-    (face,) = landmarker.detect(shifted)
-    points = namespace["landmarks"](shifted, landmarker.detector.landmark_box(face.box))
-    assert np.abs(points - face.points).max() < 0.1
+        assert np.abs(points - face.points).max() < 1.5
+        assert np.abs(points - face.points).mean() < 0.5

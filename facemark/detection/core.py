@@ -2,15 +2,17 @@
 
 Every detector takes an RGB uint8 H×W×3 array and returns `Detection`s sorted by score, highest first,
 in image pixels with the pixel-centre convention (the centre of the top-left pixel is (0, 0)).
-Detectors live one per module or folder (`mtcnn/`, `mediapipe_detector.py`) and are created by name:
+Detectors live one per module or folder (`blazeface/`, `mtcnn/`, `mediapipe_detector.py`) and are created by
+name:
 
-    detector = create_detector("mtcnn", min_face_size=20)
+    detector = create_detector("blazeface", min_face=20)
     for d in detector.detect(rgb): ...
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -21,7 +23,9 @@ import numpy as np
 class Detection:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels, pixel-centre convention
     score: float  # the detector's confidence, 0..1
-    keypoints: np.ndarray | None = None  # (5, 2): eyes, nose tip, mouth corners, in image order (left first)
+    # (K, 2) in image pixels: the two eyes first, the one on the image's left first, then the detector's own:
+    # MTCNN (K=5) nose tip and mouth corners; BlazeFace (K=6) nose tip, mouth centre, ear tragions (left first)
+    keypoints: np.ndarray | None = None
 
 
 class FaceDetector(ABC):
@@ -64,16 +68,28 @@ def check_image(image) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-# name -> (module, class); imported only when asked for, so unused back ends cost nothing
+# name -> (module, class, constructor defaults); imported only when asked for, so unused back ends cost nothing.
+# The first is the default of Landmarker and the CLI (chosen by measurement: benchmarks/results/detector.md).
 DETECTORS = {
-    "mtcnn": ("facemark.detection.mtcnn", "MTCNNDetector"),
-    "mediapipe": ("facemark.detection.mediapipe_detector", "MediaPipeDetector"),
+    "blazeface": ("facemark.detection.blazeface", "BlazeFaceDetector", {"model": "full+short"}),
+    "blazeface-full": ("facemark.detection.blazeface", "BlazeFaceDetector", {"model": "full"}),
+    "blazeface-short": ("facemark.detection.blazeface", "BlazeFaceDetector", {"model": "short"}),
+    "mtcnn": ("facemark.detection.mtcnn", "MTCNNDetector", {}),
+    "mediapipe": ("facemark.detection.mediapipe_detector", "MediaPipeDetector", {}),
 }
+DEFAULT_DETECTOR = next(iter(DETECTORS))
 
 
-def create_detector(name: str, **kwargs) -> FaceDetector:
-    """A detector by name ("mtcnn", "mediapipe"); keyword arguments go to its constructor."""
+def create_detector(name: str, *, threads: int | None = None, **kwargs) -> FaceDetector:
+    """A detector by name (see DETECTORS: "blazeface", "blazeface-full", "blazeface-short", "mtcnn",
+    "mediapipe"); keyword arguments go to its constructor, over the name's own defaults. `threads` goes to
+    detectors that run their own thread pool (BlazeFace's onnxruntime session) and is ignored by the others
+    (MTCNN runs on torch's process-wide threads; MediaPipe chooses its own). Raises ValueError for an unknown
+    name."""
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")
-    module, cls = DETECTORS[name]
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+    module, cls, defaults = DETECTORS[name]
+    detector_class = getattr(importlib.import_module(module), cls)
+    if threads is not None and "threads" in inspect.signature(detector_class).parameters:
+        kwargs = {"threads": threads, **kwargs}
+    return detector_class(**{**defaults, **kwargs})

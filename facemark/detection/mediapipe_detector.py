@@ -2,8 +2,8 @@
 
 Needs the `label` extra (mediapipe==0.10.21, whose wheel ships the model, so it runs offline). MediaPipe
 gives boxes relative to the image (0..1 from edge to edge); we convert them to pixel-centre pixels.
-Its six keypoints (eyes, nose tip, mouth centre, ear tragions) are not the five `Detection.keypoints`
-asks for (eyes, nose, mouth corners), so `keypoints` is None.
+Its six keypoints, as `Detection.keypoints` (6, 2): the eyes (the image's left one first), nose tip, mouth
+centre, ear tragions (the image's left one first), as facemark's own `blazeface` detector gives them.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class MediaPipeDetector(FaceDetector):
             # relative edge coordinates -> pixel edges -> pixel centres (minus half a pixel)
             box = (b.xmin * width - 0.5, b.ymin * height - 0.5,
                    (b.xmin + b.width) * width - 0.5, (b.ymin + b.height) * height - 0.5)
-            found.append(Detection(tuple(float(v) for v in box), float(d.score[0]), None))
+            keypoints = np.array([[k.x * width - 0.5, k.y * height - 0.5]
+                                  for k in d.location_data.relative_keypoints], np.float64).reshape(-1, 2)
+            found.append(Detection(tuple(float(v) for v in box), float(d.score[0]), keypoints))
         return sorted(found, key=lambda d: d.score, reverse=True)
 
     def close(self) -> None:

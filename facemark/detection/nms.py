@@ -67,3 +67,32 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "un
             keep.append(i)
             removed |= suppresses[i]
     return order[np.asarray(keep, dtype=np.int64)]
+
+
+def nms_groups(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union") -> list[np.ndarray]:
+    """Greedy NMS that also says what each kept box removed: one index array per kept box, best score first,
+    holding the kept box first and then every box it removed (the same kept boxes as `nms`).
+
+    For detectors that merge a cluster instead of keeping its best box alone (MediaPipe's weighted NMS)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(boxes) != len(scores):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable")
+    groups = []
+    if len(order) > PAIRWISE_LIMIT:
+        while len(order):
+            best, rest = order[0], order[1:]
+            near = box_overlap(boxes[best], boxes[rest], mode) > threshold
+            groups.append(np.concatenate([[best], rest[near]]).astype(np.int64))
+            order = rest[~near]
+        return groups
+    suppresses = pairwise_overlap(boxes[order], mode) > threshold
+    removed = np.zeros(len(order), dtype=bool)
+    for i in range(len(order)):
+        if not removed[i]:
+            members = np.nonzero(suppresses[i] & ~removed)[0]
+            members = np.concatenate([[i], members[members != i]])
+            groups.append(order[members])
+            removed[members] = True
+    return groups

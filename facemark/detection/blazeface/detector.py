@@ -1,0 +1,293 @@
+"""BlazeFace (Bazarevsky et al. 2019, Google MediaPipe) on onnxruntime and numpy: no torch, no mediapipe.
+
+The networks are MediaPipe's own face detectors, converted once from the .tflite files of the mediapipe
+0.10.21 wheel by scripts/convert_blazeface.py (weights unchanged; see LICENSE-weights.md):
+
+- "full" (full range, default): 192×192 input, one 48×48 grid of anchors (2304), faces from a few percent of
+  the input's side up to most of it (MediaPipe: "within 5 m of the camera").
+- "short" (short range): 128×128 input, 16×16×2 + 8×8×6 anchors (896), faces filling much of the frame
+  ("within 2 m"); faster, blind to faces under about a tenth of the image.
+
+How an image becomes detections, as MediaPipe's face detection graph does it (the anchor and decoding
+parameters are those published in mediapipe/modules/face_detection/face_detection_{short,full}_range.pbtxt
+and face_detection.pbtxt; the code is ours):
+
+1. The image is letterboxed into the network's square input: scaled so its longer side fills it, centred,
+   black (-1 after scaling to [-1, 1]) around it. With `min_face`, smaller squares cut from the image are
+   added, in a pyramid of overlapping tiles, so small faces reach the size the network finds (see `windows`).
+2. Each anchor's 16 numbers are decoded: box centre = anchor centre + (dx, dy), box size = (w, h), six
+   keypoints = anchor centre + offsets, all in input pixels (anchors have a fixed unit size); score =
+   sigmoid(logit clipped to ±100).
+3. Boxes scoring at least `min_score` are merged by MediaPipe's weighted non-maximum suppression: each
+   cluster of boxes overlapping its best one by IoU > 0.3 becomes the score-weighted mean of its boxes and
+   keypoints, with the best one's score.
+
+Coordinates: pixels of the image given, origin at the centre of the top-left pixel. Keypoints (6, 2), in the
+image's left-to-right order for an upright unmirrored face: the eye on the image's left (the subject's right
+eye), the other eye, nose tip, mouth centre, the tragion (ear) on the image's left, the other tragion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facemark.detection.core import Detection, FaceDetector, check_image
+from facemark.detection.nms import nms, nms_groups
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    """One network and its anchor layout (MediaPipe's SsdAnchorsCalculator options)."""
+
+    file: str
+    input_size: int  # S: the network sees S×S pixels
+    strides: tuple[int, ...]  # one per anchor layer; layers of equal stride share one grid
+    anchors_per_layer: int  # 1 aspect ratio, plus 1 when interpolated_scale_aspect_ratio > 0
+    # the smallest face box (side, in input pixels) found in most cases: measured on 300-W faces pasted at
+    # known sizes (benchmarks/detector.py); `windows` plans tiles so min_face reaches at least this size
+    smallest_face: float
+
+
+MODELS = {
+    "full": BlazeFaceModel("blazeface_full.onnx", 192, (4,), 1, smallest_face=20.0),
+    "short": BlazeFaceModel("blazeface_short.onnx", 128, (8, 16, 16, 16), 2, smallest_face=20.0),
+}
+# Per model combination: where the box of a face's face88 teacher points lies relative to the detection box
+# (see FaceDetector.LANDMARK_BOX): medians over 500 CelebA faces, measured by
+#   python scripts/calibrate_detector_box.py work/celeba_clean.jsonl --images ../shared/data/celeba/images \
+#       --detector NAME --count 500
+# BlazeFace's box is narrower and shorter than the points' box and sits higher. Mean IoU with the points' box,
+# as detected -> mapped: 0.74 -> 0.89 (full+short, all 500 found), 0.65 -> 0.81 (full, 10 missed), 0.76 -> 0.89
+# (short, all found); MTCNN: 0.67 -> 0.88.
+LANDMARK_BOXES = {
+    "full+short": (0.001, 0.07, 0.869, 0.863),
+    "full": (0.001, 0.099, 0.83, 0.821),
+    "short": (0.0, 0.065, 0.88, 0.871),
+}
+NUM_KEYPOINTS = 6
+SCORE_CLIP = 100.0  # logits are clipped to ±this before the sigmoid (MediaPipe's score_clipping_thresh)
+NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
+CONTAINED = 0.6  # with tiles, a box overlapping a better one by this share of its own area is a face part
+TILE_OVERLAP = 2.5  # tiles overlap by this many smallest faces, so every face of a level lies whole in a tile
+
+
+def anchor_centres(model: BlazeFaceModel) -> np.ndarray:
+    """(A, 2) anchor centres in input pixels (x, y; pixel-edge coordinates, 0..S across the input), in the
+    network's output order: for each run of layers of equal stride, row by row, column by column, every
+    anchor of the run at that cell."""
+    centres = []
+    layer = 0
+    while layer < len(model.strides):
+        stride = model.strides[layer]
+        run = 1
+        while layer + run < len(model.strides) and model.strides[layer + run] == stride:
+            run += 1
+        cells = math.ceil(model.input_size / stride)
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        grid = np.stack([xs, ys], axis=-1).reshape(-1, 1, 2) + 0.5  # cell centres, in cells
+        grid = np.repeat(grid, run * model.anchors_per_layer, axis=1).reshape(-1, 2)
+        centres.append(grid * model.input_size / cells)
+        layer += run
+    return np.concatenate(centres).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A square of the image (pixel-edge coordinates; it may reach outside the image) seen as S×S input."""
+
+    left: float
+    top: float
+    side: float
+    # the largest face box (longer side, input pixels) kept from this window: a tile drops faces its
+    # neighbours may cut (a coarser level finds them whole); None for the whole image
+    max_face: float | None = None
+
+    def to_image(self, xy: np.ndarray, size: int) -> np.ndarray:
+        """Input pixel-edge coordinates (…, 2) -> image pixel-centre coordinates (…, 2)."""
+        return xy * (self.side / size) + np.array([self.left, self.top]) - 0.5
+
+
+def session_options(threads: int | None):
+    """onnxruntime options for a small network run on a machine that may be busy: `threads` intra-op threads
+    (None: 1), one inter-op thread, and no spinning (threads sleep while they wait instead of busy-polling,
+    which collapses throughput when other processes load the cores)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(threads or 1)
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+class BlazeFaceDetector(FaceDetector):
+    """MediaPipe's BlazeFace face detector, converted to ONNX, on onnxruntime.
+
+    model: "full+short" (default): the full-range network (192-px input) on every window and the short-range
+        one (128-px input, 1.3 ms) on the whole image as well, because the full-range network scores faces
+        filling half the image or more low (on AFW it finds 323 of 337 faces alone, 337 with short range);
+        "full" or "short" alone.
+    min_score: detections scoring below this (0..1) are dropped (MediaPipe's min_detection_confidence).
+    min_face: the smallest face to look for: the longer side of the box around its landmarks (about brows to
+        chin), in pixels of the image the detector sees. None: only the whole-image pass, which finds faces
+        down to about `smallest_face / input_size` of the image's longer side (full range: ~1/10, a 64-px face
+        in a 640-px photo; short range alone: ~1/6). Smaller values add tiled passes (see
+        `windows`); the time grows with the image's area over min_face².
+    max_side: `Landmarker` shrinks images larger than this (longer side, pixels) before detection; min_face
+        is in pixels of the shrunk copy. None: always the full image.
+    threads: onnxruntime intra-op threads (None: 1; see `session_options`).
+
+    Raises ValueError for an unknown model or an out-of-range parameter, RuntimeError when onnxruntime is
+    missing, and `detect` raises ValueError for anything but an RGB uint8 H×W×3 array.
+    """
+
+    def __init__(self, model: str = "full+short", min_score: float = 0.5, min_face: float | None = None,
+                 max_side: int | None = 4096, threads: int | None = None):
+        if not isinstance(model, str) or model not in LANDMARK_BOXES:
+            raise ValueError(f"unknown BlazeFace model {model!r}; use {', '.join(map(repr, LANDMARK_BOXES))}")
+        names = model.split("+")
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be between 0 and 1, got {min_score!r}")
+        if min_face is not None and not (isinstance(min_face, int | float) and min_face > 0):
+            raise ValueError(f"min_face must be a positive number of pixels or None, got {min_face!r}")
+        if max_side is not None and (isinstance(max_side, bool) or int(max_side) != max_side or max_side < 16):
+            raise ValueError(f"max_side must be an integer >= 16 or None, got {max_side!r}")
+        if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        try:
+            import onnxruntime
+        except ImportError:
+            raise RuntimeError("the BlazeFace detector needs onnxruntime: pip install onnxruntime") from None
+        self.model_name = model
+        self.models = [MODELS[n] for n in names]
+        self.model = self.models[0]  # the one whose tiles reach min_face
+        self.LANDMARK_BOX = LANDMARK_BOXES[model]
+        self.min_score = float(min_score)
+        self.min_face = None if min_face is None else float(min_face)
+        self.max_side = None if max_side is None else int(max_side)
+        self._anchors = [anchor_centres(m) for m in self.models]
+        self._sessions = [onnxruntime.InferenceSession(str(HERE / m.file), session_options(threads),
+                                                       providers=["CPUExecutionProvider"]) for m in self.models]
+
+    # ------------------------------------------------------------------------------------------ detection
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        if self._sessions is None:
+            raise RuntimeError("this BlazeFaceDetector was closed")
+        rgb = check_image(image)
+        height, width = rgb.shape[:2]
+        all_windows = self.windows(width, height)
+        boxes, keypoints, scores = [], [], []
+        for k, (model, session, anchors) in enumerate(zip(self.models, self._sessions, self._anchors)):
+            # the first network looks at every window; a second (short range: large faces) at the whole image
+            windows = all_windows if k == 0 else all_windows[:1]
+            for start in range(0, len(windows), 16):  # a few tiles per call: fewer calls, bounded memory
+                batch = windows[start:start + 16]
+                x = np.stack([_network_input(rgb, w, model.input_size) for w in batch])
+                regressors, logits = session.run(None, {"image": x})
+                for window, reg, logit in zip(batch, regressors, logits):
+                    found = self._decode(reg, logit[:, 0], anchors, window, model.input_size)
+                    if found is not None:
+                        boxes.append(found[0])
+                        keypoints.append(found[1])
+                        scores.append(found[2])
+        if not boxes:
+            return []
+        boxes, keypoints, scores = np.concatenate(boxes), np.concatenate(keypoints), np.concatenate(scores)
+        found = []
+        for group in nms_groups(boxes, scores, NMS_IOU):
+            weights = scores[group] / scores[group].sum()
+            box = weights @ boxes[group]
+            points = np.einsum("n,nkd->kd", weights, keypoints[group])
+            found.append(Detection(tuple(float(v) for v in box), float(scores[group[0]]), points))
+        if len(all_windows) > 1 and len(found) > 1:
+            # tiles can see part of a face as a small face of its own: drop a box lying mostly inside a
+            # better one (overlap over the smaller area, as MTCNN's last step)
+            keep = nms(np.array([d.box for d in found]), np.array([d.score for d in found]), CONTAINED, mode="min")
+            found = [found[i] for i in sorted(keep)]
+        return found  # nms_groups gives the clusters best first
+
+    def _decode(self, reg: np.ndarray, logit: np.ndarray, anchors: np.ndarray, window: "Window", size: int):
+        """(boxes (n, 4), keypoints (n, 6, 2), scores (n,)) in image pixels for the anchors scoring at least
+        min_score in one window's output (regressors A×16, logits A); None when there are none."""
+        score = 1.0 / (1.0 + np.exp(-np.clip(logit.astype(np.float64), -SCORE_CLIP, SCORE_CLIP)))
+        keep = score >= self.min_score
+        if window.max_face is not None:
+            keep &= np.maximum(reg[:, 2], reg[:, 3]) <= window.max_face
+        keep = np.nonzero(keep)[0]
+        if len(keep) == 0:
+            return None
+        raw, centres = reg[keep].astype(np.float64), anchors[keep]
+        centre, half = raw[:, 0:2] + centres, raw[:, 2:4] / 2
+        corners = np.concatenate([window.to_image(centre - half, size), window.to_image(centre + half, size)], axis=1)
+        points = raw[:, 4:4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) + centres[:, None]
+        return corners, window.to_image(points, size), score[keep]
+
+    def windows(self, width: int, height: int) -> list[Window]:
+        """The squares of the image the network looks at: the whole image letterboxed (centred, as MediaPipe
+        does), then, when `min_face` asks for faces smaller than that pass finds, a pyramid of levels each
+        twice as fine as the one before, the last at exactly the scale where a min_face face becomes
+        `smallest_face` input pixels. Each finer level is cut into overlapping square tiles; tiles overlap
+        by TILE_OVERLAP times that level's smallest face, so a face small enough to need the level lies
+        whole in some tile (larger faces are found at coarser levels)."""
+        size, smallest = self.model.input_size, self.model.smallest_face
+        longer = max(width, height)
+        found = [Window((width - longer) / 2, (height - longer) / 2, float(longer))]
+        if self.min_face is None:
+            return found
+        finest = smallest / self.min_face  # input pixels per image pixel at the last level
+        scale = size / longer
+        while scale < finest * 0.999:
+            scale = min(scale * 2, finest)
+            side = size / scale  # tile side in image pixels
+            overlap = TILE_OVERLAP * smallest / scale
+            for top in _tile_starts(height, side, overlap):
+                for left in _tile_starts(width, side, overlap):
+                    found.append(Window(left, top, side, max_face=TILE_OVERLAP * smallest))
+        return found
+
+    def close(self) -> None:
+        self._sessions = None
+
+
+def _network_input(rgb: np.ndarray, window: Window, size: int) -> np.ndarray:
+    """The S×S×3 float32 network input in [-1, 1] for one window: its pixels resampled with Pillow's
+    antialiasing bilinear filter, -1 (black) where the window leaves the image."""
+    height, width = rgb.shape[:2]
+    scale = size / window.side
+    # the output pixels covering the image, and the image edge box they come from (exactly, up to the
+    # < half output pixel rounded at an image border)
+    x0 = min(max(0, math.ceil(-window.left * scale - 1e-6)), size)
+    y0 = min(max(0, math.ceil(-window.top * scale - 1e-6)), size)
+    x1 = max(min(size, math.floor((width - window.left) * scale + 1e-6)), x0)
+    y1 = max(min(size, math.floor((height - window.top) * scale + 1e-6)), y0)
+    out = np.full((size, size, 3), -1.0, np.float32)
+    if x1 > x0 and y1 > y0:
+        left, top = window.left + x0 / scale, window.top + y0 / scale
+        right, bottom = window.left + x1 / scale, window.top + y1 / scale
+        l0, t0 = max(math.floor(left), 0), max(math.floor(top), 0)
+        r0, b0 = min(math.ceil(right), width), min(math.ceil(bottom), height)
+        region = Image.fromarray(np.ascontiguousarray(rgb[t0:b0, l0:r0]))
+        box = (max(left - l0, 0.0), max(top - t0, 0.0), min(right - l0, r0 - l0), min(bottom - t0, b0 - t0))
+        part = region.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+        out[y0:y1, x0:x1] = np.asarray(part, np.float32) * (2.0 / 255.0) - 1.0
+    return out
+
+
+def _tile_starts(length: int, side: float, overlap: float) -> list[float]:
+    """Left (or top) edges of tiles of `side` covering 0..length, neighbours overlapping by at least
+    `overlap`; one centred tile when a tile already spans the length."""
+    if side >= length:
+        return [(length - side) / 2]
+    count = math.ceil((length - overlap) / (side - overlap))
+    step = (length - side) / (count - 1) if count > 1 else 0.0
+    return [k * step for k in range(count)]

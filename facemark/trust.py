@@ -1,0 +1,57 @@
+"""A trust score per face, in [0, 1]: how far its points can be believed. Geometry only; the network calls that
+feed it are the Landmarker's (`Landmarker(trust=True)`).
+
+A landmark network that sees a face it knows gives the same points whatever small change is made to its input;
+on an upside-down face, a non-face or a badly framed crop it guesses, and its guesses disagree. Two checks, each
+one more network pass on a crop framed on the face's final points (one batch of two crops):
+
+- re-framing: the points predicted from that crop, against the final points (is the answer a fixed point of
+  the framing?);
+- mirror: the points predicted from the same crop flipped left/right, flipped back through the layout's
+  mirror permutation, against the final points.
+
+disagreement = (mean point distance of the first + mean point distance of the second) / the distance between
+the outer eye corners (not less than a tenth of the face's box, so a collapsed shape does not divide by ~0),
+and trust = exp(-disagreement / TRUST_SCALE).
+
+Measured on the 336 AFW faces the shipped face88 model finds (held out from its training; human labels over the
+34 points face88 shares with iBUG): Spearman rank correlation between the disagreement and the NME, and the NME
+of the faces kept at the threshold that keeps 95%: benchmarks/results/trust.md (`python benchmarks/trust.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facemark.scheme import Scheme
+
+# disagreement at which trust is 1/e: trust 0.5 at the 93rd percentile of the built-in face88's disagreement on
+# AFW (0.040 for the heatmap-head model of issue 11, so 0.058; 0.08 for the model before it, at 0.055)
+TRUST_SCALE = 0.058
+# the eye-corner distance never counts for less than this share of the points' box side
+MIN_EYE_DISTANCE_SHARE = 0.1
+
+
+def mirrored_back(points_of_mirror: np.ndarray, scheme: Scheme, width: float) -> np.ndarray:
+    """Points predicted on a left/right-flipped crop of `width` pixels, in the unflipped crop's pixels (and
+    names: the image-left eye of the flipped crop is the image-right eye of the crop)."""
+    return scheme.flip_points(points_of_mirror, width)
+
+
+def disagreement(points: np.ndarray, reframed: np.ndarray, mirrored: np.ndarray, scheme: Scheme) -> np.ndarray:
+    """(mean ‖reframed − points‖ + mean ‖mirrored − points‖) / eye-corner distance, for (..., P, 2)
+    shapes in pixels of one image; NaN points are left out of the means."""
+    p = np.asarray(points, np.float64)
+    side = np.nanmax(p, axis=-2) - np.nanmin(p, axis=-2)
+    scale = np.maximum(scheme.inter_ocular_distance(p), MIN_EYE_DISTANCE_SHARE * side.max(axis=-1))
+    d1 = np.nanmean(np.linalg.norm(np.asarray(reframed, np.float64) - p, axis=-1), axis=-1)
+    d2 = np.nanmean(np.linalg.norm(np.asarray(mirrored, np.float64) - p, axis=-1), axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (d1 + d2) / scale
+
+
+def trust_from_disagreement(d: np.ndarray | float) -> np.ndarray:
+    """exp(-d / TRUST_SCALE) in [0, 1]; NaN or infinite disagreement -> 0."""
+    d = np.asarray(d, np.float64)
+    t = np.exp(-np.nan_to_num(d, nan=np.inf, posinf=np.inf) / TRUST_SCALE)
+    return np.clip(t, 0.0, 1.0)

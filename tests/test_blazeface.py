@@ -1,0 +1,192 @@
+"""BlazeFace converted to ONNX: the anchors, the shipped files against the conversion script, the detections
+against MediaPipe's own on real images, small faces through tiles, bad input."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facemark.detection import DETECTORS, create_detector
+from facemark.detection.blazeface import MODELS, BlazeFaceDetector, anchor_centres
+from facemark.detection.blazeface.detector import HERE
+from facemark.detection.nms import nms, nms_groups
+from facemark.images import load_image
+from facemark.preprocessing import CropTransform, crop_image
+
+REPO = Path(__file__).resolve().parents[1]
+ASTRONAUT = REPO / "examples" / "astronaut.png"
+# hand-checked eye centres on examples/astronaut.png (pixel-centre; as in test_detection.py)
+ASTRONAUT_EYES = np.array([[203.0, 101.0], [247.0, 103.0]])
+
+
+@pytest.fixture(scope="module")
+def detector() -> BlazeFaceDetector:
+    return create_detector("blazeface")
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return load_image(ASTRONAUT)
+
+
+def test_anchor_layout_is_mediapipes():
+    """896 anchors for the short-range model (16×16×2 at stride 8, then 8×8×6 for the three stride-16 layers),
+    2304 for the full-range one (48×48×1); each run of anchors walks rows, then columns, then anchors."""
+    short, full = anchor_centres(MODELS["short"]), anchor_centres(MODELS["full"])
+    assert short.shape == (896, 2) and full.shape == (2304, 2)
+    assert np.allclose(short[0], [4, 4]) and np.allclose(short[1], [4, 4]) and np.allclose(short[2], [12, 4])
+    assert np.allclose(short[512:518], [8, 8]) and np.allclose(short[518], [24, 8])
+    assert np.allclose(full[:2], [[2, 2], [6, 2]]) and np.allclose(full[48], [2, 6])
+    assert np.allclose(full[-1], [190, 190])
+
+
+def test_default_detector_is_blazeface():
+    from facemark.detection.core import DEFAULT_DETECTOR
+
+    assert DEFAULT_DETECTOR == "blazeface" and {"blazeface", "mtcnn", "mediapipe"} <= set(DETECTORS)
+    assert (HERE / "LICENSE-weights.md").is_file()
+
+
+def test_finds_the_astronaut_with_eyes_in_image_order(detector, astronaut):
+    faces = detector.detect(astronaut)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.score > 0.9 and face.keypoints.shape == (6, 2)
+    # the eye on the image's left comes first; both within 6 px (5% of the face) of the hand-checked centres
+    assert np.abs(face.keypoints[:2] - ASTRONAUT_EYES).max() < 6.0
+    x0, y0, x1, y1 = face.box
+    assert x0 < 203 < 247 < x1 and y0 < 101 < y1
+
+
+@pytest.mark.parametrize("model", ["full", "short"])
+def test_detections_match_mediapipe(model, astronaut, shared_data_or_none):
+    """Boxes and the six keypoints agree with mp.solutions.face_detection on real images, within a few percent
+    of the face's size: the networks are the same, the resampling of the input differs (Pillow's antialiased
+    bilinear here, MediaPipe's plain bilinear warp), which moves the outputs by well under an input pixel."""
+    mp = pytest.importorskip("mediapipe")
+    images = [astronaut]
+    if shared_data_or_none is not None:
+        helen = sorted((shared_data_or_none / "300w" / "helen_train").glob("*.jpg"))[:24:2]
+        images += [load_image(p) for p in helen]
+    ours = create_detector("blazeface-" + model)
+    theirs = mp.solutions.face_detection.FaceDetection(model_selection=int(model == "full"),
+                                                       min_detection_confidence=0.5)
+    errors, same_count = [], 0
+    try:
+        for rgb in images:
+            height, width = rgb.shape[:2]
+            found = ours.detect(rgb)
+            reference = theirs.process(rgb).detections or []
+            same_count += len(found) == len(reference)
+            for d in reference:
+                b = d.location_data.relative_bounding_box
+                box = np.array([b.xmin * width, b.ymin * height, (b.xmin + b.width) * width,
+                                (b.ymin + b.height) * height]) - 0.5
+                points = np.array([[k.x * width, k.y * height] for k in d.location_data.relative_keypoints]) - 0.5
+                size = box[2] - box[0]
+                match = min(found, key=lambda f: np.abs(np.array(f.box) - box).sum(), default=None)
+                if match is None:  # a face MediaPipe finds at the score threshold that we just miss
+                    assert d.score[0] < 0.6
+                    continue
+                errors.append(max(np.abs(np.array(match.box) - box).max(),
+                                  np.abs(match.keypoints - points).max()) / size)
+                assert abs(match.score - d.score[0]) < 0.1
+    finally:
+        theirs.close()
+    errors = np.array(errors)
+    assert len(errors) >= len(images) * 0.9
+    assert same_count >= 0.9 * len(images)
+    assert np.median(errors) < 0.025 and errors.max() < 0.08, errors
+
+
+@pytest.fixture(scope="module")
+def shared_data_or_none():
+    path = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return path if (path / "300w").is_dir() else None
+
+
+def test_shipped_models_are_what_the_script_writes(tmp_path):
+    """Running scripts/convert_blazeface.py on the installed mediapipe wheel rewrites the shipped files byte
+    for byte (so the committed weights are exactly MediaPipe's, converted by the script in the repository)."""
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnx")
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "convert_blazeface.py"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    for name in ("blazeface_full.onnx", "blazeface_short.onnx"):
+        assert (tmp_path / name).read_bytes() == (HERE / name).read_bytes(), name
+
+
+def test_min_face_tiles_find_a_small_face_in_a_big_image(astronaut):
+    """A 30-px face (its landmark box) on a 2400×1600 canvas: too small for the whole-image pass, found with
+    min_face (tiles), its box mapped back to the canvas."""
+    eyes_box = (150.0, 60.0, 300.0, 200.0)  # about the astronaut's face, pixel-centre
+    side = 2 * (eyes_box[2] - eyes_box[0])
+    transform = CropTransform(cx=225, cy=130, side=side, size=60)  # the face becomes ~30 px
+    patch = crop_image(astronaut, transform)
+    canvas = np.full((1600, 2400, 3), 90, np.uint8)
+    canvas[1200:1260, 1700:1760] = patch
+    plain = create_detector("blazeface")
+    assert plain.detect(canvas) == []
+    tiled = create_detector("blazeface", min_face=25)
+    assert len(tiled.windows(2400, 1600)) > 1
+    faces = tiled.detect(canvas)
+    assert len(faces) == 1
+    cx, cy = (faces[0].box[0] + faces[0].box[2]) / 2, (faces[0].box[1] + faces[0].box[3]) / 2
+    assert 1715 < cx < 1745 and 1210 < cy < 1250
+
+
+def test_tiles_cover_the_image_with_overlap():
+    detector = create_detector("blazeface-full", min_face=20)
+    windows = detector.windows(3000, 1000)
+    assert windows[0].side == 3000  # the whole image, letterboxed
+    finest = [w for w in windows if abs(w.side - windows[-1].side) < 1e-6]
+    lefts = sorted({w.left for w in finest})
+    assert lefts[0] == 0 and lefts[-1] + finest[0].side == pytest.approx(3000)
+    assert all(b - a <= finest[0].side - finest[0].max_face * finest[0].side / 192 + 1e-6
+               for a, b in zip(lefts, lefts[1:]))
+
+
+def test_nms_groups_keep_the_boxes_nms_keeps():
+    rng = np.random.default_rng(1)
+    corner = rng.uniform(0, 100, (200, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(5, 30, (200, 2))], axis=1)
+    scores = rng.uniform(size=200)
+    groups = nms_groups(boxes, scores, 0.3)
+    assert [g[0] for g in groups] == list(nms(boxes, scores, 0.3))
+    assert sorted(np.concatenate(groups).tolist()) == list(range(200))  # every box in exactly one group
+
+
+def test_bad_input_and_parameters_raise(detector):
+    with pytest.raises(ValueError, match="RGB uint8"):
+        detector.detect(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError, match="unknown BlazeFace model"):
+        BlazeFaceDetector(model="medium")
+    with pytest.raises(ValueError, match="min_face"):
+        BlazeFaceDetector(min_face=0)
+    with pytest.raises(ValueError, match="min_score"):
+        BlazeFaceDetector(min_score=2)
+    with pytest.raises(ValueError, match="threads"):
+        BlazeFaceDetector(threads=0)
+    closed = create_detector("blazeface-short")
+    closed.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        closed.detect(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_tiny_and_blank_images(detector):
+    assert detector.detect(np.zeros((1, 1, 3), np.uint8)) == []
+    assert detector.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+
+
+def test_runs_without_torch(tmp_path):
+    """The detector needs onnxruntime, numpy and Pillow only: it runs with torch made unimportable."""
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from facemark.detection import create_detector\n"
+            "from facemark.images import load_image\n"
+            f"faces = create_detector('blazeface').detect(load_image({str(ASTRONAUT)!r}))\n"
+            "print(len(faces))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "1", run.stderr
