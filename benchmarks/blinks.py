@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from facemark.measures import BLINK_SHARE_OF_MEDIAN, eye_openness, find_blinks  # noqa: E402

@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 from benchmarks.speed import busy_processes, canvas_image, cpu_model, load_average  # noqa: E402
 from facemark.annotations import read_pts  # noqa: E402

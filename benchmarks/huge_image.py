@@ -3,7 +3,8 @@
     python benchmarks/huge_image.py                       # this checkout
     python benchmarks/huge_image.py --before /tmp/before  # and, side by side, another copy of the package
 
-`--before DIR`: a folder holding another `facemark/` package (e.g. `git archive HEAD facemark | tar -x -C DIR`),
+`--before DIR`: a folder holding another `facemark/` package
+(e.g. `git archive HEAD src/facemark | tar -x -C DIR --strip-components 1`),
 measured the same way for a before/after table.
 
 Test images, generated into a temporary folder from examples/astronaut.png:

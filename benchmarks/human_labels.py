@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout's facemark, not an installed one
+sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
 
 from facemark.annotations import read_pts_folder  # noqa: E402
 from facemark.images import load_image  # noqa: E402

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 from facemark.api import Landmarker  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
 from facemark.preprocessing import box_from_points  # noqa: E402

@@ -5,7 +5,8 @@
     python benchmarks/rotation.py --before /tmp/before              # and, beside it, another copy of the package
     python benchmarks/rotation.py --detector mtcnn --out /tmp/r.md  # another detector
 
-`--before DIR`: a folder holding another `facemark/` package (e.g. `git archive HEAD facemark | tar -x -C DIR`),
+`--before DIR`: a folder holding another `facemark/` package
+(e.g. `git archive HEAD src/facemark | tar -x -C DIR --strip-components 1`),
 measured the same way in a subprocess, for a before/after table.
 
 Test images: the first `--faces` images of `../shared/data/300w/helen_train` (sorted by name), each face cut as
@@ -112,7 +113,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(measure(args.model, args.faces, ANGLES, args.detector)))
         return
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO / "src"))
     after = measure(args.model, args.faces, ANGLES, args.detector)
     before = None
     if args.before:

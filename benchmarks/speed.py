@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from a checkout without installing: this checkout's facemark, not another
+sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing: this checkout's facemark, not another
 
 from facemark.api import Landmarker  # noqa: E402
 from facemark.images import load_image  # noqa: E402
@@ -155,7 +155,7 @@ LOAD_CONFIGS = [
 ]
 LOAD_RUN = """
 import json, resource, sys, time
-sys.path.insert(0, {repo!r})
+sys.path[:0] = [{repo!r} + '/src', {repo!r}]  # this checkout's facemark; benchmarks.speed
 import facemark  # first, as `facemark predict` does: its thread settings precede torch's import
 from benchmarks.speed import canvas_image
 from facemark.api import Landmarker

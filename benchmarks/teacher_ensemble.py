@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout's facemark, not an installed one
+sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
 
 from facemark.annotations import read_pts_folder  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
@@ -415,7 +415,7 @@ def main() -> None:
             "held_out_nme34": {name: round(float(cv[name].mean()), 5) for name in ("dlib", "mediapipe", CHOSEN)},
             "made_by": "benchmarks/teacher_ensemble.py --write-params",
         }
-        final.save(REPO / "facemark" / "weights" / "teacher_ensemble.json")
+        final.save(REPO / "src" / "facemark" / "weights" / "teacher_ensemble.json")
         print("wrote facemark/weights/teacher_ensemble.json", file=sys.stderr)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 from facemark.annotations import read_pts_folder  # noqa: E402
 from facemark.images import load_image  # noqa: E402

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-OUT_DIR = REPO / "facemark" / "detection" / "blazeface"
+OUT_DIR = REPO / "src" / "facemark" / "detection" / "blazeface"
 MODELS = {  # output name -> file name inside mediapipe/modules/face_detection/
     "blazeface_short.onnx": "face_detection_short_range.tflite",
     "blazeface_full.onnx": "face_detection_full_range_sparse.tflite",

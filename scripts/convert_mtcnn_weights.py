@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from facemark.detection.mtcnn.nets import ONet, PNet, RNet  # noqa: E402
 from facemark.detection.mtcnn.detector import FORMAT, VERSION, WEIGHTS_PATH  # noqa: E402
 

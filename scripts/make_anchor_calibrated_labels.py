@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 from facemark.annotations import read_labels  # noqa: E402
 from facemark.ensemble import warp_points  # noqa: E402

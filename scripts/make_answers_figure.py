@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 from facemark.api import Landmarker  # noqa: E402
 from facemark.drawing import draw_points  # noqa: E402

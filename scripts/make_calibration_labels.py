@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 from facemark.annotations import LabelRecord, read_labels, read_pts_folder  # noqa: E402
 from facemark.preprocessing import box_from_points  # noqa: E402

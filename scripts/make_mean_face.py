@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 from facemark.images import load_image  # noqa: E402
 from facemark.pose import EYE_CORNER_DISTANCE_MM, rotation_to_angles, similarity_3d  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--images", required=True, help="folder of face photos (CelebA)")
     parser.add_argument("--count", type=int, default=3000, help="images to use (every k-th of the sorted folder)")
     parser.add_argument("--max-angle", type=float, default=10.0, help="frontal: yaw, pitch and roll under this")
-    parser.add_argument("--out", default=str(REPO / "facemark" / "weights" / "face88_mean_face_3d.json"))
+    parser.add_argument("--out", default=str(REPO / "src" / "facemark" / "weights" / "face88_mean_face_3d.json"))
     args = parser.parse_args()
 
     files = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))

@@ -324,7 +324,7 @@ def test_memory_stays_far_below_one_decoded_copy(tmp_path):
     # grey keeps this process's own image small (36 MB); the face is found on grey as on colour
     Image.open(ASTRONAUT).convert("L").resize((side, side), Image.Resampling.BICUBIC).save(
         tmp_path / "huge.jpg", quality=85)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
     done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "huge.jpg"), str(ASTRONAUT)],
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

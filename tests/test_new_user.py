@@ -530,3 +530,18 @@ def test_the_onnx_example_reproduces_landmarker(tmp_path, monkeypatch):
         assert points.shape == (88, 2)
         assert np.abs(points - face.points).max() < 1.5
         assert np.abs(points - face.points).mean() < 0.5
+
+
+def test_a_folder_named_facemark_in_the_working_directory_does_not_shadow_the_package(tmp_path):
+    """The src/ layout: running Python beside a clone named `facemark` (a folder without __init__.py, as the
+    repository root is) still imports the installed package, not the folder."""
+    clone = tmp_path / "facemark"
+    clone.mkdir()
+    (clone / "README.md").write_text("a checkout\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", "import facemark; from facemark import Landmarker; "
+                           "print(facemark.__file__)"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(str(Path("facemark", "__init__.py")))
+    assert not proc.stdout.strip().startswith(str(clone))

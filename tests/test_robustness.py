@@ -23,7 +23,7 @@ from test_accuracy_floor import BOUND  # the shipped model's measured figures, i
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
-BUILTIN_WEIGHTS = REPO / "facemark" / "weights" / "face88.pt"
+BUILTIN_WEIGHTS = REPO / "src" / "facemark" / "weights" / "face88.pt"
 
 # files that must be reported as failures (faces [], a one-line error)
 BAD = ["zero.jpg", "truncated.jpg", "text.jpg", "badcrc.png"]

@@ -130,7 +130,7 @@ def _tiny_train_args(cache, out, epochs=2):
 def test_two_torchrun_processes_train_like_one_process(tiny_cache, tmp_path):
     """DDP over gloo: both ranks hold identical weights, and the run matches one process with the same
     global batch (same shuffle, same augmentation, batch-norm statistics over the global batch)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "facemark"] + _tiny_train_args(tiny_cache, tmp_path / "two"),
                          env=env, capture_output=True, text=True, timeout=600)
