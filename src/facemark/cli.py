@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append to --json FILE, skipping the images already in it (after a killed run)")
     p.add_argument("--min-trust", type=float, default=None, metavar="T",
                    help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T; "
-                        "0.5 keeps about 93%% of real faces (benchmarks/results/trust.md)")
+                        "0.5 keeps about 95%% of real AFW faces (benchmarks/results/trust.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
 
