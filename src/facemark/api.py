@@ -46,7 +46,7 @@ from facemark.model import predict_crops
 from facemark.preprocessing import (CropTransform, crop_image, points_crop_transform, roll_angle,
                                     square_crop_transform)
 from facemark.scheme import Scheme
-from facemark.trust import disagreement, mirrored_back, trust_from_disagreement
+from facemark.trust import disagreement, trust_from_disagreement
 
 # Files and PIL images with a longer side above this take the reduced path (see the module docstring); the
 # detector then sees a copy shrunk to its own `max_side` (MTCNN: 640), or to this side if it has none. Up to
@@ -322,13 +322,9 @@ class Landmarker:
         if len(points) == 0:
             return []
         transforms = [self._framing(p, roll_angle(p, self.scheme)) for p in points]
-        crops = np.stack([crop(t) for t in transforms])
-        # never through flip averaging: the mirror's own answer is the point
-        both = predict_crops(self.network, np.concatenate([crops, crops[:, :, ::-1]]), flip=False)
-        k = len(points)
-        reframed = np.stack([t.to_image(q) for t, q in zip(transforms, both[:k])])
-        mirrored = np.stack([t.to_image(mirrored_back(q, self.scheme, self.crop_size))
-                             for t, q in zip(transforms, both[k:])])
+        direct, mirrored = self._direct_and_mirrored(np.stack([crop(t) for t in transforms]))
+        reframed = np.stack([t.to_image(q) for t, q in zip(transforms, direct)])
+        mirrored = np.stack([t.to_image(q) for t, q in zip(transforms, mirrored)])
         d = disagreement(np.stack(points), reframed, mirrored, self.scheme)
         return [float(v) for v in trust_from_disagreement(d)]
 
@@ -490,13 +486,18 @@ class Landmarker:
         """(points in image pixels averaged with the mirrored crop's, mean distance between the two in units of
         the crop's side) for each transform."""
         crops = np.stack([crop(t) for t in transforms])
-        both = predict_crops(self.network, np.concatenate([crops, crops[:, :, ::-1]]), flip=False)
-        n, size = len(crops), crops.shape[1]
-        direct, mirrored = both[:n], both[n:][:, list(self.scheme.flip)]
-        mirrored[..., 0] = size - 1 - mirrored[..., 0]
-        disagreement = np.linalg.norm(direct - mirrored, axis=-1).mean(axis=-1) / size
+        direct, mirrored = self._direct_and_mirrored(crops)
+        disagreement = np.linalg.norm(direct - mirrored, axis=-1).mean(axis=-1) / crops.shape[2]
         return ([t.to_image((a + b) / 2) for t, a, b in zip(transforms, direct, mirrored)],
                 [float(d) for d in disagreement])
+
+    def _direct_and_mirrored(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points in crop pixels of (N, S, S, 3) crops and of their left/right mirrors, the mirrors' points mapped
+        back into the crops' pixels and point names (Scheme.flip_points): one network batch of 2N, never
+        flip-averaged (each half's own answer is what the callers compare)."""
+        both = predict_crops(self.network, np.concatenate([crops, crops[:, :, ::-1]]), flip=False)
+        n = len(crops)
+        return both[:n], self.scheme.flip_points(both[n:], crops.shape[2])
 
     def _framing(self, points: np.ndarray, roll: float) -> CropTransform:
         """The network's crop of a face whose points are known: the square around them, turned by `roll`."""

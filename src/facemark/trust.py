@@ -32,12 +32,6 @@ TRUST_SCALE = 0.058
 MIN_EYE_DISTANCE_SHARE = 0.1
 
 
-def mirrored_back(points_of_mirror: np.ndarray, scheme: Scheme, width: float) -> np.ndarray:
-    """Points predicted on a left/right-flipped crop of `width` pixels, in the unflipped crop's pixels (and
-    names: the image-left eye of the flipped crop is the image-right eye of the crop)."""
-    return scheme.flip_points(points_of_mirror, width)
-
-
 def disagreement(points: np.ndarray, reframed: np.ndarray, mirrored: np.ndarray, scheme: Scheme) -> np.ndarray:
     """(mean ‖reframed − points‖ + mean ‖mirrored − points‖) / eye-corner distance, for (..., P, 2)
     shapes in pixels of one image; NaN points are left out of the means."""
