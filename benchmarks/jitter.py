@@ -43,7 +43,7 @@ from facemark.detection.nms import box_overlap  # noqa: E402
 from facemark.preprocessing import box_from_points  # noqa: E402
 from facemark.tracking import TrackedFace, TrackerConfig  # noqa: E402
 from facemark.video import draw_faces, open_video, run_video, video_fps  # noqa: E402
-from facemark.weights import load_weights, resolve_weights_path  # noqa: E402
+from facemark.train.weights import load_weights, resolve_weights_path  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 RESULTS = REPO / "benchmarks" / "results" / "jitter.md"

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from facemark.dataset import open_cache
-from facemark.export import OnnxLandmarkNetwork
+from facemark.train.export import onnx_network_from_torch
+from facemark.train.model import TorchLandmarkNetwork
 from facemark.metrics import landmark_metrics
-from facemark.training import TrainConfig, predict_cache, train
-from facemark.weights import load_weights, save_weights
+from facemark.train.training import TrainConfig, predict_cache, train
+from facemark.train.weights import load_weights, save_weights
 
 # name -> model keyword arguments (plus an optional "loss"; wing unless said)
 CONFIGS = {
@@ -38,16 +39,18 @@ CONFIGS = {
 
 
 def ms_per_face(model, repeats: int = 50) -> float:
+    """Median ms of one batch-1 call of a network with the runtime's numpy interface (a torch module is wrapped)."""
+    if isinstance(model, torch.nn.Module):
+        model = TorchLandmarkNetwork(model)
     s = model.config.input_size
-    x = torch.zeros(1, 3, s, s)
-    with torch.no_grad():  # works for the torch network and its onnxruntime stand-in alike
-        for _ in range(5):
-            model(x)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
+    x = np.zeros((1, 3, s, s), np.float32)
+    for _ in range(5):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
 
 
@@ -86,7 +89,7 @@ def main() -> None:
         params = sum(p.numel() for p in model.parameters())
         rows.append((f"{name} ({loss} loss)", params, file_size(model, "fp16"), file_size(model, "int8"),
                      m["nme"], m["mae_px"], ms_per_face(model),
-                     ms_per_face(OnnxLandmarkNetwork.from_torch(model, threads=args.threads))))
+                     ms_per_face(onnx_network_from_torch(model, threads=args.threads))))
         print(f"{name}: NME {100 * m['nme']:.2f}%", flush=True)
     lines = [f"# Size/accuracy table ({args.epochs} epochs on {args.max_train} training faces, same schedule)", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "

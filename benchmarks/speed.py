@@ -246,7 +246,7 @@ def main() -> None:
     try:
         import onnxruntime
 
-        from facemark.export import OnnxLandmarkNetwork
+        from facemark.train.export import OnnxLandmarkNetwork
         onnx_network = OnnxLandmarkNetwork.from_torch(network, threads=args.threads)
         ort_version = onnxruntime.__version__
     except ImportError:

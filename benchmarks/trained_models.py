@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from model_table import file_size, ms_per_face  # noqa: E402
 
-from facemark.evaluation import evaluate_cache  # noqa: E402
-from facemark.export import OnnxLandmarkNetwork  # noqa: E402
-from facemark.weights import load_weights, resolve_weights_path  # noqa: E402
+from facemark.train.evaluation import evaluate_cache  # noqa: E402
+from facemark.train.export import onnx_network_from_torch  # noqa: E402
+from facemark.train.weights import load_weights, resolve_weights_path  # noqa: E402
 
 
 def _pct(x: float | None) -> str:
@@ -57,7 +57,7 @@ def main() -> None:
         celeba = evaluate_cache(model, args.celeba, "val", progress=False).metrics if face88 and args.celeba else None
         afw_cache = args.afw88 if face88 else args.afw68
         afw = evaluate_cache(model, afw_cache, "all", progress=False).metrics if afw_cache else None
-        onnx = OnnxLandmarkNetwork.from_torch(model, threads=args.threads)
+        onnx = onnx_network_from_torch(model, threads=args.threads)
         network = f"{c.head}, α {c.alpha}" if c.arch == "mobilenet" else f"{c.arch}, {c.head} head"
         rows.append([label, f"{network}, {c.input_size} px", model.scheme.name,
                      f"{sum(p.numel() for p in model.parameters()):,}",

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facemark.models.dlib_format import face_recognition_resnet_path
-from facemark.models.dlib_resnet import CHIP_SIZE, DlibFaceResNet
+from facemark.train.models.dlib_format import face_recognition_resnet_path
+from facemark.train.models.dlib_resnet import CHIP_SIZE, DlibFaceResNet
 
 
 def image_paths(inputs: list[str], max_images: int) -> list[Path]:

@@ -27,10 +27,10 @@ sys.path.insert(0, str(REPO / "src"))
 from facemark.annotations import read_labels  # noqa: E402
 from facemark.ensemble import warp_points  # noqa: E402
 from facemark.images import ImageError, load_image  # noqa: E402
-from facemark.model import predict_crops  # noqa: E402
+from facemark.train.model import predict_crops  # noqa: E402
 from facemark.preprocessing import box_from_points, crop_image, square_crop_transform  # noqa: E402
 from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
-from facemark.weights import load_weights  # noqa: E402
+from facemark.train.weights import load_weights  # noqa: E402
 
 
 def network_points(network, rgb: np.ndarray, box) -> np.ndarray:

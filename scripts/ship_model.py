@@ -1,7 +1,7 @@
 """Turn a training run's best weights into a shipped model file, measured as stored.
 
     python scripts/ship_model.py runs/face88/best.pt --data work/cache160 --precision int8 \
-        --out facemark/weights/face88.pt
+        --out src/facemark/weights/face88.pt  # and face88.onnx beside it
 
 The weights are stored at the given precision, loaded back, evaluated on the cache's validation identities,
 and the measured metrics are written into the file (they are what `facemark eval` reproduces).
@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facemark.evaluation import evaluate_cache, format_metrics
-from facemark.weights import load_weights, save_weights
+from facemark.train.evaluation import evaluate_cache, format_metrics
+from facemark.train.export import export_onnx
+from facemark.train.weights import load_weights, save_weights
 
 
 def main() -> None:
@@ -33,6 +34,9 @@ def main() -> None:
     save_weights(shipped, args.out, metrics=metrics, precision=args.precision)
     print(format_metrics(evaluation.metrics, evaluation.scheme))
     print(f"-> {args.out} ({Path(args.out).stat().st_size:,} bytes, {args.precision})")
+    # the runtime's copy (facemark.network): the same weights as ONNX beside it, metrics included
+    onnx_path = export_onnx(load_weights(args.out), Path(args.out).with_suffix(".onnx"))
+    print(f"-> {onnx_path} ({onnx_path.stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":

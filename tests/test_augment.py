@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from facemark.augment import AugmentConfig, augment_batch, centre_view, random_geometry, warp_batch
+from facemark.train.augment import AugmentConfig, augment_batch, centre_view, random_geometry, warp_batch
 from facemark.scheme import FACE88
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from facemark.model import ModelConfig, create_model
-from facemark.models import dlib_format
-from facemark.models.dlib_format import DlibFormatError, DlibLayer, read_network, write_network
-from facemark.models.dlib_resnet import STAGES, DlibFaceResNet, DlibResNetLandmarks, _add_padded
+from facemark.train.model import ModelConfig, create_model
+from facemark.train.models import dlib_format
+from facemark.train.models.dlib_format import DlibFormatError, DlibLayer, read_network, write_network
+from facemark.train.models.dlib_resnet import STAGES, DlibFaceResNet, DlibResNetLandmarks, _add_padded
 
 from conftest import ASTRONAUT
 
@@ -196,7 +196,7 @@ def test_descriptors_match_dlib_on_a_face_chip():
 
 def test_transfer_model_saves_and_loads_through_weights_files(tmp_path):
     _models_dir()  # loading rebuilds the network, which reads dlib's file first
-    from facemark.weights import load_weights, save_weights
+    from facemark.train.weights import load_weights, save_weights
 
     net = create_model("dlib_resnet", unfreeze=1).eval()
     assert net.config.unfreeze == 1

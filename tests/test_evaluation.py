@@ -8,9 +8,9 @@ import torch
 
 from facemark import cli
 from facemark.dataset import open_cache
-from facemark.evaluation import evaluate_cache, evaluate_labels
-from facemark.model import create_model
-from facemark.weights import WeightsError, load_weights, save_weights
+from facemark.train.evaluation import evaluate_cache, evaluate_labels
+from facemark.train.model import create_model
+from facemark.train.weights import WeightsError, load_weights, save_weights
 
 TINY = dict(alpha=0.25, rho=0.4, shallow=True, head="flatten", head_channels=16)
 

@@ -15,13 +15,15 @@ pytest.importorskip("onnxruntime")
 
 from facemark.api import Landmarker  # noqa: E402
 from facemark.detection import create_detector  # noqa: E402
-from facemark.export import (OnnxLandmarkNetwork, OnnxModelError, export_onnx, load_network,  # noqa: E402
-                             max_difference_px)
+from facemark.network import (BUILTIN_DIR, BUILTIN_MODELS, LandmarkNetwork, OnnxModelError, WeightsError,  # noqa: E402
+                              load_network)
+from facemark.train.export import export_onnx, max_difference_px  # noqa: E402
+from facemark.train.model import TorchLandmarkNetwork  # noqa: E402
 from facemark.images import load_image  # noqa: E402
-from facemark.model import create_model  # noqa: E402
+from facemark.train.model import create_model  # noqa: E402
 from facemark.preprocessing import crop_image, normalise_crop, square_crop_transform  # noqa: E402
 from facemark.scheme import IBUG68  # noqa: E402
-from facemark.weights import load_weights  # noqa: E402
+from facemark.train.weights import load_weights  # noqa: E402
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 TOLERANCE_PX = 1e-4  # in pixels of the network's input crop
@@ -39,7 +41,7 @@ def onnx_path(network, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx_network(onnx_path):
-    return OnnxLandmarkNetwork(onnx_path, threads=1)
+    return LandmarkNetwork(onnx_path, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -68,26 +70,26 @@ def crops(network, astronaut) -> torch.Tensor:
 def test_onnx_matches_torch_on_real_crops_batched(network, onnx_network, crops):
     assert max_difference_px(network, onnx_network, crops) < TOLERANCE_PX
     # and the points are real ones, not a degenerate constant: they spread over the crop
-    points = onnx_network.to_pixels(onnx_network(crops))
-    assert points.shape == (len(crops), network.scheme.num_points, 2) and points.dtype == torch.float32
-    assert (points.amax(dim=1) - points.amin(dim=1)).min() > network.config.input_size / 4
+    points = onnx_network.to_pixels(onnx_network(crops.numpy()))
+    assert points.shape == (len(crops), network.scheme.num_points, 2) and points.dtype == np.float32
+    assert (points.max(axis=1) - points.min(axis=1)).min() > network.config.input_size / 4
 
 
 def test_onnx_matches_torch_one_crop_at_a_time(network, onnx_network, crops):
-    batched = onnx_network(crops)
+    batched = onnx_network(crops.numpy())
     for k in range(len(crops)):
         one = crops[k:k + 1]
         assert max_difference_px(network, onnx_network, one) < TOLERANCE_PX
-        single = onnx_network.to_pixels(onnx_network(one))
-        assert torch.allclose(single[0], onnx_network.to_pixels(batched)[k], atol=TOLERANCE_PX, rtol=0)
+        single = onnx_network.to_pixels(onnx_network(one.numpy()))
+        assert np.abs(single[0] - onnx_network.to_pixels(batched)[k]).max() < TOLERANCE_PX
 
 
-def test_numpy_input_and_shape_errors(onnx_network, crops):
-    from_numpy = onnx_network(crops.numpy())
-    assert isinstance(from_numpy, torch.Tensor)
-    assert torch.equal(from_numpy, onnx_network(crops))
+def test_numpy_in_numpy_out_and_shape_errors(onnx_network, crops):
+    out = onnx_network(crops.numpy().astype(np.float64))  # any float array; run as float32
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    assert np.array_equal(out, onnx_network(crops.numpy()))
     with pytest.raises(ValueError, match="takes"):
-        onnx_network(crops[:, :, :-1])
+        onnx_network(crops.numpy()[:, :, :-1])
 
 
 def test_metadata_round_trip(network, onnx_network, onnx_path):
@@ -112,11 +114,11 @@ def test_another_config_and_scheme_round_trip(tmp_path):
                        margin=1.4).eval()
     with torch.no_grad():  # non-trivial outputs: the default init puts every point at the centre
         net.head[-1].weight.normal_(std=0.05)
-    loaded = OnnxLandmarkNetwork(export_onnx(net, tmp_path / "small.onnx"), threads=1)
+    loaded = LandmarkNetwork(export_onnx(net, tmp_path / "small.onnx"), threads=1)
     assert asdict(loaded.config) == asdict(net.config)
     assert loaded.scheme == IBUG68 and loaded.config.input_size == 96
     x = torch.rand(3, 3, 96, 96) * 2 - 1
-    assert loaded(x).shape == (3, 68, 2)
+    assert loaded(x.numpy()).shape == (3, 68, 2)
     assert max_difference_px(net, loaded, x) < TOLERANCE_PX
 
 
@@ -124,7 +126,7 @@ def test_stands_in_for_the_torch_network_in_landmarker(onnx_network, astronaut):
     # One pass (refine=False): with the refining pass, a 1e-5 px change in the first pass's points moves the
     # second crop by as much, which can flip a few uint8 pixels of it by one level; the network's answer to
     # that (not the back end) then dominates the difference.
-    landmarker = Landmarker(refine=False, threads=1)
+    landmarker = Landmarker(refine=False, threads=1, backend="torch")
     torch_faces = landmarker.detect(astronaut)
     landmarker.network = onnx_network
     onnx_faces = landmarker.detect(astronaut)
@@ -136,21 +138,47 @@ def test_stands_in_for_the_torch_network_in_landmarker(onnx_network, astronaut):
 
 
 def test_load_network_backends(onnx_path):
-    assert isinstance(load_network(onnx_path, threads=1), OnnxLandmarkNetwork)
-    assert isinstance(load_network(backend="onnx", threads=1), OnnxLandmarkNetwork)
-    assert isinstance(load_network(backend="torch"), torch.nn.Module)
-    assert isinstance(load_network(backend="auto", threads=1), OnnxLandmarkNetwork)  # the extra is installed
+    assert isinstance(load_network(onnx_path, threads=1), LandmarkNetwork)
+    builtin = load_network(backend="onnx", threads=1)
+    assert isinstance(builtin, LandmarkNetwork) and builtin.path == BUILTIN_DIR / "face88.onnx"
+    assert isinstance(load_network(backend="auto", threads=1), LandmarkNetwork)
+    assert isinstance(load_network(backend="torch"), TorchLandmarkNetwork)  # the built-in's .pt
+    from_weights = load_network(BUILTIN_DIR / "face88.pt", threads=1)  # a weights file: exported in memory
+    assert isinstance(from_weights, LandmarkNetwork) and from_weights.path is None
+    assert from_weights.metrics == load_weights().metrics
     with pytest.raises(ValueError, match="backend"):
         load_network(onnx_path, backend="torch")
     with pytest.raises(ValueError, match="unknown backend"):
         load_network(backend="tensorrt")
 
 
-def test_auto_backend_falls_back_to_torch_without_onnxruntime(monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    assert isinstance(load_network(backend="auto"), torch.nn.Module)
-    with pytest.raises(ImportError, match=r"facemark\[onnx\]"):
-        load_network(backend="onnx")
+def test_weights_file_without_the_train_extra_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "facemark.train.export", None)  # as if torch were not installed
+    with pytest.raises(WeightsError, match=r"torch weights file: running it needs pip install 'facemark\[train\]'"):
+        load_network(BUILTIN_DIR / "face88.pt")
+    assert isinstance(load_network("face88", threads=1), LandmarkNetwork)  # built-ins need no torch
+
+
+@pytest.mark.parametrize("name", BUILTIN_MODELS)
+def test_builtin_onnx_files_are_the_shipped_weights(name, crops):
+    """The shipped .onnx is the shipped .pt: same config and metrics, the same points to 1e-3 crop px, under
+    1 MB (weights stored as int8 with a scale per channel, folded back to float32 when loaded)."""
+    import onnx
+
+    path = BUILTIN_DIR / f"{name}.onnx"
+    assert path.stat().st_size <= 1_000_000
+    onnx_network, network = LandmarkNetwork(path, threads=1), load_weights(name)
+    assert asdict(onnx_network.config) == asdict(network.config) and onnx_network.metrics == network.metrics
+    assert max_difference_px(network, onnx_network, crops) < 1e-3
+    kinds = {init.data_type for init in onnx.load(str(path)).graph.initializer}
+    assert onnx.TensorProto.INT8 in kinds
+
+
+def test_compact_export_matches_float32_export(network, onnx_network, crops, tmp_path):
+    full = LandmarkNetwork(export_onnx(network, tmp_path / "fp32.onnx", compact=False), threads=1)
+    assert (tmp_path / "fp32.onnx").stat().st_size > 3 * onnx_network.path.stat().st_size
+    x = crops.numpy()
+    assert np.abs(full.to_pixels(full(x)) - onnx_network.to_pixels(onnx_network(x))).max() < TOLERANCE_PX
 
 
 def test_export_replaces_atomically(network, tmp_path):
@@ -158,12 +186,12 @@ def test_export_replaces_atomically(network, tmp_path):
     path.write_bytes(b"old")
     export_onnx(network, path)
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # no temporary file left behind
-    assert OnnxLandmarkNetwork(path, threads=1).scheme == network.scheme
+    assert LandmarkNetwork(path, threads=1).scheme == network.scheme
 
 
 def _one_line_error(path) -> str:
     with pytest.raises(OnnxModelError) as info:
-        OnnxLandmarkNetwork(path, threads=1)
+        LandmarkNetwork(path, threads=1)
     message = str(info.value)
     assert "\n" not in message and str(path) in message
     return message
@@ -189,9 +217,3 @@ def test_onnx_without_facemark_metadata_is_refused(tmp_path):
         warnings.simplefilter("ignore")
         torch.onnx.export(torch.nn.Conv2d(3, 2, 3), (torch.zeros(1, 3, 8, 8),), str(plain), dynamo=False)
     assert "not a facemark landmark network" in _one_line_error(plain)
-
-
-def test_missing_onnxruntime_says_how_to_install(onnx_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
-    with pytest.raises(ImportError, match=r"pip install 'facemark\[onnx\]'"):
-        OnnxLandmarkNetwork(onnx_path)

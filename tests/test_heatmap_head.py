@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from facemark.model import create_model, heatmaps_for_points, soft_argmax
+from facemark.train.model import create_model, heatmaps_for_points, soft_argmax
 from facemark.scheme import FACE88, IBUG68
 
 
@@ -78,10 +78,10 @@ def test_heatmap_head_learns_a_fixed_target():
 
 def test_heatmap_network_exports_to_onnx(tmp_path):
     pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    from facemark.export import OnnxLandmarkNetwork, export_onnx, max_difference_px
+    from facemark.network import LandmarkNetwork
+    from facemark.train.export import export_onnx, max_difference_px
 
     model = create_model(alpha=0.25, rho=0.8, head="heatmap", head_channels=16).eval()
     path = export_onnx(model, tmp_path / "heat.onnx")
     x = torch.rand(3, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    assert max_difference_px(model, OnnxLandmarkNetwork(path, threads=1), x) < 1e-3
+    assert max_difference_px(model, LandmarkNetwork(path, threads=1), x) < 1e-3

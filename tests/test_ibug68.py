@@ -12,7 +12,7 @@ import pytest
 from facemark import cli
 from facemark.api import Landmarker
 from facemark.images import load_image
-from facemark.weights import load_weights
+from facemark.train.weights import load_weights
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 

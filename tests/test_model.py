@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from facemark.model import ModelConfig, create_model, points_to_unit
+from facemark.train.model import ModelConfig, create_model, points_to_unit
 from facemark.scheme import FACE88, IBUG68
 
 
@@ -50,7 +50,7 @@ def test_unknown_names_raise():
 def test_flip_averaging_is_exactly_mirror_equivariant(head):
     """With flip=True, predicting a mirrored crop gives the mirror of the crop's prediction (by construction:
     both average the same two passes), and differs from the plain prediction."""
-    from facemark.model import predict_crops
+    from facemark.train.model import predict_crops
     from facemark.scheme import FACE88
 
     torch.manual_seed(0)

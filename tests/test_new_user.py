@@ -44,15 +44,15 @@ def one_line_error(err: str, verb: str) -> str:
 def no_model(monkeypatch):
     """Fails the test if a landmark model or the training loop is loaded: the errors must come first."""
     import facemark.api
-    import facemark.training
-    import facemark.weights
+    import facemark.train.training
+    import facemark.train.weights
 
     def loaded(*args, **kwargs):
         raise AssertionError("a model was loaded before the arguments and inputs were checked")
 
     monkeypatch.setattr(facemark.api.Landmarker, "__init__", loaded)
-    monkeypatch.setattr(facemark.weights, "load_weights", loaded)
-    monkeypatch.setattr(facemark.training, "train", loaded)
+    monkeypatch.setattr(facemark.train.weights, "load_weights", loaded)
+    monkeypatch.setattr(facemark.train.training, "train", loaded)
 
 
 @pytest.fixture(scope="module")
@@ -296,8 +296,8 @@ def test_export_into_a_folder_is_a_clear_usage_error(tmp_path, capsys, no_model)
 
 def test_export_onnx_names_the_file_not_its_temporary(tmp_path):
     pytest.importorskip("onnx")
-    from facemark.export import export_onnx
-    from facemark.weights import load_weights
+    from facemark.train.export import export_onnx
+    from facemark.train.weights import load_weights
 
     network = load_weights("face88")
     (tmp_path / "models").mkdir()
@@ -344,7 +344,7 @@ def test_unknown_init_model_is_a_usage_error(tiny_cache, tmp_path, capsys, no_mo
 
 
 def test_the_builtin_model_names_the_cli_checks_are_the_library_s():
-    from facemark.weights import BUILTIN_MODELS
+    from facemark.network import BUILTIN_MODELS
 
     assert cli._builtin_models() == sorted(BUILTIN_MODELS)
 
@@ -410,11 +410,11 @@ def test_every_option_has_help_and_shows_its_default(verb):
 
 
 def test_eval_writes_beside_the_weights_and_says_where(tiny_cache, tmp_path, monkeypatch, capsys):
-    from facemark.weights import BUILTIN_DIR, BUILTIN_MODELS
+    from facemark.network import BUILTIN_DIR
 
     run = tmp_path / "runs" / "face88"
     run.mkdir(parents=True)
-    shutil.copyfile(BUILTIN_DIR / BUILTIN_MODELS["face88"], run / "best.pt")
+    shutil.copyfile(BUILTIN_DIR / "face88.pt", run / "best.pt")
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(["eval", "--model", run / "best.pt", "--data", tiny_cache, "--quiet"], capsys)
     assert code == 0, err
@@ -454,7 +454,7 @@ def test_readme_says_how_to_get_facemark_on_path():
 def test_training_curves_have_plain_tick_labels(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from facemark.training import LOG_FIELDS, _write_curves
+    from facemark.train.training import LOG_FIELDS, _write_curves
 
     log = tmp_path / "log.csv"
     rows = [[e, 1e-3, 40 / e, 38 / e + 1, 0.0335 - 0.0002 * e, 1.2, 10] for e in range(1, 6)]
@@ -502,10 +502,10 @@ def test_the_onnx_example_reproduces_landmarker(tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from facemark.api import Landmarker
-    from facemark.export import export_onnx
+    from facemark.train.export import export_onnx
     from facemark.images import load_image
     from facemark.preprocessing import crop_image, square_crop_transform
-    from facemark.weights import load_weights
+    from facemark.train.weights import load_weights
 
     export_onnx(load_weights("face88"), tmp_path / "face88.onnx")
     monkeypatch.chdir(tmp_path)

@@ -10,11 +10,11 @@ from PIL import Image
 from facemark.annotations import LabelRecord
 from facemark.dataset import build_cache, context_transform, open_cache
 from facemark.metrics import landmark_metrics
-from facemark.model import create_model
+from facemark.train.model import create_model
 from facemark.preprocessing import DEFAULT_MARGIN, box_from_points
 from facemark.scheme import FACE88, FACE88_ANCHORS, IBUG68
-from facemark.training import TrainConfig, TrainingError, init_from, landmark_loss, train
-from facemark.weights import load_weights, save_weights
+from facemark.train.training import TrainConfig, TrainingError, init_from, landmark_loss, train
+from facemark.train.weights import load_weights, save_weights
 
 TINY = {"arch": "mobilenet", "alpha": 0.25, "rho": 0.4, "shallow": True, "head_channels": 16}
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from facemark.dataset import identity_of, open_cache
-from facemark.training import TrainConfig, TrainingError, landmark_loss, learning_rate, train
+from facemark.train.training import TrainConfig, TrainingError, landmark_loss, learning_rate, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"arch": "mobilenet", "alpha": 0.25, "rho": 0.4, "shallow": True, "head": "flatten",
@@ -153,5 +153,5 @@ def test_two_torchrun_processes_train_like_one_process(tiny_cache, tmp_path):
     assert float(rows_two[-1]["val_nme"]) == pytest.approx(float(rows_one[-1]["val_nme"]), rel=3e-2)
     assert float(rows_two[-1]["train_loss"]) < float(rows_two[0]["train_loss"])
     # the trained weights file is a plain single-process one
-    from facemark.weights import load_weights
+    from facemark.train.weights import load_weights
     assert load_weights(tmp_path / "two" / "best.pt").config.scheme["name"] == "face88"

@@ -1,3 +1,4 @@
 from facemark.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # `python -m facemark`; importing the module runs nothing
+    raise SystemExit(main())

@@ -30,19 +30,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-
 from PIL import Image, ImageOps
 
 from facemark.detection.core import DEFAULT_DETECTOR, Detection
 from facemark.detection.nms import nms
 from facemark.images import ImageReader, load_image, load_image_downscaled
-from facemark.model import predict_crops
+from facemark.network import load_network, predict_crops
 from facemark.preprocessing import (CropTransform, crop_image, points_crop_transform, roll_angle,
                                     square_crop_transform)
 from facemark.scheme import Scheme
@@ -227,7 +226,6 @@ class Landmarker:
                  min_face: float | None = None, find_turned: bool = True, trust: bool = True,
                  min_trust: float | None = None):
         from facemark.detection import create_detector
-        from facemark.export import load_network
 
         self.min_face = None if min_face is None else check_min_face(min_face)
         self.trust, self.min_trust = bool(trust), check_min_trust(min_trust, trust)
@@ -235,10 +233,11 @@ class Landmarker:
         threads = DEFAULT_THREADS if threads is None else threads
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        torch.set_num_threads(threads)
         self.network = load_network(model, backend=backend, threads=threads)
         self.scheme = self.network.scheme
         self.detector = create_detector(detector, threads=threads) if isinstance(detector, str) else detector
+        if "torch" in sys.modules:  # the torch back end and MTCNN run on torch's process-wide threads
+            sys.modules["torch"].set_num_threads(threads)
         self._owns_detector = isinstance(detector, str)  # then the Landmarker sizes its input (min_face)
         if self._owns_detector and getattr(self.detector, "max_side", None) is not None:
             self.detector.max_side = None

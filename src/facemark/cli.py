@@ -6,6 +6,7 @@ Exit codes: 0 all went well, 1 some inputs failed (each named on stderr), 2 usag
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -40,9 +41,26 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _builtin_models() -> list[str]:
-    """The built-in model names (facemark.weights.BUILTIN_MODELS), read from the files shipped in
-    facemark/weights: importing facemark.weights would load torch, seconds before an argument error."""
-    return sorted(p.stem for p in (Path(__file__).parent / "weights").glob("*.pt"))
+    """The built-in model names (facemark.network.BUILTIN_MODELS)."""
+    from facemark.network import BUILTIN_MODELS
+
+    return sorted(BUILTIN_MODELS)
+
+
+def _installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _require_torch(verb: str) -> None:
+    """A one-line error, before anything loads, when a command that needs torch runs on the light install."""
+    from facemark.network import TRAIN_HINT
+
+    if not _installed("torch"):
+        raise ImportError(f"`facemark {verb}` runs on torch, which this install lacks: {TRAIN_HINT}")
 
 
 def _check_model(model, option: str = "--model") -> None:
@@ -112,6 +130,7 @@ def _cmd_cache(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    _require_torch("train")  # cheap (no import): the light install's answer comes first
     from facemark.dataset import open_cache
 
     data = Path(args.data)  # checked before torch loads: a wrong path is answered at once
@@ -124,19 +143,19 @@ def _cmd_train(args) -> int:
         _check_model(args.init, "--init")
     import torch
 
-    from facemark.training import TrainConfig, train
+    from facemark.train.training import TrainConfig, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
     from dataclasses import asdict
 
-    from facemark.augment import AUGMENT_PRESETS
+    from facemark.train.augment import AUGMENT_PRESETS
 
     head = args.head or "heatmap"
     model = {"arch": args.arch, "alpha": args.alpha, "rho": args.rho, "shallow": args.shallow, "head": head,
              "head_channels": args.head_channels or DEFAULT_HEAD_CHANNELS[head], "unfreeze": args.unfreeze}
     if args.init:
-        from facemark.weights import load_weights
+        from facemark.train.weights import load_weights
 
         # transfer learning keeps the trained network's backbone; the head may change (a new one is trained)
         init_config = load_weights(args.init).config
@@ -157,15 +176,16 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    _require_torch("eval")
     _check_model(args.model)  # the arguments first, then the (slow) imports and the model
     data = Path(args.data)
     if not data.exists():
         raise UsageError(f"--data {data}: no such cache folder or label file")
     if data.is_file() and not args.images:
         raise UsageError("evaluating on a label file needs --images (the folder its paths refer to)")
-    from facemark.evaluation import (evaluate_cache, evaluate_labels, format_metrics, write_ced_plot,
-                                     write_worst_cases)
-    from facemark.weights import load_weights
+    from facemark.train.evaluation import (evaluate_cache, evaluate_labels, format_metrics, write_ced_plot,
+                                           write_worst_cases)
+    from facemark.train.weights import load_weights
 
     model = load_weights(args.model)
     if data.is_dir():
@@ -262,6 +282,7 @@ def _cmd_chips(args) -> int:
 
 
 def _cmd_export(args) -> int:
+    _require_torch("export")
     target = Path(args.onnx)
     if target.is_dir() or args.onnx.endswith(("/", os.sep)):
         raise UsageError(f"--onnx {args.onnx}: is a folder; give the file to write, e.g. "
@@ -271,15 +292,16 @@ def _cmd_export(args) -> int:
     _check_model(args.model)
     import torch
 
-    from facemark.export import OnnxLandmarkNetwork, export_onnx, max_difference_px
-    from facemark.weights import load_weights
+    from facemark.network import LandmarkNetwork
+    from facemark.train.export import export_onnx, max_difference_px
+    from facemark.train.weights import load_weights
 
     start = time.perf_counter()
     network = load_weights(args.model)
-    path = export_onnx(network, args.onnx, opset=args.opset)
+    path = export_onnx(network, args.onnx, opset=args.opset, compact=not args.fp32)
     size = network.config.input_size
     x = torch.rand(4, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    diff = max_difference_px(network, OnnxLandmarkNetwork(path, threads=1), x)
+    diff = max_difference_px(network, LandmarkNetwork(path, threads=1), x)
     print(f"exported {args.model or 'face88'} ({network.scheme.name}, {size}×{size} input, margin "
           f"{network.config.margin}) -> {path} ({path.stat().st_size / 1e6:.1f} MB, "
           f"{time.perf_counter() - start:.1f} s); onnxruntime matches torch to {diff:.1e} crop px")
@@ -295,6 +317,8 @@ def _cmd_video(args) -> int:
     if out is None and args.json is None and args.plot is None:
         out = f"{Path(args.input).stem}_landmarks.mp4"
     _check_model(args.model)
+    if args.plot and not _installed("matplotlib"):
+        raise ImportError("--plot draws with matplotlib, which this install lacks: pip install 'facemark[plot]'")
     check_video_outputs(args.input, out, args.json, args.plot)  # the arguments and the input first, then the model
     check_video_input(args.input)
     from facemark.api import Landmarker
@@ -352,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder (log.csv, curves.png, last.pt, best.pt)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--arch", default="mobilenet",
-                   help="network architecture (facemark.model.ARCHITECTURES): mobilenet, or dlib_resnet (the "
+                   help="network architecture (facemark.train.model.ARCHITECTURES): mobilenet, or dlib_resnet (the "
                         "transfer baseline: dlib's face ResNet frozen, 150-px input, 1024-unit head)")
     p.add_argument("--alpha", type=float, default=0.5, help="width multiplier")
     p.add_argument("--rho", type=float, default=0.8, help="resolution multiplier (input 160*rho)")
@@ -450,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".onnx file to write (its contract: docs/onnx.md)")
     p.add_argument("--model", default=None, help="weights file or built-in name (default: face88)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.add_argument("--fp32", action="store_true",
+                   help="store the weights in float32 (default: int8 or float16, folded back to float32 when "
+                        "the file loads: a quarter to half the size, the same arithmetic)")
     p.set_defaults(run=_cmd_export)
 
     p = sub.add_parser("video", help="landmarks through a video: a drawn copy (mp4) and/or JSON Lines, per frame")

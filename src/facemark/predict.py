@@ -147,12 +147,9 @@ _worker = None  # the Landmarker of a predict worker process
 
 def _init_worker(options: dict) -> None:
     global _worker
-    import torch
-
     from facemark.api import Landmarker
 
-    torch.set_num_threads(1)  # one process per core scales better than threads inside one process
-    _worker = Landmarker(**options, threads=1)
+    _worker = Landmarker(**options, threads=1)  # one process per core scales better than threads in one
 
 
 def _predict_in_worker(item: tuple[str, str | None]) -> tuple[dict, int, str | None]:

@@ -20,10 +20,10 @@ from facemark.annotations import read_labels
 from facemark.dataset import open_cache
 from facemark.images import ImageError, load_image
 from facemark.metrics import ced, landmark_metrics
-from facemark.model import predict_crops
+from facemark.train.model import predict_crops
 from facemark.preprocessing import DEFAULT_SIZE, box_from_points, crop_image, square_crop_transform
 from facemark.scheme import Scheme
-from facemark.training import predict_cache
+from facemark.train.training import predict_cache
 
 
 @dataclass

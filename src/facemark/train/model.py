@@ -8,44 +8,21 @@ so a weights file alone rebuilds the network.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import nn
 
-from facemark.preprocessing import normalise_crop
-from facemark.scheme import FACE88, Scheme
+from facemark.network import ModelConfig, to_pixels
+from facemark.network import predict_crops as network_predict_crops
+from facemark.scheme import Scheme
 
 # (output channels at alpha=1, stride) of the 13 depthwise-separable blocks of MobileNet v1.
 MOBILENET_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
                     (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),  # the five the "shallow" option drops
                     (1024, 2), (1024, 1)]
 SHALLOW_DROPPED = range(6, 11)
-
-
-@dataclass
-class ModelConfig:
-    arch: str = "mobilenet"
-    alpha: float = 0.5  # width multiplier: channels = round(alpha × MobileNet's)
-    rho: float = 1.0  # resolution multiplier: input side = round(160 × rho)
-    shallow: bool = False  # drop the five 512-channel 1×1-stride blocks (faster, less capacity)
-    # "flatten": regress from the stride-32 map, its layout kept (where a feature is matters); "gap": average it
-    # away; "heatmap": one heatmap per point at stride 8 from a small feature pyramid, decoded by soft-argmax
-    head: str = "heatmap"
-    head_channels: int = 64  # 1×1 conv width before flattening; the pyramid's width for "heatmap"
-    scheme: dict = field(default_factory=FACE88.to_dict)  # the point layout the head predicts
-    margin: float = 1.25  # the framing it was trained on: crop side = margin × side of the points' box
-    # pretrained backbones (arch "dlib_resnet"): how many of their last stages train too; 0 keeps all frozen
-    unfreeze: int = 0
-
-    @property
-    def input_size(self) -> int:
-        return round(160 * self.rho)
-
-    @property
-    def num_points(self) -> int:
-        return Scheme.from_dict(self.scheme).num_points
 
 
 def _channels(c: int, alpha: float) -> int:
@@ -185,29 +162,33 @@ class MobileNetLandmarks(nn.Module):
         return (y + 1) * (s / 2) - 0.5
 
 
-@torch.no_grad()
-def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarray:
-    """Points in crop pixels for (N, S, S, 3) uint8 crops of any S (resized to the network's input).
+class TorchLandmarkNetwork:
+    """A torch landmark network behind the runtime's numpy interface (facemark.network.LandmarkNetwork): calls
+    take a float32 array (N, 3, S, S) in [-1, 1] and return (N, P, 2) float32 points in [-1, 1] crop units.
+    Used for `backend="torch"` and wherever training code predicts crops; the module itself is `.module`."""
 
-    `network` is this module's network or anything that stands in for it (the onnxruntime one).
-    flip: also predict the mirrored crops (one batch of 2N), mirror those points back through the scheme's
-    left/right permutation and average: about 4% lower NME for twice the network time."""
-    network.eval()
-    s = crops.shape[1]
-    x = torch.from_numpy(normalise_crop(crops))
-    if flip:
-        x = torch.cat([x, x.flip(-1)])
-    n = network.config.input_size
-    if s != n:
-        x = torch.nn.functional.interpolate(x, size=(n, n), mode="bilinear", align_corners=False,
-                                            antialias=True)
-    pred = network.to_pixels(network(x)).numpy().astype(np.float64)
-    if flip:
-        k = len(crops)
-        mirrored = pred[k:, list(network.scheme.flip)]
-        mirrored[..., 0] = n - 1 - mirrored[..., 0]
-        pred = (pred[:k] + mirrored) / 2
-    return pred if s == n else (pred + 0.5) * (s / n) - 0.5
+    def __init__(self, module: nn.Module):
+        self.module = module.eval()
+        self.config, self.scheme = module.config, module.scheme
+        self.metrics = getattr(module, "metrics", {})
+
+    @torch.no_grad()
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+    def to_pixels(self, y: np.ndarray) -> np.ndarray:
+        return to_pixels(y, self.config.input_size)
+
+    def __repr__(self) -> str:
+        return f"TorchLandmarkNetwork({self.config.arch}, {self.config.input_size} px, {self.scheme.name})"
+
+
+def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarray:
+    """facemark.network.predict_crops for a torch network too (points in crop pixels of (N, S, S, 3) uint8
+    crops; flip: averaged with the mirrored crops)."""
+    if isinstance(network, nn.Module):
+        network = TorchLandmarkNetwork(network)
+    return network_predict_crops(network, crops, flip=flip)
 
 
 def points_to_unit(points: torch.Tensor, size: int) -> torch.Tensor:
@@ -219,7 +200,7 @@ ARCHITECTURES = {"mobilenet": MobileNetLandmarks}
 
 # The transfer-learning baseline (issue 14): dlib's face-recognition ResNet, frozen, with a 1024-unit head;
 # a comparison, not a built-in model. Its module does not import this one (no cycle).
-from facemark.models.dlib_resnet import DlibResNetLandmarks  # noqa: E402
+from facemark.train.models.dlib_resnet import DlibResNetLandmarks  # noqa: E402
 
 ARCHITECTURES["dlib_resnet"] = DlibResNetLandmarks
 

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facemark import distributed
-from facemark.augment import AugmentConfig, augment_batch, centre_view
+from facemark.train import distributed
+from facemark.train.augment import AugmentConfig, augment_batch, centre_view
 from facemark.dataset import FaceCache, open_cache
 from facemark.metrics import landmark_metrics
-from facemark.model import create_model
-from facemark.weights import atomic_save, save_weights
+from facemark.train.model import create_model
+from facemark.train.weights import atomic_save, save_weights
 
 LOG_FIELDS = ["epoch", "lr", "train_loss", "val_loss", "val_nme", "val_mae_px", "seconds"]
 
@@ -186,7 +186,7 @@ def train(cache_dir: str | Path, run_dir: str | Path, config: TrainConfig, *, re
     """Train; returns the best validation metrics. `stop_after_epochs` ends this call early (tests).
 
     Started by torchrun, every process runs this function on its slice of each global batch
-    (facemark.distributed); only rank 0 writes the run folder and prints.
+    (facemark.train.distributed); only rank 0 writes the run folder and prints.
     """
     ctx = distributed.setup()
     try:
@@ -342,7 +342,7 @@ def init_from(model: torch.nn.Module, weights: str | Path) -> int:
     """Copy every parameter/buffer of a trained network whose name and shape fit `model` (transfer learning:
     the backbone, and the head too when the point count matches); returns how many tensors were copied.
     Raises TrainingError when nothing fits (a different architecture)."""
-    from facemark.weights import load_weights
+    from facemark.train.weights import load_weights
 
     source = load_weights(weights).state_dict()
     target = model.state_dict()

