@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing:
 
 from facemark.api import Landmarker  # noqa: E402
 from facemark.images import load_image  # noqa: E402
+from facemark.network import load_network  # noqa: E402
 from facemark.preprocessing import crop_image, normalise_crop, square_crop_transform  # noqa: E402
 
 SAMPLE = REPO / "examples" / "astronaut.png"
@@ -240,25 +241,21 @@ def main() -> None:
     box = landmarker.detector.landmark_box(detections[0].box)
     transform = square_crop_transform(box, size, config.margin)
     crop = crop_image(rgb, transform)
-    x1 = torch.from_numpy(normalise_crop(crop[None]))
-    xb = x1.repeat(args.batch, 1, 1, 1)
+    x1 = normalise_crop(crop[None])
+    xb = np.repeat(x1, args.batch, axis=0)
 
-    try:
-        import onnxruntime
+    import onnxruntime
 
-        from facemark.train.export import OnnxLandmarkNetwork
-        onnx_network = OnnxLandmarkNetwork.from_torch(network, threads=args.threads)
-        ort_version = onnxruntime.__version__
-    except ImportError:
-        onnx_network, ort_version = None, "not installed"
+    # the runtime's network: the shipped .onnx file for a built-in name, a weights file exported in memory
+    onnx_network = load_network(args.model, threads=args.threads)
+    ort_version = onnxruntime.__version__
 
     rows = []  # (measurement, torch ms, onnxruntime ms)
 
     def both(name: str, fn_of_network, per: int = 1) -> None:
-        with torch.no_grad():
-            t = timed_ms(lambda: fn_of_network(network), repeats, warmup) / per
-            o = timed_ms(lambda: fn_of_network(onnx_network), repeats, warmup) / per if onnx_network else None
-        rows.append((name, f"{t:.2f}", "—" if o is None else f"{o:.2f}"))
+        t = timed_ms(lambda: fn_of_network(network), repeats, warmup) / per
+        o = timed_ms(lambda: fn_of_network(onnx_network), repeats, warmup) / per
+        rows.append((name, f"{t:.2f}", f"{o:.2f}"))
 
     both("landmark network, batch 1 (ms per call)", lambda net: net(x1))
     both(f"landmark network, batch {args.batch} (ms per face)", lambda net: net(xb), per=args.batch)
@@ -292,7 +289,7 @@ def main() -> None:
     dl_ms, dl_note = dlib_ms(rgb, repeats, warmup, args.dlib_model)
     load_after = load_average()
 
-    params = sum(p.numel() for p in network.parameters())
+    params = sum(p.numel() for p in network.module.parameters())
     heavy = (f"yes: {len(busy)} other process(es) over 30% of a core before starting — timings are pessimistic"
              if busy else "no other process over 30% of a core before starting")
     lines = [

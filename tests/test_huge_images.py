@@ -224,21 +224,22 @@ def test_small_file_takes_the_full_resolution_path(landmarker):
 
 
 def test_array_is_not_copied_for_crops(landmarker, monkeypatch):
-    """An RGB array is handed to the detector as it is, and crops are cut from views of it: only the
-    detector's own shrinking converts the whole array (Pillow copies every array it is given)."""
+    """An RGB array is handed to the detector as it is (its black border is virtual), and crops are cut from
+    views of it: only the detector's resampling of the whole image into each of its two networks' inputs
+    converts the whole array (Pillow copies every array it is given)."""
     rgb = np.ascontiguousarray(np.asarray(_portrait(1000)))
     expected = landmarker.detect(rgb)
     whole = []
     original = Image.fromarray
 
     def spy(obj, *args, **kwargs):
-        if np.asarray(obj).shape[:2] == rgb.shape[:2]:
+        if np.asarray(obj).size >= rgb.size:  # the whole image, or more
             whole.append(1)
         return original(obj, *args, **kwargs)
 
     monkeypatch.setattr(Image, "fromarray", spy)
     faces = landmarker.detect(rgb)
-    assert len(whole) == 1  # MTCNN shrinking the image to 640 px
+    assert len(whole) == 2  # BlazeFace's full- and short-range inputs
     assert len(faces) == 1 and np.array_equal(faces[0].points, expected[0].points)
 
 

@@ -14,7 +14,7 @@ __all__ = ["FACE88", "IBUG68", "Face", "Landmarker", "Scheme", "get_scheme", "__
 
 
 def __getattr__(name):
-    # The API pulls in torch; import it on first use so `facemark --help` and the data tools stay quick.
+    # The API loads onnxruntime, OpenCV and the detector; import it on first use so `facemark --help` stays quick.
     if name in ("Landmarker", "Face"):
         from facemark import api
         return getattr(api, name)

@@ -15,14 +15,17 @@ What the detector sees (`Landmarker._candidates`, `_detect_scale`):
   `min_face_size`, in the pixels it sees: 40 for MTCNN), so small faces in big photos are found; on the reduced
   path above, the detector's copy also holds at most HUGE_DETECT_PIXELS pixels;
 - with a black border of BORDER_PAD of its shorter side, so a face cut by the image's edge is still a whole
-  window for the detector (boxes come back in image pixels, possibly reaching outside the image);
+  window for the detector (FaceDetector.detect_padded: BlazeFace's border is virtual, no copy is made; boxes
+  come back in image pixels, possibly reaching outside the image);
 - when no face it finds is surely upright (see ORIENTATION_CHECK), turned by 90°, 180° and 270° as well
   (faces lying on their side or upside down; `Landmarker.candidates`, used by video, only when it finds none).
 Each face's first crop is turned by its roll, measured from the detector's eye keypoints (or the quarter turn
-it was found in); a face whose crop and its mirror image disagree is tried all four ways up; the second pass
-measures the roll again from the first pass's eye points, so the network sees the face level, as in training,
-and its points are turned back into the image. Cost: one more network crop per face (the mirror), and on
-images with no surely upright face up to three more detector runs and eight more crops per doubtful face.
+it was found in); the second pass is framed on the first pass's points and turned by the roll of their eyes,
+so the network sees the face level, as in training, and its points are turned back into the image. That pass
+also predicts its crop's mirror image, in the same batch: the final points are the two averaged, a face whose
+two disagree is tried all four ways up, and the two give the trust score (facemark.trust). Cost per face:
+three crops in two network calls; on images with no surely upright face up to three more detector runs and
+sixteen more crops per doubtful face.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from facemark.detection.core import DEFAULT_DETECTOR, Detection
 from facemark.detection.nms import nms
@@ -98,11 +101,11 @@ MAX_PASSES = 3
 # (turning by them cost 5.00% -> 5.59% NME on AFW, benchmarks/human_labels.py), the network is trained on rolls
 # up to ±45°, and the next pass turns the crop by the roll of its own, better, eye points.
 FIRST_CROP_MIN_ROLL = math.radians(25)
-# Which way up a face is: the first pass predicts each crop and its mirror image. On a face upright in its crop
-# the two agree closely (mean point distance ≤ 0.013 of the crop on HELEN faces); on a face turned by 90° or
-# more they do not (≥ 0.02: the network draws an upright shape on whatever it is shown), and MTCNN finds such
-# faces with confident, upright-looking, wrong eye keypoints. Above ORIENTATION_CHECK the face is tried all four
-# ways up (see Landmarker._first_pass).
+# Which way up a face is: the refining pass (or, without refine, the one pass) predicts each crop and its mirror
+# image. On a face upright in its crop the two agree closely (mean point distance ≤ 0.013 of the crop on HELEN
+# faces); on a face turned by 90° or more they do not (≥ 0.02: the network draws an upright shape on whatever it
+# is shown), and MTCNN finds such faces with confident, upright-looking, wrong eye keypoints. Above
+# ORIENTATION_CHECK the face is tried all four ways up (see Landmarker._four_ways_up).
 ORIENTATION_CHECK = 0.02
 # Ways up tried (every 360° / ORIENTATION_STEPS). 8 (every 45°) was measured too: better at 60° of roll, but the
 # mirror agreement then picks more wrong ways for faces at 90-180° (benchmarks/rotation.py).
@@ -203,12 +206,13 @@ class Landmarker:
 
     model: a built-in name ("face88"), a weights file or an .onnx file. detector: a name from
     facemark.detection.DETECTORS, "blazeface" by default (MediaPipe's BlazeFace converted to ONNX, built in),
-    "mtcnn" (built in, torch) or "mediapipe" (needs the `label` extra), or a FaceDetector. threads: CPU threads
-    of the detector and the landmark network (default DEFAULT_THREADS, 1; torch's setting is process-wide,
-    torch.set_num_threads). refine: re-frame each face on its first-pass points (more
-    accurate, two network calls per face). backend: "torch", "onnx" or "auto" (onnxruntime when the `onnx`
-    extra is installed: about 4× faster on a CPU). flip: average each prediction with that of the mirrored
-    crop (about 4% lower NME, twice the network time).
+    "mtcnn" (built in, needs the `train` extra: torch) or "mediapipe" (needs the `label` extra), or a
+    FaceDetector. threads: CPU threads of the detector and the landmark network (default DEFAULT_THREADS, 1;
+    torch's setting, for the torch back end and MTCNN, is process-wide). refine: re-frame each face on its
+    first-pass points, turned level, and average that pass with its mirror image (more accurate; three crops
+    in two network calls per face). backend: "auto" or "onnx" (onnxruntime; a built-in name runs its .onnx
+    file) or "torch" (the `train` extra). flip: also average the first pass (and every pass of video
+    tracking) with the mirrored crop (twice the network time there).
     min_face: the smallest face to find, its side in pixels of the input image; larger is faster on big photos
     (detection time grows with the image's area over min_face²), smaller reaches further (an image is enlarged
     for the detector when needed). None (default): DEFAULT_MIN_FACE (40) for a detector with a fixed smallest
@@ -216,8 +220,8 @@ class Landmarker:
     (BlazeFace) keeps its own default (one whole-image pass: faces from ~1/10 of the longer side), as its tiles
     cost ~7× on a 640×480 photo. find_turned: when the upright image shows no face, look again in it
     turned by 90°, 180° and 270° (up to three more detector runs, on images without an upright face only).
-    trust: give each face a trust score in [0, 1] (facemark.trust: one more network pass on two crops per
-    face). min_trust: leave out faces whose trust is below it (needs trust).
+    trust: give each face a trust score in [0, 1] (facemark.trust; from the refining pass at no cost, or one
+    more network pass on two crops per face without refine). min_trust: leave out faces whose trust is below it (needs trust).
     Raises ValueError for a min_face that is not a number of at least 8 pixels, a min_trust outside [0, 1].
     """
 
@@ -262,14 +266,13 @@ class Landmarker:
             if max(reader.size) > LARGE_IMAGE_SIDE:
                 return self._detect_large(reader)
             rgb = reader.array()
-        found, points = self._found_upright_or_turned(rgb)
-        trusts = self.trust_scores(rgb, points) if self.trust else [None] * len(points)
+        found, points, trusts = self._found_upright_or_turned(rgb)
         faces = [Face(c.detection.box, c.detection.score, p, self.scheme, t, (rgb.shape[1], rgb.shape[0]), rgb)
                  for c, p, t in zip(found, points, trusts)]
         return self._trusted(_distinct(faces))
 
-    def _found_upright_or_turned(self, rgb: np.ndarray) -> tuple[list[Candidate], list[np.ndarray]]:
-        """Candidates and their points: upright first; when no face found there is surely upright (its mirror
+    def _found_upright_or_turned(self, rgb: np.ndarray) -> tuple[list[Candidate], list[np.ndarray], list]:
+        """Candidates, their points and their trust (None without `trust`): upright first; when no face found there is surely upright (its mirror
         images agree: ORIENTATION_CHECK) and `find_turned`, also those found in the image's quarter turns (the
         detector may take a face lying on its side for a bigger, wrong one, upright)."""
         height, width = rgb.shape[:2]
@@ -277,19 +280,20 @@ class Landmarker:
         crop = functools.partial(crop_image, rgb)
         found = self._candidates(small, s, (0,))
         agreement: list[float] = []
-        points = self._landmarks(crop, [c.transform for c in found], agreement)
+        points, trusts = self._landmarks(crop, [c.transform for c in found], agreement)
         if self.find_turned and not any(a <= ORIENTATION_CHECK for a in agreement):
             turned = self._candidates(small, s, QUARTER_TURNS)
             more: list[float] = []
-            found, points = found + turned, points + self._landmarks(crop, [c.transform for c in turned], more)
+            more_points, more_trusts = self._landmarks(crop, [c.transform for c in turned], more)
+            found, points, trusts = found + turned, points + more_points, trusts + more_trusts
             agreement += more
             # one face found both ways (or a bigger false face around it, upright): keep the surely upright one
             # (mirror images agreeing), then the better score; overlap is over the smaller points' box
             sure = [float(a <= ORIENTATION_CHECK) for a in agreement]
             keep = _distinct_points(points, [u + c.detection.score for u, c in zip(sure, found)], "min")
             keep.sort(key=lambda i: -found[i].detection.score)
-            found, points = [found[i] for i in keep], [points[i] for i in keep]
-        return found, points
+            found, points, trusts = [found[i] for i in keep], [points[i] for i in keep], [trusts[i] for i in keep]
+        return found, points, trusts
 
     def candidates(self, rgb: np.ndarray) -> list[Candidate]:
         """The detector's faces in an RGB uint8 H×W×3 array, best score first, each with its first crop (see the
@@ -306,7 +310,7 @@ class Landmarker:
 
     def landmarks_for_transforms(self, rgb: np.ndarray, transforms: list[CropTransform]) -> list[np.ndarray]:
         """(P, 2) points in image pixels for faces whose first crops are known (e.g. `Candidate.transform`)."""
-        return self._landmarks(functools.partial(crop_image, rgb), transforms)
+        return self._landmarks(functools.partial(crop_image, rgb), transforms)[0]
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Points in crop pixels for a batch of (N, S, S, 3) uint8 crops."""
@@ -346,8 +350,7 @@ class Landmarker:
         for r in sorted(set(reductions), reverse=True):
             faces = [i for i, ri in enumerate(reductions) if ri == r]
             crop = functools.partial(_reduced_crop, reader, r)
-            done = self._landmarks(crop, [found[i].transform for i in faces])
-            scores = self._trust_scores(crop, done) if self.trust else [None] * len(done)
+            done, scores = self._landmarks(crop, [found[i].transform for i in faces])
             for i, p, t in zip(faces, done, scores):
                 points[i], trusts[i] = p, t
         return self._trusted(_distinct([Face(c.detection.box, c.detection.score, p, self.scheme, t, reader.size)
@@ -390,28 +393,28 @@ class Landmarker:
         is found and `find_turned`, the other three."""
         height, width = small.shape[:2]
         pad = round(BORDER_PAD * min(height, width))
-        padded = _padded(small, pad)
         if turns is None:
-            found = self._detect_turned(padded, 0)
+            found = self._detect_turned(small, pad, 0)
             if not found and self.find_turned:
-                found = [c for k in QUARTER_TURNS for c in self._detect_turned(padded, k)]
+                found = [c for k in QUARTER_TURNS for c in self._detect_turned(small, pad, k)]
         else:
-            found = [c for k in turns for c in self._detect_turned(padded, k)]
+            found = [c for k in turns for c in self._detect_turned(small, pad, k)]
         if len(found) > 1 and (turns is None or len(turns) > 1):  # a face at 45° may show in two turns
             boxes = np.array([c.detection.box for c in found])
             found = [found[i] for i in nms(boxes, np.array([c.detection.score for c in found]), 0.4)]
         # padded pixels -> scaled-copy pixels -> image pixels
         return [_moved(c, lambda q: (q - pad + 0.5) * s - 0.5, s) for c in found]
 
-    def _detect_turned(self, padded: np.ndarray, k: int) -> list[Candidate]:
-        """The detector on `padded` turned counter-clockwise by k quarter turns; results in `padded`'s pixels.
-        The first crop is turned by the face's roll: from the eye keypoints when the detector gives them, else
-        the quarter turn itself."""
-        height, width = padded.shape[:2]
-        turned = np.ascontiguousarray(np.rot90(padded, k)) if k else padded
+    def _detect_turned(self, small: np.ndarray, pad: int, k: int) -> list[Candidate]:
+        """The detector on `small` turned counter-clockwise by k quarter turns, inside a black border `pad`
+        wide (FaceDetector.detect_padded); results in the pixels of `small` padded (x + pad, y + pad). The
+        first crop is turned by the face's roll: from the eye keypoints when the detector gives them, else the
+        quarter turn itself."""
+        height, width = small.shape[0] + 2 * pad, small.shape[1] + 2 * pad
+        turned = np.ascontiguousarray(np.rot90(small, k)) if k else small
         margin = self.network.config.margin
         found = []
-        for d in self.detector.detect(turned):
+        for d in self.detector.detect_padded(turned, pad):
             x0, y0, x1, y1 = self.detector.landmark_box(d.box)
             roll = _keypoint_roll(d.keypoints)
             if abs(roll) < FIRST_CROP_MIN_ROLL:
@@ -433,62 +436,91 @@ class Landmarker:
     # ------------------------------------------------------------------------------------------ landmarks
 
     def _landmarks(self, crop: Cropper, transforms: list[CropTransform],
-                   agreement: list[float] | None = None) -> list[np.ndarray]:
-        """Points for each face's first crop; then, with `refine`, passes framed on the points, turned by their
-        roll (repeated, up to MAX_PASSES in all, for faces whose roll moved by more than ROLL_RECHECK)."""
+                   agreement: list[float] | None = None) -> tuple[list[np.ndarray], list[float | None]]:
+        """(points, trust) of each face from its first crop.
+
+        With `refine`: one network pass on each first crop, then passes framed on the points and turned by their
+        roll (repeated, up to MAX_PASSES in all, for faces whose roll moved by more than ROLL_RECHECK). Those
+        passes predict each crop and its mirror image in one batch: the final points are the two averaged, the
+        two's disagreement is the orientation check (a face found at more than ORIENTATION_CHECK is tried the
+        four ways up, `_four_ways_up`), and with the framing points they give the trust score (facemark.trust)
+        at no extra cost. Without `refine`: one mirrored pass (orientation check, average) and, with `trust`,
+        the separate trust pass. `agreement` (when given) receives each face's final mirror disagreement."""
         if len(transforms) == 0:
-            return []
-        points = self._first_pass(crop, transforms, agreement)
+            return [], []
         if not self.refine:
-            return points
+            points = self._first_pass(crop, transforms, agreement)
+            return points, self._trust_scores(crop, points) if self.trust else [None] * len(points)
+        points = self._predict(crop, transforms)
+        framing: list = [None] * len(points)  # per face: the points its last crop was framed on
+        direct: list = [None] * len(points)  # ... and that crop's own points and its mirror's, image pixels
+        mirrored: list = [None] * len(points)
+        mirror_gap = [math.inf] * len(points)
         todo = list(range(len(points)))
         for _ in range(MAX_PASSES - 1):
             rolls = {i: roll_angle(points[i], self.scheme) for i in todo}
-            framed = {i: self._framing(points[i], rolls[i]) for i in todo}
-            new = self._predict(crop, [framed[i] for i in todo])
+            framed = [self._framing(points[i], rolls[i]) for i in todo]
+            mean, gap, one, other = self._predict_mirrored(crop, framed)
             todo_next = []
-            for i, p in zip(todo, new):
-                points[i] = p
-                if abs(_angle_difference(roll_angle(p, self.scheme), rolls[i])) > ROLL_RECHECK:
+            for j, i in enumerate(todo):
+                framing[i], direct[i], mirrored[i], mirror_gap[i] = points[i], one[j], other[j], gap[j]
+                points[i] = mean[j]
+                if abs(_angle_difference(roll_angle(mean[j], self.scheme), rolls[i])) > ROLL_RECHECK:
                     todo_next.append(i)
             todo = todo_next
             if not todo:
                 break
-        return points
+        doubtful = [i for i, d in enumerate(mirror_gap) if not d <= ORIENTATION_CHECK]
+        if doubtful:
+            for i, (f, p, gap, one, other) in zip(doubtful, self._four_ways_up(crop, [transforms[i] for i in doubtful])):
+                framing[i], points[i], mirror_gap[i], direct[i], mirrored[i] = f, p, gap, one, other
+        if agreement is not None:
+            agreement[:] = mirror_gap
+        if not self.trust:
+            return points, [None] * len(points)
+        d = disagreement(np.stack(framing), np.stack(direct), np.stack(mirrored), self.scheme)
+        return points, [float(v) for v in trust_from_disagreement(d)]
 
     def _first_pass(self, crop: Cropper, transforms: list[CropTransform],
                     agreement_out: list[float] | None = None) -> list[np.ndarray]:
-        """Mirror-averaged points of each first crop. A face whose mirror images disagree (ORIENTATION_CHECK) is
-        tried the four ways up: each quarter turn of its crop, re-framed on its own points and roll, and the way
-        whose re-framed mirror images agree best is kept."""
-        points, disagreement = self._predict_mirrored(crop, transforms)
+        """Mirror-averaged points of each first crop (the one pass of refine=False); a face whose mirror images
+        disagree (ORIENTATION_CHECK) is tried the four ways up (`_four_ways_up`)."""
+        points, gaps, _, _ = self._predict_mirrored(crop, transforms)
+        doubtful = [i for i, d in enumerate(gaps) if not d <= ORIENTATION_CHECK]
+        if doubtful:
+            for i, (_, p, gap, _, _) in zip(doubtful, self._four_ways_up(crop, [transforms[i] for i in doubtful])):
+                points[i], gaps[i] = p, gap
         if agreement_out is not None:
-            agreement_out[:] = disagreement  # updated below with the way up chosen
-        doubtful = [i for i, d in enumerate(disagreement) if not d <= ORIENTATION_CHECK]
-        if not doubtful:
-            return points
-        steps = ORIENTATION_STEPS
-        tried = [dataclasses.replace(transforms[i], angle=math.remainder(transforms[i].angle + 2 * math.pi * k / steps,
-                                                                         2 * math.pi))
-                 for i in doubtful for k in range(steps)]
-        rough, _ = self._predict_mirrored(crop, tried)
-        framed = [self._framing(p, roll_angle(p, self.scheme)) for p in rough]
-        better, agreement = self._predict_mirrored(crop, framed)
-        for n, i in enumerate(doubtful):
-            best = min(range(steps * n, steps * (n + 1)), key=lambda j: agreement[j])
-            points[i] = better[best]
-            if agreement_out is not None:
-                agreement_out[i] = agreement[best]
+            agreement_out[:] = gaps
         return points
 
-    def _predict_mirrored(self, crop: Cropper, transforms: list[CropTransform]) -> tuple[list[np.ndarray], list[float]]:
-        """(points in image pixels averaged with the mirrored crop's, mean distance between the two in units of
-        the crop's side) for each transform."""
+    def _four_ways_up(self, crop: Cropper, transforms: list[CropTransform]) -> list[tuple]:
+        """For faces whose way up is in doubt, from their first crops: each quarter turn of the crop (every
+        360° / ORIENTATION_STEPS), predicted with its mirror, re-framed on its own points and roll and predicted
+        again with its mirror; the way whose re-framed mirror images agree best is kept. Per face: (the points
+        the kept crop was framed on, its averaged points, its mirror disagreement, its own points, its mirror's
+        points)."""
+        steps = ORIENTATION_STEPS
+        tried = [dataclasses.replace(t, angle=math.remainder(t.angle + 2 * math.pi * k / steps, 2 * math.pi))
+                 for t in transforms for k in range(steps)]
+        rough, _, _, _ = self._predict_mirrored(crop, tried)
+        framed = [self._framing(p, roll_angle(p, self.scheme)) for p in rough]
+        better, gaps, one, other = self._predict_mirrored(crop, framed)
+        out = []
+        for n in range(len(transforms)):
+            best = min(range(steps * n, steps * (n + 1)), key=lambda j: gaps[j])
+            out.append((rough[best], better[best], gaps[best], one[best], other[best]))
+        return out
+
+    def _predict_mirrored(self, crop: Cropper, transforms: list[CropTransform]) -> tuple[list, list, list, list]:
+        """For each transform, in image pixels: (the points averaged with the mirrored crop's, the mean distance
+        between the two in units of the crop's side, the crop's own points, the mirrored crop's points)."""
         crops = np.stack([crop(t) for t in transforms])
         direct, mirrored = self._direct_and_mirrored(crops)
-        disagreement = np.linalg.norm(direct - mirrored, axis=-1).mean(axis=-1) / crops.shape[2]
-        return ([t.to_image((a + b) / 2) for t, a, b in zip(transforms, direct, mirrored)],
-                [float(d) for d in disagreement])
+        gaps = np.linalg.norm(direct - mirrored, axis=-1).mean(axis=-1) / crops.shape[2]
+        one = [t.to_image(a) for t, a in zip(transforms, direct)]
+        other = [t.to_image(b) for t, b in zip(transforms, mirrored)]
+        return [(a + b) / 2 for a, b in zip(one, other)], [float(d) for d in gaps], one, other
 
     def _direct_and_mirrored(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Points in crop pixels of (N, S, S, 3) crops and of their left/right mirrors, the mirrors' points mapped
@@ -565,13 +597,6 @@ def _scaled_for_detector(rgb: np.ndarray, s: float) -> tuple[np.ndarray, float]:
     out = (side, max(1, height * side // width)) if width >= height else (max(1, width * side // height), side)
     pil = Image.fromarray(rgb).resize(out, Image.Resampling.BILINEAR, box=(0, 0, out[0] * s, out[1] * s))
     return np.asarray(pil), s
-
-
-def _padded(rgb: np.ndarray, pad: int) -> np.ndarray:
-    """`rgb` with a black border `pad` pixels wide (pixel (x, y) moves to (x + pad, y + pad))."""
-    if pad <= 0:
-        return rgb
-    return np.asarray(ImageOps.expand(Image.fromarray(rgb), border=pad, fill=0))
 
 
 def _unturn(points: np.ndarray, k: int, width: int, height: int) -> np.ndarray:

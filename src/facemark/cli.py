@@ -21,6 +21,8 @@ DEFAULT_HEAD_CHANNELS = {"heatmap": 64, "flatten": 48, "gap": 48}
 DETECTOR_HELP = ("face detector: blazeface (MediaPipe's BlazeFace on onnxruntime, built in), blazeface-full / "
                  "blazeface-short (one of its two networks), mtcnn (built in, torch), mediapipe (needs the `label` "
                  "extra); compared in benchmarks/results/detector.md")
+BACKEND_HELP = ("landmark network runtime: auto/onnx = onnxruntime (a .pt weights file is exported in memory), "
+                "torch = the torch network (both .pt and torch need the train extra)")
 THREADS_HELP = ("CPU threads of the detector and the landmark network (1 stays fast when other programs load the "
                 "CPU; use --workers to use more cores)")
 
@@ -424,8 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="landmarks for images, folders (recursive) or globs")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
-                   help="landmark network runtime (auto: onnxruntime when installed, it is faster)")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help=BACKEND_HELP)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
     p.add_argument("--min-face", type=float, default=None, metavar="PIXELS",
                    help="smallest face to find, its side in image pixels; smaller reaches further and is slower "
@@ -443,12 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes that decode, detect and predict in parallel (one thread each)")
     p.add_argument("--flip", action="store_true",
-                   help="average each face with its mirror image (about 4%% lower error, twice the network time)")
+                   help="also average the first pass with its mirror image (the final pass always is; more network "
+                        "time, little gain)")
     p.add_argument("--resume", action="store_true",
                    help="append to --json FILE, skipping the images already in it (after a killed run)")
     p.add_argument("--min-trust", type=float, default=None, metavar="T",
                    help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T; "
-                        "0.5 keeps about 95%% of real AFW faces (benchmarks/results/trust.md)")
+                        "0.5 keeps about 93%% of real AFW faces (benchmarks/results/trust.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
 
@@ -463,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-trust", type=float, default=None, metavar="T",
                    help="no chip for faces whose trust score (0-1) is below T")
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="landmark network runtime")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help=BACKEND_HELP)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -485,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "given either: INPUT-NAME_landmarks.mp4 in the current folder)")
     p.add_argument("--json", help="JSON Lines file, one line per frame ('-' for stdout)")
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="landmark network runtime")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help=BACKEND_HELP)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
     p.add_argument("--detect-every", type=int, default=30,
                    help="run the face detector at least every N frames (a new face waits at most N frames)")

@@ -155,7 +155,7 @@ def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarr
     input, antialiased, when S differs).
 
     `network`: a LandmarkNetwork, or anything with its `config`, `scheme` and numpy call (the torch network's
-    adapter, facemark.train.export.TorchLandmarkNetwork). flip: also predict the mirrored crops (one batch of
+    adapter, facemark.train.model.TorchLandmarkNetwork). flip: also predict the mirrored crops (one batch of
     2N), mirror those points back through the scheme's left/right permutation and average: about 4% lower NME
     for twice the network time."""
     crops = np.asarray(crops)

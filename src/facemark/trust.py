@@ -2,19 +2,22 @@
 feed it are the Landmarker's (`Landmarker(trust=True)`).
 
 A landmark network that sees a face it knows gives the same points whatever small change is made to its input;
-on an upside-down face, a non-face or a badly framed crop it guesses, and its guesses disagree. Two checks, each
-one more network pass on a crop framed on the face's final points (one batch of two crops):
+on an upside-down face, a non-face or a badly framed crop it guesses, and its guesses disagree. Two checks on a
+crop framed on points P of the face, predicted together with its mirror image (one batch of two crops):
 
-- re-framing: the points predicted from that crop, against the final points (is the answer a fixed point of
-  the framing?);
+- re-framing: the points predicted from that crop, against P (is the answer a fixed point of the framing?);
 - mirror: the points predicted from the same crop flipped left/right, flipped back through the layout's
-  mirror permutation, against the final points.
+  mirror permutation, against P.
+
+`Landmarker.detect` takes both from its last refining pass, at no extra cost: P is the previous pass's points
+(the crop is framed on them), and the face's final points are the average of that pass's two predictions.
+`Landmarker.trust_scores(image, points)` runs the pass for any given points (P = those points).
 
 disagreement = (mean point distance of the first + mean point distance of the second) / the distance between
 the outer eye corners (not less than a tenth of the face's box, so a collapsed shape does not divide by ~0),
 and trust = exp(-disagreement / TRUST_SCALE).
 
-Measured on the 336 AFW faces the shipped face88 model finds (held out from its training; human labels over the
+Measured on the 337 AFW faces the shipped face88 model finds (held out from its training; human labels over the
 34 points face88 shares with iBUG): Spearman rank correlation between the disagreement and the NME, and the NME
 of the faces kept at the threshold that keeps 95%: benchmarks/results/trust.md (`python benchmarks/trust.py`).
 """
@@ -26,8 +29,9 @@ import numpy as np
 from facemark.scheme import Scheme
 
 # disagreement at which trust is 1/e: trust 0.5 at the 93rd percentile of the built-in face88's disagreement on
-# AFW (0.040 for the heatmap-head model of issue 11, so 0.058; 0.08 for the model before it, at 0.055)
-TRUST_SCALE = 0.058
+# AFW as `Landmarker.detect` measures it (0.0512 since the trust comes from the last refining pass, whose crop is
+# framed on the single first pass's points: 0.074; 0.058 and 0.08 for the separate trust pass of earlier models)
+TRUST_SCALE = 0.074
 # the eye-corner distance never counts for less than this share of the points' box side
 MIN_EYE_DISTANCE_SHARE = 0.1
 

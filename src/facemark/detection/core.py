@@ -48,6 +48,13 @@ class FaceDetector(ABC):
         cx, cy = (x0 + x1) / 2 + dx * w, (y0 + y1) / 2 + dy * h
         return cx - sw * w / 2, cy - sh * h / 2, cx + sw * w / 2, cy + sh * h / 2
 
+    def detect_padded(self, image: np.ndarray, pad: int) -> list[Detection]:
+        """`detect` on `image` inside a black border `pad` pixels wide (a face cut by the image's edge is then a
+        whole window); results in the padded image's pixels (pixel (x, y) of `image` is (x + pad, y + pad)).
+        Detectors that can treat the border as virtual (BlazeFace: its windows may leave the image) override
+        this to skip building the padded copy."""
+        return self.detect(pad_image(image, pad))
+
     def close(self) -> None:
         """Free what the detector holds (a native graph, say); the detector is unusable afterwards."""
 
@@ -56,6 +63,15 @@ class FaceDetector(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def pad_image(rgb: np.ndarray, pad: int) -> np.ndarray:
+    """`rgb` (H×W×3 uint8) with a black border `pad` pixels wide: pixel (x, y) moves to (x + pad, y + pad)."""
+    if pad <= 0:
+        return rgb
+    out = np.zeros((rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad, 3), np.uint8)
+    out[pad:pad + rgb.shape[0], pad:pad + rgb.shape[1]] = rgb
+    return out
 
 
 def check_image(image) -> np.ndarray:

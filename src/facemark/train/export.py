@@ -105,7 +105,7 @@ def onnx_model_bytes(network: nn.Module, *, opset: int = DEFAULT_OPSET, compact:
     dummy = torch.zeros(2, 3, size, size, dtype=param.dtype, device=param.device)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
-        # The torch.export-based exporter (torch's default since 2.9) needs onnxscript, which the `onnx` extra
+        # The torch.export-based exporter (torch's default since 2.9) needs onnxscript, which the `train` extra
         # does not pull in; the TorchScript tracer handles this plain conv net exactly and folds BatchNorm.
         # Its deprecation notices are torch's business, not the user's.
         warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -75,6 +75,7 @@ NUM_KEYPOINTS = 6
 SCORE_CLIP = 100.0  # logits are clipped to ±this before the sigmoid (MediaPipe's score_clipping_thresh)
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
 CONTAINED = 0.6  # with tiles, a box overlapping a better one by this share of its own area is a face part
+EDGE_BLEND = 2  # output pixels resampled past the image's edge, so the filter blends the edge with black
 TILE_OVERLAP = 2.5  # tiles overlap by this many smallest faces, so every face of a level lies whole in a tile
 
 
@@ -181,11 +182,22 @@ class BlazeFaceDetector(FaceDetector):
     # ------------------------------------------------------------------------------------------ detection
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        return self._detect(check_image(image), 0)
+
+    def detect_padded(self, image: np.ndarray, pad: int) -> list[Detection]:
+        """As FaceDetector.detect_padded, without building the padded copy: the windows are planned on the
+        padded size and cut from the image itself, black (-1) wherever they leave it, which is what the border
+        holds. (The only difference: at the image's edge, the resampling filter does not blend in the black
+        border.)"""
+        return self._detect(check_image(image), max(int(pad), 0))
+
+    def _detect(self, rgb: np.ndarray, pad: int) -> list[Detection]:
+        """Detections in the pixels of `rgb` inside a virtual black border `pad` wide (see detect_padded)."""
         if self._sessions is None:
             raise RuntimeError("this BlazeFaceDetector was closed")
-        rgb = check_image(image)
         height, width = rgb.shape[:2]
-        all_windows = self.windows(width, height)
+        all_windows = [Window(w.left - pad, w.top - pad, w.side, w.max_face)
+                       for w in self.windows(width + 2 * pad, height + 2 * pad)]
         boxes, keypoints, scores = [], [], []
         for k, (model, session, anchors) in enumerate(zip(self.models, self._sessions, self._anchors)):
             # the first network looks at every window; a second (short range: large faces) at the whole image
@@ -202,7 +214,7 @@ class BlazeFaceDetector(FaceDetector):
                         scores.append(found[2])
         if not boxes:
             return []
-        boxes, keypoints, scores = np.concatenate(boxes), np.concatenate(keypoints), np.concatenate(scores)
+        boxes, keypoints, scores = np.concatenate(boxes) + pad, np.concatenate(keypoints) + pad, np.concatenate(scores)
         found = []
         for group in nms_groups(boxes, scores, NMS_IOU):
             weights = scores[group] / scores[group].sum()
@@ -261,25 +273,34 @@ class BlazeFaceDetector(FaceDetector):
 
 def _network_input(rgb: np.ndarray, window: Window, size: int) -> np.ndarray:
     """The S×S×3 float32 network input in [-1, 1] for one window: its pixels resampled with Pillow's
-    antialiasing bilinear filter, -1 (black) where the window leaves the image."""
+    antialiasing bilinear filter, -1 (black) where the window leaves the image. Near the image's edge the filter
+    blends in black (EDGE_BLEND output pixels of it are resampled too), as it would on an image padded with
+    black: a face cut by the edge looks the same to the network either way."""
     height, width = rgb.shape[:2]
     scale = size / window.side
-    # the output pixels covering the image, and the image edge box they come from (exactly, up to the
-    # < half output pixel rounded at an image border)
-    x0 = min(max(0, math.ceil(-window.left * scale - 1e-6)), size)
-    y0 = min(max(0, math.ceil(-window.top * scale - 1e-6)), size)
-    x1 = max(min(size, math.floor((width - window.left) * scale + 1e-6)), x0)
-    y1 = max(min(size, math.floor((height - window.top) * scale + 1e-6)), y0)
+    # the output pixels covering the image (and EDGE_BLEND more where the window leaves it), and the edge box
+    # they come from (exactly, up to the < half output pixel rounded at an image border)
+    x0 = min(max(0, math.ceil(-window.left * scale - 1e-6) - EDGE_BLEND), size)
+    y0 = min(max(0, math.ceil(-window.top * scale - 1e-6) - EDGE_BLEND), size)
+    x1 = max(min(size, math.floor((width - window.left) * scale + 1e-6) + EDGE_BLEND), x0)
+    y1 = max(min(size, math.floor((height - window.top) * scale + 1e-6) + EDGE_BLEND), y0)
     out = np.full((size, size, 3), -1.0, np.float32)
     if x1 > x0 and y1 > y0:
         left, top = window.left + x0 / scale, window.top + y0 / scale
         right, bottom = window.left + x1 / scale, window.top + y1 / scale
-        l0, t0 = max(math.floor(left), 0), max(math.floor(top), 0)
-        r0, b0 = min(math.ceil(right), width), min(math.ceil(bottom), height)
-        region = Image.fromarray(np.ascontiguousarray(rgb[t0:b0, l0:r0]))
-        box = (max(left - l0, 0.0), max(top - t0, 0.0), min(right - l0, r0 - l0), min(bottom - t0, b0 - t0))
-        part = region.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
-        out[y0:y1, x0:x1] = np.asarray(part, np.float32) * (2.0 / 255.0) - 1.0
+        l0, t0 = math.floor(left), math.floor(top)
+        r0, b0 = math.ceil(right), math.ceil(bottom)
+        if l0 >= 0 and t0 >= 0 and r0 <= width and b0 <= height:
+            part = np.ascontiguousarray(rgb[t0:b0, l0:r0])
+        else:  # the source box reaches past the image: black there
+            part = np.zeros((b0 - t0, r0 - l0, 3), np.uint8)
+            ix0, iy0, ix1, iy1 = max(l0, 0), max(t0, 0), min(r0, width), min(b0, height)
+            if ix1 > ix0 and iy1 > iy0:
+                part[iy0 - t0:iy1 - t0, ix0 - l0:ix1 - l0] = rgb[iy0:iy1, ix0:ix1]
+        box = (left - l0, top - t0, right - l0, bottom - t0)
+        resized = Image.fromarray(part).resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box,
+                                               reducing_gap=1.5)
+        out[y0:y1, x0:x1] = np.asarray(resized, np.float32) * (2.0 / 255.0) - 1.0
     return out
 
 
