@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
@@ -116,7 +115,6 @@ def main() -> None:
                         "(default benchmarks/results/human_labels_<folder>)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     pts_dir = Path(args.pts_dir)
     out = Path(args.out or REPO / "benchmarks" / "results" / f"human_labels_{pts_dir.name}")
 
@@ -154,7 +152,8 @@ def main() -> None:
 
     lines += [f"facemark: {args.face88} and {args.ibug68}, detector {args.detector or DEFAULT_DETECTOR}, "
               "crops levelled by the roll of the points"
-              + (", mirror averaging (`--flip`)" if args.flip else ", no mirror averaging") + ".", ""]
+              + ", the refining pass averaged with its mirror image"
+              + (", the first pass too (`--flip`)" if args.flip else "") + ".", ""]
     lines += [f"NME normalised by the human outer eye corners; FR/AUC at 0.1 count faces not found as failures; "
               f"'common' = NME over the {sum(everyone)} faces every tool found.", "",
               "| tool | points | NME (found) | NME (common) | FR@0.1 | AUC@0.1 | not found | ms/image |",
@@ -165,7 +164,7 @@ def main() -> None:
     if skipped:
         lines += ["", "Not run: " + "; ".join(skipped)]
     lines += ["", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"torch {torch.__version__}, {args.threads} threads, Python {platform.python_version()}."]
+              f"onnxruntime {__import__('onnxruntime').__version__}, {args.threads} threads, Python {platform.python_version()}."]
     text = "\n".join(lines) + "\n"
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)

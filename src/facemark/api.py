@@ -107,6 +107,13 @@ FIRST_CROP_MIN_ROLL = math.radians(25)
 # is shown), and MTCNN finds such faces with confident, upright-looking, wrong eye keypoints. Above
 # ORIENTATION_CHECK the face is tried all four ways up (see Landmarker._four_ways_up).
 ORIENTATION_CHECK = 0.02
+# ...and so is a face whose refining pass gives a trust score (facemark.trust) below this, which is not surely
+# upright either (the image's quarter turns are then searched too): a face upside down in its crop gets a mirror-
+# consistent upright shape drawn on it (faces are left/right symmetric either way up), but not one the re-framing
+# agrees with. Upright HELEN faces, even turned by 45°, score above 0.28. 0.2 against 0.1, 30 HELEN faces turned
+# by 135° / 180°: NME ×1.22 / ×1.01 of 0° against ×1.22 / ×1.15; AFW 4.03% either way (benchmarks/rotation.py,
+# human_labels.py).
+ORIENTATION_TRUST = 0.2
 # Ways up tried (every 360° / ORIENTATION_STEPS). 8 (every 45°) was measured too: better at 60° of roll, but the
 # mirror agreement then picks more wrong ways for faces at 90-180° (benchmarks/rotation.py).
 ORIENTATION_STEPS = 4
@@ -442,10 +449,11 @@ class Landmarker:
         With `refine`: one network pass on each first crop, then passes framed on the points and turned by their
         roll (repeated, up to MAX_PASSES in all, for faces whose roll moved by more than ROLL_RECHECK). Those
         passes predict each crop and its mirror image in one batch: the final points are the two averaged, the
-        two's disagreement is the orientation check (a face found at more than ORIENTATION_CHECK is tried the
-        four ways up, `_four_ways_up`), and with the framing points they give the trust score (facemark.trust)
-        at no extra cost. Without `refine`: one mirrored pass (orientation check, average) and, with `trust`,
-        the separate trust pass. `agreement` (when given) receives each face's final mirror disagreement."""
+        two's disagreement and, with the framing points, the trust score (facemark.trust) they give at no extra
+        cost are the orientation check (a face above ORIENTATION_CHECK or under ORIENTATION_TRUST is tried the
+        four ways up, `_four_ways_up`). Without `refine`: one mirrored pass (orientation check, average) and,
+        with `trust`, the separate trust pass. `agreement` (when given) receives each face's final mirror
+        disagreement, infinite for a face whose trust is under ORIENTATION_TRUST (not surely upright)."""
         if len(transforms) == 0:
             return [], []
         if not self.refine:
@@ -470,16 +478,19 @@ class Landmarker:
             todo = todo_next
             if not todo:
                 break
-        doubtful = [i for i, d in enumerate(mirror_gap) if not d <= ORIENTATION_CHECK]
+        trusts = [float(v) for v in trust_from_disagreement(
+            disagreement(np.stack(framing), np.stack(direct), np.stack(mirrored), self.scheme))]
+        doubtful = [i for i, (g, t) in enumerate(zip(mirror_gap, trusts))
+                    if not (g <= ORIENTATION_CHECK and t >= ORIENTATION_TRUST)]
         if doubtful:
-            for i, (f, p, gap, one, other) in zip(doubtful, self._four_ways_up(crop, [transforms[i] for i in doubtful])):
-                framing[i], points[i], mirror_gap[i], direct[i], mirrored[i] = f, p, gap, one, other
-        if agreement is not None:
-            agreement[:] = mirror_gap
-        if not self.trust:
-            return points, [None] * len(points)
-        d = disagreement(np.stack(framing), np.stack(direct), np.stack(mirrored), self.scheme)
-        return points, [float(v) for v in trust_from_disagreement(d)]
+            for i, (p, gap) in zip(doubtful, self._four_ways_up(crop, [transforms[i] for i in doubtful])):
+                points[i], mirror_gap[i] = p, gap
+            # their last crops were framed on a rough pass: the trust of their final points themselves
+            for i, t in zip(doubtful, self._trust_scores(crop, [points[i] for i in doubtful])):
+                trusts[i] = t
+        if agreement is not None:  # surely upright: mirror images agreeing and points trusted
+            agreement[:] = [g if t >= ORIENTATION_TRUST else math.inf for g, t in zip(mirror_gap, trusts)]
+        return points, trusts if self.trust else [None] * len(points)
 
     def _first_pass(self, crop: Cropper, transforms: list[CropTransform],
                     agreement_out: list[float] | None = None) -> list[np.ndarray]:
@@ -488,7 +499,7 @@ class Landmarker:
         points, gaps, _, _ = self._predict_mirrored(crop, transforms)
         doubtful = [i for i, d in enumerate(gaps) if not d <= ORIENTATION_CHECK]
         if doubtful:
-            for i, (_, p, gap, _, _) in zip(doubtful, self._four_ways_up(crop, [transforms[i] for i in doubtful])):
+            for i, (p, gap) in zip(doubtful, self._four_ways_up(crop, [transforms[i] for i in doubtful])):
                 points[i], gaps[i] = p, gap
         if agreement_out is not None:
             agreement_out[:] = gaps
@@ -497,19 +508,20 @@ class Landmarker:
     def _four_ways_up(self, crop: Cropper, transforms: list[CropTransform]) -> list[tuple]:
         """For faces whose way up is in doubt, from their first crops: each quarter turn of the crop (every
         360° / ORIENTATION_STEPS), predicted with its mirror, re-framed on its own points and roll and predicted
-        again with its mirror; the way whose re-framed mirror images agree best is kept. Per face: (the points
-        the kept crop was framed on, its averaged points, its mirror disagreement, its own points, its mirror's
-        points)."""
+        again with its mirror; the way whose re-framed mirror images agree best is kept. (The trust score's
+        disagreement, re-framing and mirror together, picks a face upside down better, but more often a wrong way
+        on hard upright faces: AFW 4.25% against 4.03% NME, benchmarks/rotation.py 135° ×1.91 against ×1.50.)
+        Per face: (its averaged points, its mirror disagreement)."""
         steps = ORIENTATION_STEPS
         tried = [dataclasses.replace(t, angle=math.remainder(t.angle + 2 * math.pi * k / steps, 2 * math.pi))
                  for t in transforms for k in range(steps)]
         rough, _, _, _ = self._predict_mirrored(crop, tried)
         framed = [self._framing(p, roll_angle(p, self.scheme)) for p in rough]
-        better, gaps, one, other = self._predict_mirrored(crop, framed)
+        better, gaps, _, _ = self._predict_mirrored(crop, framed)
         out = []
         for n in range(len(transforms)):
             best = min(range(steps * n, steps * (n + 1)), key=lambda j: gaps[j])
-            out.append((rough[best], better[best], gaps[best], one[best], other[best]))
+            out.append((better[best], gaps[best]))
         return out
 
     def _predict_mirrored(self, crop: Cropper, transforms: list[CropTransform]) -> tuple[list, list, list, list]:
