@@ -37,7 +37,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from benchmarks.speed import busy_processes, canvas_image, cpu_model, load_average  # noqa: E402
+from speed import busy_processes, canvas_image, cpu_model, load_average  # noqa: E402  (benchmarks/speed.py)
 from facemark.annotations import read_pts  # noqa: E402
 from facemark.detection import create_detector  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "300w"))
     parser.add_argument("--detectors", nargs="*",
                         default=["blazeface", "blazeface-full", "blazeface-short", "mtcnn", "mediapipe"])
-    parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
     parser.add_argument("--repeats", type=int, default=40, help="timed calls per detector (median reported)")
     parser.add_argument("--skip-groups", action="store_true", help="no group photos (the slow part)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "detector.md"))
@@ -152,8 +152,6 @@ def main() -> None:
     if not data.is_dir():
         raise SystemExit(f"error: --data {data}: no such folder")
     load_before, busy = load_average(), busy_processes()
-    import torch
-    torch.set_num_threads(args.threads)
 
     detectors = {}
     unavailable = {}
@@ -240,15 +238,15 @@ def main() -> None:
     lines = [
         "# Face detectors side by side", "",
         f"`python benchmarks/detector.py {' '.join(sys.argv[1:])}`", "",
-        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {args.threads} thread(s) (torch and onnxruntime)",
-        f"- Python {platform.python_version()}, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}",
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {args.threads} thread(s) (onnxruntime)",
+        f"- Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}",
         f"- load average (1/5/15 min) before: {load_before}, after: {load_after}; another heavy process: {heavy}",
         *[f"  - {100 * share:.0f}% of a core: `{cmd}`" for share, cmd in busy],
         *[f"- {name}: not available ({why})" for name, why in unavailable.items()],
         "",
         "Detectors: `blazeface` = MediaPipe's full-range BlazeFace on every window plus its short-range model on "
         "the whole image (facemark's ONNX conversion, onnxruntime); `blazeface-full` / `blazeface-short` = one "
-        "network alone; `mtcnn` = facemark's MTCNN (torch; images shrunk to 640 px); `mediapipe` = "
+        "network alone; `mtcnn` = facemark's MTCNN (ONNX, onnxruntime; images shrunk to 640 px); `mediapipe` = "
         "`mp.solutions.face_detection` full range (TFLite, MediaPipe's own threads).",
         "",
         "## 300-W (human-annotated faces; crops ≤ 320 px)", "",

@@ -6,6 +6,7 @@ straight from the wheel, so facenet-pytorch is never installed (its pins clash w
 
     pip download --no-deps facenet-pytorch==2.6.0 -d /tmp/fnp
     python scripts/convert_mtcnn_weights.py /tmp/fnp/facenet_pytorch-2.6.0-py3-none-any.whl
+    python scripts/export_mtcnn_onnx.py      # then the ONNX files the runtime's detector runs
 
 Key names and shapes stay as in facenet-pytorch (facemark's PNet/RNet/ONet use the same layer names and the
 same (W, H, C) flattening before the dense layers, so no tensor is permuted). The file holds
@@ -27,8 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from facemark.detection.mtcnn.nets import ONet, PNet, RNet  # noqa: E402
-from facemark.detection.mtcnn.detector import FORMAT, VERSION, WEIGHTS_PATH  # noqa: E402
+from facemark.train.models.mtcnn_nets import FORMAT, VERSION, WEIGHTS_PATH, ONet, PNet, RNet  # noqa: E402
 
 NETWORKS = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 EXPECTED_WHEEL = "facenet_pytorch-2.6.0-py3-none-any.whl"

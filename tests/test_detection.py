@@ -210,3 +210,23 @@ def test_nms_matrix_pass_equals_the_box_by_box_pass(mode, monkeypatch):
         slow = nms_module.nms(boxes, scores, threshold, mode)
         monkeypatch.undo()
         np.testing.assert_array_equal(fast, slow)
+
+
+def test_mtcnn_onnx_files_are_the_torch_weights():
+    """The shipped pnet/rnet/onet.onnx (the runtime's MTCNN) compute what the torch networks with the converted
+    weights compute (scripts/export_mtcnn_onnx.py), on random inputs of each network's size."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime
+
+    from facemark.detection.mtcnn.detector import HERE, NETWORKS
+    from facemark.train.models.mtcnn_nets import load_networks
+
+    generator = torch.Generator().manual_seed(0)
+    for name, net, shape in zip(NETWORKS, load_networks(), [(2, 3, 61, 47), (5, 3, 24, 24), (5, 3, 48, 48)]):
+        x = torch.rand(*shape, generator=generator) * 2 - 1
+        with torch.no_grad():
+            expected = [t.numpy() for t in net(x)]
+        session = onnxruntime.InferenceSession(str(HERE / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"image": x.numpy()})
+        assert [g.shape for g in got] == [e.shape for e in expected], name
+        assert max(float(np.abs(g - e).max()) for g, e in zip(got, expected)) < 1e-4, name

@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 # what only the extras bring: train (torch, onnx, matplotlib), plot (matplotlib), label/teacher (mediapipe, dlib)
 EXTRAS_ONLY = ("torch", "onnx", "matplotlib", "mediapipe", "dlib", "jax")
-# modules that need an extra by design: the torch package, the torch MTCNN, and the teachers' wrappers
-NEEDS_AN_EXTRA = ("facemark.train", "facemark.detection.mtcnn")
+# modules that need an extra by design: the torch package
+NEEDS_AN_EXTRA = ("facemark.train",)
 
 BLOCKER = f"""
 import sys
@@ -52,7 +52,8 @@ def runtime_modules() -> list[str]:
 def test_runtime_modules_import_without_the_extras():
     modules = runtime_modules()
     assert {"facemark.api", "facemark.network", "facemark.predict", "facemark.video", "facemark.cli",
-            "facemark.detection.blazeface.detector", "facemark.pose", "facemark.chips"} <= set(modules)
+            "facemark.detection.blazeface.detector", "facemark.detection.mtcnn.detector", "facemark.pose",
+            "facemark.chips"} <= set(modules)
     done = run_light("import importlib, sys\n"
                      "for name in sys.argv[1:]: importlib.import_module(name)\n"
                      "print(sorted(m for m in sys.modules if m.split('.')[0] in " + repr(EXTRAS_ONLY) + "))",
@@ -65,13 +66,15 @@ def test_api_finds_the_sample_face_without_torch():
     done = run_light("import sys, json, facemark\n"
                      "faces = facemark.Landmarker().detect(sys.argv[1])\n"
                      "ibug = facemark.Landmarker(model='ibug68').detect(sys.argv[1])\n"
+                     "mtcnn = facemark.Landmarker(detector='mtcnn').detect(sys.argv[1])\n"
                      "f = faces[0]\n"
                      "print(json.dumps({'n': len(faces), 'points': f.points.tolist(), 'trust': f.trust,\n"
                      "                  'yaw': f.pose.yaw, 'chip': list(f.chip().image.shape),\n"
-                     "                  'ibug': len(ibug[0].points), 'torch': 'torch' in sys.modules}))", ASTRONAUT)
+                     "                  'ibug': len(ibug[0].points), 'mtcnn': len(mtcnn),\n"
+                     "                  'torch': 'torch' in sys.modules}))", ASTRONAUT)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["n"] == 1 and result["ibug"] == 68 and not result["torch"]
+    assert result["n"] == 1 and result["ibug"] == 68 and result["mtcnn"] == 1 and not result["torch"]
     assert len(result["points"]) == 88 and 0 < result["trust"] <= 1
     assert abs(result["yaw"]) < 45 and result["chip"] == [112, 112, 3]
 
@@ -119,7 +122,6 @@ def test_cli_predict_and_video_without_torch(tmp_path):
     (["eval", "--data", "."], "facemark[train]"),
     (["export", "--onnx", "x.onnx"], "facemark[train]"),
     (["predict", str(ASTRONAUT), "--model", str(REPO / "src/facemark/weights/face88.pt")], "facemark[train]"),
-    (["predict", str(ASTRONAUT), "--detector", "mtcnn"], "facemark[train]"),
     (["video", "missing.mp4", "--plot", "p.png"], "facemark[plot]"),
 ])
 def test_what_needs_an_extra_says_which_in_one_line(argv, extra, tmp_path):

@@ -213,9 +213,9 @@ class Landmarker:
 
     model: a built-in name ("face88"), a weights file or an .onnx file. detector: a name from
     facemark.detection.DETECTORS, "blazeface" by default (MediaPipe's BlazeFace converted to ONNX, built in),
-    "mtcnn" (built in, needs the `train` extra: torch) or "mediapipe" (needs the `label` extra), or a
+    "mtcnn" (built in, ONNX too) or "mediapipe" (needs the `label` extra), or a
     FaceDetector. threads: CPU threads of the detector and the landmark network (default DEFAULT_THREADS, 1;
-    torch's setting, for the torch back end and MTCNN, is process-wide). refine: re-frame each face on its
+    torch's setting, for the torch back end, is process-wide). refine: re-frame each face on its
     first-pass points, turned level, and average that pass with its mirror image (more accurate; three crops
     in two network calls per face). backend: "auto" or "onnx" (onnxruntime; a built-in name runs its .onnx
     file) or "torch" (the `train` extra). flip: also average the first pass (and every pass of video
@@ -247,7 +247,7 @@ class Landmarker:
         self.network = load_network(model, backend=backend, threads=threads)
         self.scheme = self.network.scheme
         self.detector = create_detector(detector, threads=threads) if isinstance(detector, str) else detector
-        if "torch" in sys.modules:  # the torch back end and MTCNN run on torch's process-wide threads
+        if "torch" in sys.modules:  # the torch back end runs on torch's process-wide threads
             sys.modules["torch"].set_num_threads(threads)
         self._owns_detector = isinstance(detector, str)  # then the Landmarker sizes its input (min_face)
         if self._owns_detector and getattr(self.detector, "max_side", None) is not None:

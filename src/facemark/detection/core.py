@@ -65,6 +65,21 @@ class FaceDetector(ABC):
         self.close()
 
 
+def session_options(threads: int | None):
+    """onnxruntime options for a small network run on a machine that may be busy: `threads` intra-op threads
+    (None: 1), one inter-op thread, and no spinning (threads sleep while they wait instead of busy-polling,
+    which collapses throughput when other processes load the cores)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(threads or 1)
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
 def pad_image(rgb: np.ndarray, pad: int) -> np.ndarray:
     """`rgb` (H×W×3 uint8) with a black border `pad` pixels wide: pixel (x, y) moves to (x + pad, y + pad)."""
     if pad <= 0:
@@ -99,8 +114,8 @@ DEFAULT_DETECTOR = next(iter(DETECTORS))
 def create_detector(name: str, *, threads: int | None = None, **kwargs) -> FaceDetector:
     """A detector by name (see DETECTORS: "blazeface", "blazeface-full", "blazeface-short", "mtcnn",
     "mediapipe"); keyword arguments go to its constructor, over the name's own defaults. `threads` goes to
-    detectors that run their own thread pool (BlazeFace's onnxruntime session) and is ignored by the others
-    (MTCNN runs on torch's process-wide threads; MediaPipe chooses its own). Raises ValueError for an unknown
+    detectors that run their own thread pool (BlazeFace's and MTCNN's onnxruntime sessions) and is ignored by
+    the others (MediaPipe chooses its own). Raises ValueError for an unknown
     name."""
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")

@@ -58,7 +58,7 @@ def _int8_per_channel(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     return q.astype(np.int8).reshape(values.shape), scale.astype(np.float32)
 
 
-def _compact_initializers(model) -> None:
+def compact_initializers(model) -> None:
     """Store the model's float32 weight tensors (2-D or more, HALF_MIN_SIZE values or more) compactly, each turned back into
     float32 under its old name by nodes onnxruntime folds when it loads the file: int8 with a float32 scale per
     output channel (Cast, Mul) where the values already lie on such a grid (an int8 weights file, whose
@@ -133,7 +133,7 @@ def onnx_model_bytes(network: nn.Module, *, opset: int = DEFAULT_OPSET, compact:
     model.doc_string = (f"facemark {config.arch} landmark network: (N, 3, {size}, {size}) crops in [-1, 1] "
                         f"-> (N, {scheme.num_points}, 2) {scheme.name} points in [-1, 1]")
     if compact:
-        _compact_initializers(model)
+        compact_initializers(model)
     onnx.checker.check_model(model)
     return model.SerializeToString()
 

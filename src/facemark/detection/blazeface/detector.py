@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facemark.detection.core import Detection, FaceDetector, check_image
+from facemark.detection.core import Detection, FaceDetector, check_image, session_options
 from facemark.detection.nms import nms, nms_groups
 
 HERE = Path(__file__).parent
@@ -113,21 +113,6 @@ class Window:
     def to_image(self, xy: np.ndarray, size: int) -> np.ndarray:
         """Input pixel-edge coordinates (…, 2) -> image pixel-centre coordinates (…, 2)."""
         return xy * (self.side / size) + np.array([self.left, self.top]) - 0.5
-
-
-def session_options(threads: int | None):
-    """onnxruntime options for a small network run on a machine that may be busy: `threads` intra-op threads
-    (None: 1), one inter-op thread, and no spinning (threads sleep while they wait instead of busy-polling,
-    which collapses throughput when other processes load the cores)."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = int(threads or 1)
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return options
 
 
 class BlazeFaceDetector(FaceDetector):

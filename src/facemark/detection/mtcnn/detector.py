@@ -14,49 +14,39 @@ plain multiplication; results are converted to the pixel-centre convention at th
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from facemark.detection.core import Detection, FaceDetector, check_image
-from facemark.detection.mtcnn.nets import ONet, PNet, RNet
+from facemark.detection.core import Detection, FaceDetector, check_image, session_options
 from facemark.detection.nms import nms
 from facemark.images import load_image_downscaled
 from facemark.preprocessing import CropTransform, crop_image
 
-FORMAT = "facemark-mtcnn"
-VERSION = 1
-WEIGHTS_PATH = Path(__file__).with_name("mtcnn_weights.pt")
+HERE = Path(__file__).parent  # pnet.onnx, rnet.onnx, onet.onnx: scripts/export_mtcnn_onnx.py
+NETWORKS = ("pnet", "rnet", "onet")
 
 # NMS overlap limits: within one pyramid level, across levels, after R-Net, after O-Net (the original's)
 NMS_LEVEL, NMS_PYRAMID, NMS_REFINE, NMS_OUTPUT = 0.5, 0.7, 0.7, 0.7
 PNET_CELL, PNET_STRIDE = 12, 2  # P-Net's window and its step in pyramid pixels
 
 
-@functools.lru_cache(maxsize=4)
-def _read_weights(path: str) -> dict:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != VERSION:
-        raise ValueError(f"{path} is not a facemark MTCNN weights file (format {FORMAT} v{VERSION})")
-    return blob
+class _Network:
+    """One of the three networks on onnxruntime: called with a float32 N×3×H×W array, returns its outputs."""
 
+    def __init__(self, path: Path, threads: int | None):
+        import onnxruntime
 
-def load_networks(path: str | Path = WEIGHTS_PATH) -> tuple[PNet, RNet, ONet]:
-    """The three networks with their pretrained weights (stored in float16, run in float32), in eval mode."""
-    blob = _read_weights(str(path))
-    nets = PNet(), RNet(), ONet()
-    for name, net in zip(("pnet", "rnet", "onet"), nets):
-        net.load_state_dict({k: v.float() for k, v in blob[name].items()})
-        # channels-last: CPU max-pooling is several times faster in NHWC, and our inputs come as NHWC anyway
-        net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
-    return nets
+        self.session = onnxruntime.InferenceSession(str(path), session_options(threads),
+                                                    providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {"image": x})
 
 
 class MTCNNDetector(FaceDetector):
-    """MTCNN with facenet-pytorch's pretrained weights, in plain PyTorch on the CPU.
+    """MTCNN with facenet-pytorch's pretrained weights, converted to ONNX, on onnxruntime (no torch).
 
     min_face_size: the smallest face looked for, in pixels of the image the cascade sees (after `max_side`
         shrinking); smaller is slower (the pyramid's first level grows with (12 / min_face_size)²).
@@ -65,7 +55,7 @@ class MTCNNDetector(FaceDetector):
     max_side: larger images are shrunk to this longest side before detection (results are mapped back
         to full resolution); None looks at every pixel. Faces smaller than min_face_size / max_side of the
         image's longer side are then missed.
-    weights: a weights file written by scripts/convert_mtcnn_weights.py; the built-in one by default.
+    threads: onnxruntime intra-op threads (None: 1; see facemark.detection.core.session_options).
     """
 
     # Medians over 500 CelebA faces of where the box of their face88 teacher points lies relative to our box
@@ -74,7 +64,7 @@ class MTCNNDetector(FaceDetector):
     LANDMARK_BOX = (0.015, 0.142, 0.998, 0.735)
 
     def __init__(self, min_face_size: float = 40, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
-                 scale_factor: float = 0.709, max_side: int | None = 640, weights: str | Path | None = None):
+                 scale_factor: float = 0.709, max_side: int | None = 640, threads: int | None = None):
         if not min_face_size > 0:
             raise ValueError(f"min_face_size must be positive, got {min_face_size!r}")
         if len(thresholds) != 3 or not all(0.0 <= t <= 1.0 for t in thresholds):
@@ -87,15 +77,14 @@ class MTCNNDetector(FaceDetector):
         self.thresholds = tuple(float(t) for t in thresholds)
         self.scale_factor = float(scale_factor)
         self.max_side = None if max_side is None else int(max_side)
-        self.pnet, self.rnet, self.onet = load_networks(WEIGHTS_PATH if weights is None else weights)
+        self.pnet, self.rnet, self.onet = (_Network(HERE / f"{name}.onnx", threads) for name in NETWORKS)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         rgb = check_image(image)
         scale = 1.0
         if self.max_side is not None and max(rgb.shape[:2]) > self.max_side:
             rgb, scale = load_image_downscaled(rgb, self.max_side)
-        with torch.inference_mode():
-            boxes, scores, points = self._cascade(rgb)
+        boxes, scores, points = self._cascade(rgb)
         # pixel edges of the image we ran on -> pixel centres at full resolution: full = edge * scale - 0.5
         boxes, points = boxes * scale - 0.5, points * scale - 0.5
         return [Detection(tuple(float(v) for v in b), float(s), p)
@@ -135,7 +124,7 @@ class MTCNNDetector(FaceDetector):
             # bilinear filter widens with the reduction, so every level is antialiased.
             level = level.resize(size, Image.Resampling.BILINEAR)
             prob, reg = self.pnet(_network_input(np.array(level)[None]))
-            prob, reg = prob[0].numpy(), reg[0].numpy()
+            prob, reg = prob[0], reg[0]
             rows, cols = np.nonzero(prob >= self.thresholds[0])
             if len(rows) == 0:
                 continue
@@ -156,7 +145,6 @@ class MTCNNDetector(FaceDetector):
     def _refine(self, pil: Image.Image, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stage 2: R-Net on 24×24 crops of every candidate, in one batch."""
         prob, reg = self.rnet(_crops(pil, boxes, 24))
-        prob, reg = prob.numpy(), reg.numpy()
         passed = prob >= self.thresholds[1]
         boxes, scores, reg = boxes[passed], prob[passed], reg[passed]
         keep = nms(boxes, scores, NMS_REFINE)
@@ -167,7 +155,6 @@ class MTCNNDetector(FaceDetector):
     def _output(self, pil: Image.Image, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 3: O-Net on 48×48 crops -> final boxes, scores and keypoints."""
         prob, reg, marks = self.onet(_crops(pil, boxes, 48))
-        prob, reg, marks = prob.numpy(), reg.numpy(), marks.numpy()
         passed = prob >= self.thresholds[2]
         boxes, scores, reg, marks = boxes[passed], prob[passed], reg[passed], marks[passed]
         # keypoints are fractions of the crop O-Net saw, i.e. of the box before its regression
@@ -181,13 +168,13 @@ class MTCNNDetector(FaceDetector):
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _network_input(rgb: np.ndarray) -> torch.Tensor:
+def _network_input(rgb: np.ndarray) -> np.ndarray:
     """uint8 N×H×W×3 -> float32 N×3×H×W, scaled as the networks were trained: (x - 127.5) / 128."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).float()  # a channels-last view
+    x = np.ascontiguousarray(np.moveaxis(rgb, -1, 1), dtype=np.float32)
     return (x - 127.5) * 0.0078125
 
 
-def _crops(pil: Image.Image, boxes: np.ndarray, size: int) -> torch.Tensor:
+def _crops(pil: Image.Image, boxes: np.ndarray, size: int) -> np.ndarray:
     """Network input of the square `boxes` (pixel edges) resampled to size×size; black outside the image."""
     crops = np.stack([
         crop_image(pil, CropTransform(cx=(x0 + x1) / 2 - 0.5, cy=(y0 + y1) / 2 - 0.5, side=x1 - x0, size=size))

@@ -8,8 +8,17 @@ All three take RGB in NCHW, normalised as (x - 127.5) / 128, with images in thei
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import torch
 from torch import nn
+
+FORMAT = "facemark-mtcnn"
+VERSION = 1
+# the three networks' parameters in float16 (scripts/convert_mtcnn_weights.py); the runtime runs the ONNX files
+# scripts/export_mtcnn_onnx.py makes from them (facemark/detection/mtcnn/*.onnx)
+WEIGHTS_PATH = Path(__file__).with_name("mtcnn_weights.pt")
 
 
 class PNet(nn.Module):
@@ -103,3 +112,21 @@ class ONet(nn.Module):
         x = self.prelu4(self.conv4(x))
         x = self.prelu5(self.dense5(_flatten_like_port(x)))
         return torch.softmax(self.dense6_1(x), dim=1)[:, 1], self.dense6_2(x), self.dense6_3(x)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_weights(path: str) -> dict:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != VERSION:
+        raise ValueError(f"{path} is not a facemark MTCNN weights file (format {FORMAT} v{VERSION})")
+    return blob
+
+
+def load_networks(path: str | Path = WEIGHTS_PATH) -> tuple[PNet, RNet, ONet]:
+    """The three networks with their pretrained weights (stored in float16, run in float32), in eval mode."""
+    blob = _read_weights(str(path))
+    nets = PNet(), RNet(), ONet()
+    for name, net in zip(("pnet", "rnet", "onet"), nets):
+        net.load_state_dict({k: v.float() for k, v in blob[name].items()})
+        net.eval().requires_grad_(False)
+    return nets
