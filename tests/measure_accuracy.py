@@ -134,7 +134,7 @@ def measure(shared: bool) -> dict[str, float]:
     from facemark.api import Landmarker
 
     torch.set_num_threads(1)
-    face88, ibug68 = Landmarker(backend="torch"), Landmarker(model="ibug68", backend="torch")
+    face88, ibug68 = Landmarker(), Landmarker(model="ibug68")
     rgb, teacher = teacher_labels()
     figures = {"face88_vs_teacher": float(np.mean(model_nmes(face88, rgb, teacher))),
                "ibug68_vs_dlib68": float(np.mean(model_nmes(ibug68, rgb, ibug68_labels())))}
