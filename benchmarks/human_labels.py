@@ -164,7 +164,8 @@ def main() -> None:
     if skipped:
         lines += ["", "Not run: " + "; ".join(skipped)]
     lines += ["", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"onnxruntime {__import__('onnxruntime').__version__}, {args.threads} threads, Python {platform.python_version()}."]
+              f"onnxruntime {__import__('onnxruntime').__version__}, {args.threads} threads, "
+              f"Python {platform.python_version()}."]
     text = "\n".join(lines) + "\n"
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,8 @@ def main() -> None:
         fail("the built-in ibug68 model does not give 68 points")
     if "torch" in sys.modules:
         fail("something imported torch")
-    done = subprocess.run([sys.executable, "-m", "facemark", "train", "--data", ".", "--out", "run"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "facemark", "train", "--data", ".", "--out", "run"],
+                          capture_output=True, text=True)
     if done.returncode != 1 or "facemark[train]" not in done.stderr:
         fail(f"`facemark train` without torch should fail in one line naming the train extra, got "
              f"exit {done.returncode}: {done.stderr.strip()[:200]}")

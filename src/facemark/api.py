@@ -228,7 +228,8 @@ class Landmarker:
     cost ~7× on a 640×480 photo. find_turned: when the upright image shows no face, look again in it
     turned by 90°, 180° and 270° (up to three more detector runs, on images without an upright face only).
     trust: give each face a trust score in [0, 1] (facemark.trust; from the refining pass at no cost, or one
-    more network pass on two crops per face without refine). min_trust: leave out faces whose trust is below it (needs trust).
+    more network pass on two crops per face without refine). min_trust: leave out faces whose trust is below
+    it (needs trust).
     Raises ValueError for a min_face that is not a number of at least 8 pixels, a min_trust outside [0, 1].
     """
 
@@ -279,9 +280,10 @@ class Landmarker:
         return self._trusted(_distinct(faces))
 
     def _found_upright_or_turned(self, rgb: np.ndarray) -> tuple[list[Candidate], list[np.ndarray], list]:
-        """Candidates, their points and their trust (None without `trust`): upright first; when no face found there is surely upright (its mirror
-        images agree: ORIENTATION_CHECK) and `find_turned`, also those found in the image's quarter turns (the
-        detector may take a face lying on its side for a bigger, wrong one, upright)."""
+        """Candidates, their points and their trust (None without `trust`): upright first; when no face found
+        there is surely upright (its mirror images agree, ORIENTATION_CHECK, and it is trusted, ORIENTATION_TRUST)
+        and `find_turned`, also those found in the image's quarter turns (the detector may take a face lying on
+        its side for a bigger, wrong one, upright)."""
         height, width = rgb.shape[:2]
         small, s = _scaled_for_detector(rgb, self._detect_scale(width, height))
         crop = functools.partial(crop_image, rgb)

@@ -19,8 +19,8 @@ from facemark.images import ImageError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_HEAD_CHANNELS = {"heatmap": 64, "flatten": 48, "gap": 48}
 DETECTOR_HELP = ("face detector: blazeface (MediaPipe's BlazeFace on onnxruntime, built in), blazeface-full / "
-                 "blazeface-short (one of its two networks), mtcnn (built in, onnxruntime), mediapipe (needs the `label` "
-                 "extra); compared in benchmarks/results/detector.md")
+                 "blazeface-short (one of its two networks), mtcnn (built in, onnxruntime), mediapipe (needs the "
+                 "`label` extra); compared in benchmarks/results/detector.md")
 BACKEND_HELP = ("landmark network runtime: auto/onnx = onnxruntime (a .pt weights file is exported in memory), "
                 "torch = the torch network (both .pt and torch need the train extra)")
 THREADS_HELP = ("CPU threads of the detector and the landmark network (1 stays fast when other programs load the "

@@ -59,9 +59,9 @@ def _int8_per_channel(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
 
 
 def compact_initializers(model) -> None:
-    """Store the model's float32 weight tensors (2-D or more, HALF_MIN_SIZE values or more) compactly, each turned back into
-    float32 under its old name by nodes onnxruntime folds when it loads the file: int8 with a float32 scale per
-    output channel (Cast, Mul) where the values already lie on such a grid (an int8 weights file, whose
+    """Store the model's float32 weight tensors (2-D or more, HALF_MIN_SIZE values or more) compactly, each turned
+    back into float32 under its old name by nodes onnxruntime folds when it loads the file: int8 with a float32
+    scale per output channel (Cast, Mul) where the values already lie on such a grid (an int8 weights file, whose
     BatchNorm folding scales whole output channels), float16 (Cast) otherwise."""
     from onnx import TensorProto, helper, numpy_helper
 
