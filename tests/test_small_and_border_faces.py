@@ -112,8 +112,8 @@ def test_a_face_half_outside_the_image_is_found(sample, detector, side):
 
 
 def test_border_faces_of_300w(shared_data):
-    """30 HELEN faces cut through their middle by the left edge: at least 26 found (28 measured; 21 without the
-    border, api.BORDER_PAD = 0)."""
+    """30 HELEN faces cut through their middle by the left edge: at least 25 found (27 measured with BlazeFace's
+    virtual border and its resampling since session 4, 28 before; 21 without the border, api.BORDER_PAD = 0)."""
     from facemark.annotations import read_pts
     from facemark.images import load_image
     from facemark.preprocessing import box_from_points
@@ -130,4 +130,4 @@ def test_border_faces_of_300w(shared_data):
         truth = np.array(box_from_points(labels - [cx, 0]))
         boxes = np.array([c.landmark_box for c in landmarker.candidates(cut)]).reshape(-1, 4)
         found += bool(len(boxes)) and box_overlap(truth, boxes).max() >= 0.3
-    assert found >= 26, found
+    assert found >= 25, found

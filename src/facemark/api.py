@@ -88,7 +88,8 @@ MAX_DETECT_PIXELS = 50_000_000
 HUGE_DETECT_PIXELS = 640 * 640
 # Black border around the detector's copy, as a fraction of its shorter side: a face whose centre lies on the
 # image's edge is then still a whole face-sized window for the detector. 30 HELEN faces cut through their middle
-# by the left edge: found 21 without, 26 / 27 / 28 with 0.10 / 0.15 / 0.25; MTCNN on a 640×480 photo took
+# by the left edge: found 21 without, 26 / 27 / 28 with 0.10 / 0.15 / 0.25 (27 at 0.25 with BlazeFace's virtual
+# border, which skips the padded copy, and its input resampling since); MTCNN on a 640×480 photo took
 # 23 ms without, 29 ms with 0.25 (tests/test_small_and_border_faces.py).
 BORDER_PAD = 0.25
 # A refinement pass is repeated (at most MAX_PASSES in all) while the roll it measures differs from the roll its

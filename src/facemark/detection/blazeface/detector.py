@@ -286,8 +286,10 @@ def _network_input(rgb: np.ndarray, window: Window, size: int) -> np.ndarray:
             if ix1 > ix0 and iy1 > iy0:
                 part[iy0 - t0:iy1 - t0, ix0 - l0:ix1 - l0] = rgb[iy0:iy1, ix0:ix1]
         box = (left - l0, top - t0, right - l0, bottom - t0)
+        # reducing_gap 2: Pillow first box-reduces by a whole factor, then filters: ~0.5 ms less per 640×480
+        # image than 3; 1.5 saves a little more but found 26 of the 30 half-cut HELEN faces against 27
         resized = Image.fromarray(part).resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box,
-                                               reducing_gap=1.5)
+                                               reducing_gap=2.0)
         out[y0:y1, x0:x1] = np.asarray(resized, np.float32) * (2.0 / 255.0) - 1.0
     return out
 
