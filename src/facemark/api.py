@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,8 +248,6 @@ class Landmarker:
         self.network = load_network(model, backend=backend, threads=threads)
         self.scheme = self.network.scheme
         self.detector = create_detector(detector, threads=threads) if isinstance(detector, str) else detector
-        if "torch" in sys.modules:  # the torch back end runs on torch's process-wide threads
-            sys.modules["torch"].set_num_threads(threads)
         self._owns_detector = isinstance(detector, str)  # then the Landmarker sizes its input (min_face)
         if self._owns_detector and getattr(self.detector, "max_side", None) is not None:
             self.detector.max_side = None
@@ -334,11 +331,9 @@ class Landmarker:
     def _trust_scores(self, crop: Cropper, points: list[np.ndarray]) -> list[float]:
         if len(points) == 0:
             return []
-        transforms = [self._framing(p, roll_angle(p, self.scheme)) for p in points]
-        direct, mirrored = self._direct_and_mirrored(np.stack([crop(t) for t in transforms]))
-        reframed = np.stack([t.to_image(q) for t, q in zip(transforms, direct)])
-        mirrored = np.stack([t.to_image(q) for t, q in zip(transforms, mirrored)])
-        d = disagreement(np.stack(points), reframed, mirrored, self.scheme)
+        _, _, reframed, mirrored = self._predict_mirrored(
+            crop, [self._framing(p, roll_angle(p, self.scheme)) for p in points])
+        d = disagreement(np.stack(points), np.stack(reframed), np.stack(mirrored), self.scheme)
         return [float(v) for v in trust_from_disagreement(d)]
 
     def _trusted(self, faces: list[Face]) -> list[Face]:

@@ -120,13 +120,7 @@ def create_detector(name: str, *, threads: int | None = None, **kwargs) -> FaceD
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")
     module, cls, defaults = DETECTORS[name]
-    try:
-        detector_class = getattr(importlib.import_module(module), cls)
-    except ModuleNotFoundError as e:
-        if e.name != "torch":
-            raise
-        raise ImportError(f"the {name} detector runs on torch, which this install lacks: "
-                          "pip install 'facemark[train]'") from None
+    detector_class = getattr(importlib.import_module(module), cls)
     if threads is not None and "threads" in inspect.signature(detector_class).parameters:
         kwargs = {"threads": threads, **kwargs}
     return detector_class(**{**defaults, **kwargs})

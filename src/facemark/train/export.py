@@ -169,9 +169,11 @@ def onnx_network_from_torch(network: nn.Module, *, threads: int | None = None,
 def network_from_weights(path: str | Path, *, backend: str = "auto", threads: int | None = None):
     """The network of a torch weights file for facemark.network.load_network: exported in memory to
     onnxruntime ("auto", "onnx"; about 3× faster than torch at batch 1 on a CPU, benchmarks/results/speed.md),
-    or the torch module behind the same interface ("torch")."""
+    or the torch module behind the same interface ("torch", on `threads` of torch's process-wide threads)."""
     network = load_weights(path)
     if backend == "torch":
+        if threads:
+            torch.set_num_threads(int(threads))
         return TorchLandmarkNetwork(network)
     return onnx_network_from_torch(network, threads=threads)
 
