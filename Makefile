@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[train,label,teacher,plot,test]"
+	$(PY) -m pip install -q -e ".[train,label,teacher,plot,test,ray]"
 	touch $@
 
 $(LIGHT)/.installed: pyproject.toml

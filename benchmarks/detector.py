@@ -142,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "300w"))
     parser.add_argument("--detectors", nargs="*",
-                        default=["blazeface", "blazeface-full", "blazeface-short", "mtcnn", "mediapipe"])
+                        default=["blazeface", "blazeface-full", "blazeface-short", "mtcnn", "mediapipe", "yunet"])
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
     parser.add_argument("--repeats", type=int, default=40, help="timed calls per detector (median reported)")
     parser.add_argument("--skip-groups", action="store_true", help="no group photos (the slow part)")
@@ -157,7 +157,7 @@ def main() -> None:
     unavailable = {}
     for name in args.detectors:
         try:
-            kwargs = {"threads": args.threads} if name.startswith("blazeface") else {}
+            kwargs = {"threads": args.threads} if name.startswith("blazeface") or name == "yunet" else {}
             detectors[name] = create_detector(name, **kwargs)
         except (RuntimeError, ImportError, ValueError) as e:
             unavailable[name] = str(e)
@@ -188,7 +188,7 @@ def main() -> None:
     rows_group = []
     if not args.skip_groups:
         variants = [(name, name, detector) for name, detector in detectors.items()]
-        for name in ("blazeface",):
+        for name in ("blazeface", "yunet"):
             if name in detectors:
                 for min_face in GROUP_FACE_SIZES[:1]:
                     label = f"{name}, min_face={min_face}"
@@ -247,7 +247,8 @@ def main() -> None:
         "Detectors: `blazeface` = MediaPipe's full-range BlazeFace on every window plus its short-range model on "
         "the whole image (facemark's ONNX conversion, onnxruntime); `blazeface-full` / `blazeface-short` = one "
         "network alone; `mtcnn` = facemark's MTCNN (ONNX, onnxruntime; images shrunk to 640 px); `mediapipe` = "
-        "`mp.solutions.face_detection` full range (TFLite, MediaPipe's own threads).",
+        "`mp.solutions.face_detection` full range (TFLite, MediaPipe's own threads); `yunet` = OpenCV's model zoo "
+        "YuNet (ONNX, onnxruntime; images shrunk to 640 px).",
         "",
         "## 300-W (human-annotated faces; crops ≤ 320 px)", "",
         "Found: a detection's landmark box has IoU ≥ 0.5 with the box of the 68 annotated points.", "",

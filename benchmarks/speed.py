@@ -58,6 +58,96 @@ def canvas_image() -> np.ndarray:
     return np.asarray(canvas)
 
 
+FRAME_SIZES = [(640, 480), (1280, 720), (1920, 1080), (4032, 3024)]
+FACE_BOX = (169.7, 61.0, 277.8, 169.1)  # the sample's face (BlazeFace box) in the 512-px image
+
+
+def sample_frame(width: int, height: int, face_share: float = 0.6, centre=(0.5, 0.5), grey: int = 128) -> np.ndarray:
+    """A width×height frame with the sample photo scaled so its face spans `face_share` of the height, the face
+    centred at `centre` (shares of the frame), on grey where the photo does not reach (a webcam or portrait)."""
+    x0, y0, x1, y1 = FACE_BOX
+    k = face_share * height / (y1 - y0)
+    photo = Image.fromarray(load_image(SAMPLE))
+    photo = photo.resize((round(photo.width * k), round(photo.height * k)), Image.Resampling.BILINEAR)
+    canvas = Image.new("RGB", (width, height), (grey, grey, grey))
+    canvas.paste(photo, (round(centre[0] * width - (x0 + x1) / 2 * k), round(centre[1] * height - (y0 + y1) / 2 * k)))
+    return np.asarray(canvas)
+
+
+def size_frames(width: int, height: int, count: int) -> list[np.ndarray]:
+    """`count` one-face frames of one size: the face at 50-70% of the height, at varied places and greys."""
+    rng = np.random.default_rng(width)
+    return [sample_frame(width, height, float(rng.uniform(0.5, 0.7)),
+                         (float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.45, 0.55))), int(rng.integers(40, 220)))
+            for _ in range(count)]
+
+
+def sizes_table(frames_per_size: int, repeats: int, busy_processes: int) -> list[dict]:
+    """Per frame size, facemark (`Landmarker()` defaults) and MediaPipe Face Mesh (static images, refined) in the
+    same run, calls interleaved: median ms idle and beside `busy_processes` CPU-bound processes, and the share of
+    frames where facemark returned exactly one face."""
+    import subprocess
+
+    import mediapipe as mp
+
+    landmarker = Landmarker()
+    one_thread = Landmarker(threads=1)
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1)
+    rows = []
+    for width, height in FRAME_SIZES:
+        frames = size_frames(width, height, frames_per_size)
+        exactly_one = sum(len(landmarker.detect(f)) == 1 for f in frames) / len(frames)
+        mp_found = sum(bool(mesh.process(f).multi_face_landmarks) for f in frames) / len(frames)
+        row = {"size": f"{width}×{height}", "one": exactly_one, "mp_found": mp_found}
+        for load in ("idle", "busy"):
+            spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                        for _ in range(busy_processes if load == "busy" else 0)]
+            try:
+                time.sleep(0.3 if spinners else 0)
+                ours, theirs, single = [], [], []
+                for _ in range(repeats):
+                    for f in frames:
+                        for fn, out in ((landmarker.detect, ours), (mesh.process, theirs), (one_thread.detect, single)):
+                            start = time.perf_counter()
+                            fn(f)
+                            out.append(1000 * (time.perf_counter() - start))
+            finally:
+                for p in spinners:
+                    p.kill()
+                    p.wait()
+            row[load] = (statistics.median(ours), statistics.median(theirs), statistics.median(single))
+        rows.append(row)
+        print(row, flush=True)
+    mesh.close()
+    return rows
+
+
+def size_policy_rows(shares=(1 / 4, 1 / 10, 1 / 20, 1 / 30)) -> list[tuple[str, list[str]]]:
+    """Per frame size: for a face of each share of the longer side (the sample's face box, centred at 40%/45%),
+    whether `Landmarker()` finds it (the faces returned in brackets when not exactly one)."""
+    landmarker = Landmarker()
+    rows = []
+    for width, height in FRAME_SIZES:
+        cells = []
+        for share in shares:
+            frame = sample_frame(width, height, share * max(width, height) / height, (0.4, 0.45))
+            x0, y0, x1, y1 = FACE_BOX
+            faces = landmarker.detect(frame)
+            near = [f for f in faces if abs(f.points[:, 0].mean() - 0.4 * width) < share * max(width, height) / 3]
+            cells.append(("found" if near else "missed") + ("" if len(faces) == 1 else f" ({len(faces)} faces)"))
+        rows.append((f"{width}×{height}", cells))
+    return rows
+
+
+def false_face_rows() -> list[tuple[str, int]]:
+    """Faces `Landmarker()` returns on each face-free set of benchmarks/false_faces.py."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from false_faces import face_free_sets
+
+    landmarker = Landmarker()
+    return [(name, sum(len(landmarker.detect(im)) for im in images)) for name, images in face_free_sets().items()]
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -220,6 +310,9 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=1, help="CPU-bound processes beside the load rows")
     parser.add_argument("--load-rounds", type=int, default=3, help="rounds of the load table (medians reported)")
     parser.add_argument("--no-load", action="store_true", help="skip the table measured beside busy processes")
+    parser.add_argument("--size-frames", type=int, default=5, help="one-face frames per size in the size table")
+    parser.add_argument("--size-repeats", type=int, default=5, help="timed passes over those frames")
+    parser.add_argument("--no-sizes", action="store_true", help="skip the frame-size, size-policy and false-face tables")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "speed.md"))
     args = parser.parse_args()
 
@@ -284,6 +377,9 @@ def main() -> None:
     faces = landmarker.detect(rgb)
 
     load_rows = [] if args.no_load else load_table(args.load_images, args.load_processes, args.load_rounds)
+    size_rows = [] if args.no_sizes else sizes_table(args.size_frames, args.size_repeats, args.load_processes)
+    policy_rows = [] if args.no_sizes else size_policy_rows()
+    false_rows = [] if args.no_sizes else false_face_rows()
 
     mp_ms, mp_note = mediapipe_ms(rgb, repeats, warmup)
     dl_ms, dl_note = dlib_ms(rgb, repeats, warmup, args.dlib_model)
@@ -336,6 +432,30 @@ def main() -> None:
             "| configuration | wall s, as is | wall s, busy | user CPU s, busy |", "|---|---:|---:|---:|",
             *[f"| {name} | {idle:.2f} | {busy_s:.2f} | {cpu:.2f} |" for name, idle, busy_s, cpu in load_rows], "",
         ]
+    if size_rows:
+        lines += [
+            "## By frame size: one face, `Landmarker()` defaults against MediaPipe in the same run", "",
+            f"{args.size_frames} frames per size (the sample photo, its face 50-70% of the height, varied places and "
+            f"greys: `size_frames`), {args.size_repeats} passes, each call of facemark, MediaPipe Face Mesh "
+            "(static_image_mode, refine_landmarks) and facemark with `threads=1` interleaved; median ms per frame. "
+            f"Busy: {args.load_processes} CPU-bound process(es) beside it.", "",
+            "| frame | facemark | MediaPipe | ratio | busy: facemark | busy: MediaPipe | busy: ratio "
+            "| busy: `threads=1` | exactly one face (facemark) | face found (MediaPipe) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *[f"| {r['size']} | {r['idle'][0]:.1f} | {r['idle'][1]:.1f} | {r['idle'][0] / r['idle'][1]:.2f}× | "
+              f"{r['busy'][0]:.1f} | {r['busy'][1]:.1f} | {r['busy'][0] / r['busy'][1]:.2f}× | {r['busy'][2]:.1f} | "
+              f"{100 * r['one']:.0f}% | {100 * r['mp_found']:.0f}% |" for r in size_rows], ""]
+    if policy_rows:
+        lines += [
+            "## Size policy: faces found by default (`Landmarker()`, facemark.size_policy)", "",
+            "The sample's face at a share of the frame's longer side, alone on grey (a clean background: real "
+            "photos are harder; the documented floor is a tenth of the look side, a twentieth above 1024 px).", "",
+            "| frame | 1/4 | 1/10 | 1/20 | 1/30 |", "|---|---|---|---|---|",
+            *[f"| {size} | " + " | ".join(cells) + " |" for size, cells in policy_rows], ""]
+    if false_rows:
+        lines += ["## False faces: face-free images (`Landmarker()` defaults; benchmarks/false_faces.py)", "",
+                  "| set (50 images) | faces returned |", "|---|---:|",
+                  *[f"| {name} | {count} |" for name, count in false_rows], ""]
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)

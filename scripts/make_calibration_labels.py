@@ -49,7 +49,7 @@ def main() -> None:
         for record in read_pts_folder(folder):
             if record.scheme != "ibug68":
                 continue
-            human.append(LabelRecord(image=str((Path(folder) / record.image).resolve()), scheme="face88",
+            human.append(LabelRecord(image=str((Path(folder) / record.image).absolute()), scheme="face88",
                                      points=ibug68_as_face88(record.points), box=box_from_points(record.points),
                                      source="human-ibug68-anchors").to_json())
     lines += human * args.repeat_human

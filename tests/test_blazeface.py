@@ -140,11 +140,11 @@ def test_min_face_tiles_find_a_small_face_in_a_big_image(astronaut):
 
 def test_tiles_cover_the_image_with_overlap():
     detector = create_detector("blazeface-full", min_face=20)
-    windows = detector.windows(3000, 1000)
-    assert windows[0].side == 3000  # the whole image, letterboxed
+    windows = detector.windows(1800, 1000)
+    assert windows[0].side == 1800  # the whole image, letterboxed
     finest = [w for w in windows if abs(w.side - windows[-1].side) < 1e-6]
     lefts = sorted({w.left for w in finest})
-    assert lefts[0] == 0 and lefts[-1] + finest[0].side == pytest.approx(3000)
+    assert lefts[0] == 0 and lefts[-1] + finest[0].side == pytest.approx(1800)
     assert all(b - a <= finest[0].side - finest[0].max_face * finest[0].side / 192 + 1e-6
                for a, b in zip(lefts, lefts[1:]))
 
@@ -190,3 +190,17 @@ def test_runs_without_torch(tmp_path):
             "print(len(faces))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "1", run.stderr
+
+
+def test_long_images_are_looked_at_along_their_length():
+    """An image over LONG_IMAGE_ASPECT times longer than wide is seen as squares of its shorter side, overlapping
+    by half, end to end (not letterboxed whole, where its faces would shrink below the smallest face)."""
+    detector = create_detector("blazeface")
+    for width, height in ((8000, 1400), (200, 20000)):
+        windows = detector.windows(width, height)
+        shorter, longer = min(width, height), max(width, height)
+        assert all(w.side == shorter and w.max_face is None for w in windows)
+        starts = sorted(w.left if width > height else w.top for w in windows)
+        assert starts[0] == 0 and starts[-1] + shorter == pytest.approx(longer)
+        assert all(b - a <= shorter / 2 + 1e-6 for a, b in zip(starts, starts[1:]))
+    assert len(detector.windows(1900, 1000)) == 1  # under the aspect: one letterboxed look

@@ -21,10 +21,11 @@ import facemark
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
-# what only the extras bring: train (torch, onnx, matplotlib), plot (matplotlib), label/teacher (mediapipe, dlib)
-EXTRAS_ONLY = ("torch", "onnx", "matplotlib", "mediapipe", "dlib", "jax")
-# modules that need an extra by design: the torch package
-NEEDS_AN_EXTRA = ("facemark.train",)
+# what only the extras bring: train (torch, onnx, matplotlib), plot (matplotlib), label/teacher (mediapipe, dlib),
+# ray (Ray Data)
+EXTRAS_ONLY = ("torch", "onnx", "matplotlib", "mediapipe", "dlib", "jax", "ray")
+# modules that need an extra by design: the torch package, the Ray entry
+NEEDS_AN_EXTRA = ("facemark.train", "facemark.ray")
 
 BLOCKER = f"""
 import sys
@@ -123,6 +124,8 @@ def test_cli_predict_and_video_without_torch(tmp_path):
     (["export", "--onnx", "x.onnx"], "facemark[train]"),
     (["predict", str(ASTRONAUT), "--model", str(REPO / "src/facemark/weights/face88.pt")], "facemark[train]"),
     (["video", "missing.mp4", "--plot", "p.png"], "facemark[plot]"),
+    (["predict", str(ASTRONAUT), "--ray"], "facemark[ray]"),
+    (["label", str(ASTRONAUT.parent), "--out", "labels.jsonl", "--ray"], "facemark[ray]"),
 ])
 def test_what_needs_an_extra_says_which_in_one_line(argv, extra, tmp_path):
     done = run_light("import sys; from facemark.cli import main; sys.exit(main(sys.argv[1:]))", *argv, cwd=tmp_path)

@@ -15,14 +15,19 @@ from pathlib import Path
 from facemark.annotations import AnnotationError
 from facemark.detection.core import DEFAULT_DETECTOR, DETECTORS
 from facemark.images import ImageError
+from facemark.outputs import check_writable_file, check_writable_folder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_HEAD_CHANNELS = {"heatmap": 64, "flatten": 48, "gap": 48}
 DETECTOR_HELP = ("face detector: blazeface (MediaPipe's BlazeFace on onnxruntime, built in), blazeface-full / "
                  "blazeface-short (one of its two networks), mtcnn (built in, onnxruntime), mediapipe (needs the "
-                 "`label` extra); compared in benchmarks/results/detector.md")
+                 "`label` extra), yunet (YuNet on onnxruntime, built in: no false faces on face-free images, "
+                 "small faces); compared in benchmarks/results/detectors_by_size.md and detector.md")
 BACKEND_HELP = ("landmark network runtime: auto/onnx = onnxruntime (a .pt weights file is exported in memory), "
                 "torch = the torch network (both .pt and torch need the train extra)")
+RAY_HELP = ("run on a Ray cluster (the `ray` extra): no ADDRESS starts a local one for this run; 'auto', "
+            "HOST:PORT or ray://HOST:10001 joins a running one (put --ray after the inputs, or write "
+            "--ray=ADDRESS); docs/scaling.md")
 THREADS_HELP = ("CPU threads of the detector and the landmark network (1 stays fast when other programs load the "
                 "CPU; use --workers to use more cores)")
 
@@ -93,13 +98,29 @@ def _shard_arg(args) -> tuple[int, int] | None:
         raise UsageError(f"--shard: {e}") from None
 
 
+def _ray_address(args) -> str:
+    """--ray's address ("local": a cluster started for this run); an existing path there is a misplaced input."""
+    if args.ray != "local" and os.path.exists(args.ray):
+        raise UsageError(f"--ray {args.ray}: is a file or folder, not a cluster address; put --ray after the "
+                         f"inputs, or write --ray=ADDRESS")
+    return args.ray
+
+
 def _cmd_label(args) -> int:
     from facemark.labelling import label_folder
 
     shard = _shard_arg(args)
+    check_writable_file(args.out, in_place=True)  # before the teacher loads
     start = time.perf_counter()
-    s = label_folder(args.images, args.out, teacher=args.teacher, workers=args.workers,
-                     progress=not args.quiet, shard=shard)
+    if args.ray is not None:
+        address = _ray_address(args)
+        from facemark.ray import label_on_ray  # one line naming the `ray` extra when Ray is missing
+
+        s = label_on_ray(args.images, args.out, address=address, teacher=args.teacher, workers=args.workers,
+                         progress=not args.quiet, shard=shard)
+    else:
+        s = label_folder(args.images, args.out, teacher=args.teacher, workers=args.workers or os.cpu_count() or 1,
+                         progress=not args.quiet, shard=shard)
     took = time.perf_counter() - start
     print(f"labelled {s.labelled}, no face {s.no_face}, unreadable {s.unreadable}, "
           f"already in {args.out}: {s.skipped_existing}"
@@ -110,6 +131,9 @@ def _cmd_label(args) -> int:
 def _cmd_clean(args) -> int:
     from facemark.cleaning import clean_label_file
 
+    for output in (args.out, args.report):
+        if output is not None:
+            check_writable_file(output)
     report = clean_label_file(args.labels, args.out, report_path=args.report, images_dir=args.images,
                               outlier_threshold=args.outlier_threshold)
     print(report.summary_line())
@@ -124,6 +148,7 @@ def _cmd_cache(args) -> int:
         if not Path(args.labels).is_dir():
             raise UsageError("--images is required with a label file")
         images = args.labels
+    check_writable_folder(args.out)
     meta = build_cache(args.labels, images, args.out, size=args.size, margin=args.margin,
                        val_fraction=args.val_fraction, progress=not args.quiet)
     print(f"cached {meta['count']} faces ({meta['train_count']} train / {meta['val_count']} val, "
@@ -143,6 +168,7 @@ def _cmd_train(args) -> int:
     open_cache(data)  # a folder that is no cache: its one-line error
     if args.init:
         _check_model(args.init, "--init")
+    check_writable_folder(args.out)
     import torch
 
     from facemark.train.training import TrainConfig, train
@@ -185,6 +211,7 @@ def _cmd_eval(args) -> int:
         raise UsageError(f"--data {data}: no such cache folder or label file")
     if data.is_file() and not args.images:
         raise UsageError("evaluating on a label file needs --images (the folder its paths refer to)")
+    check_writable_folder(args.out if args.out is not None else _eval_folder(args.model))
     from facemark.train.evaluation import (evaluate_cache, evaluate_labels, format_metrics, write_ced_plot,
                                            write_worst_cases)
     from facemark.train.weights import load_weights
@@ -219,8 +246,15 @@ def _cmd_predict(args) -> int:
         raise UsageError("--draw needs --out DIR")
     if args.resume and (args.json is None or args.json == "-"):
         raise UsageError("--resume needs --json FILE (the file to resume)")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.parquet is not None and args.ray is None:
+        raise UsageError("--parquet needs --ray (the plain run writes JSON Lines)")
+    if args.parquet is not None and args.resume:
+        raise UsageError("--resume appends to the --json file; a --parquet file cannot be appended to")
+    if args.ray is not None and args.draw:
+        raise UsageError("--draw does not combine with --ray (the drawings would be written on the cluster's "
+                         "machines)")
     if args.draw and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"--out {args.out}: is a file; the drawings need a folder")
     if args.json not in (None, "-") and Path(args.json).is_dir():
@@ -232,16 +266,28 @@ def _cmd_predict(args) -> int:
                "threads": args.threads, "min_trust": _min_trust_arg(args), "min_face": _min_face_arg(args)}
     draw_dir = args.out if args.draw else None
     json_path = args.json
-    if json_path is None and not args.draw:
+    if json_path is None and not args.draw and args.parquet is None:
         json_path = "-"  # stdout
-    summary = predict_inputs(options, args.inputs, json_path=json_path, draw_dir=draw_dir,
-                             progress=not args.quiet, shard=shard, resume=args.resume, workers=args.workers)
+    if args.ray is not None:
+        address = _ray_address(args)
+        from facemark.ray import predict_on_ray  # one line naming the `ray` extra when Ray is missing
+
+        summary = predict_on_ray(options, args.inputs, address=address, json_path=json_path,
+                                 parquet_path=args.parquet, progress=not args.quiet, shard=shard,
+                                 resume=args.resume, workers=args.workers)
+    else:
+        summary = predict_inputs(options, args.inputs, json_path=json_path, draw_dir=draw_dir,
+                                 progress=not args.quiet, shard=shard, resume=args.resume,
+                                 workers=args.workers or 1)
+    for notice in summary.notices:  # an animated image read on its first frame: not a failure
+        print(f"facemark predict: {notice}", file=sys.stderr)
     for problem in summary.failed:
         print(f"facemark predict: {problem}", file=sys.stderr)
     print(f"{summary.images} images, {summary.faces} faces, {len(summary.failed)} failed"
           + (f"; {summary.skipped_existing} already in {args.json}" if args.resume else "")
           + (f"; shard {args.shard}: {summary.other_shards} inputs left to other shards" if shard else "")
-          + (f"; drawings in {draw_dir}/" if draw_dir else "") + (f"; points in {args.json}" if args.json else ""),
+          + (f"; drawings in {draw_dir}/" if draw_dir else "") + (f"; points in {args.json}" if args.json else "")
+          + (f"; records in {args.parquet}" if args.parquet else ""),
           file=sys.stderr)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
@@ -272,6 +318,7 @@ def _cmd_chips(args) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out}: is a file; the chips need a folder")
     _check_model(args.model)
+    check_writable_folder(out)  # before the model loads: one error, not one per image
     from facemark.chip_writer import write_chips
 
     summary = write_chips(args.inputs, out, model=args.model, detector=args.detector, backend=args.backend,
@@ -292,6 +339,7 @@ def _cmd_export(args) -> int:
     if target.suffix.lower() != ".onnx":
         raise UsageError(f"--onnx {args.onnx}: the file name must end in .onnx (how facemark tells an ONNX model)")
     _check_model(args.model)
+    check_writable_file(target)
     import torch
 
     from facemark.network import LandmarkNetwork
@@ -331,8 +379,10 @@ def _cmd_video(args) -> int:
     if args.quiet:  # run_video prints its notices only along with the progress bar
         for notice in summary.notices:
             print(f"facemark video: {notice}", file=sys.stderr)
+    for problem in summary.failed:  # frames that could not be decoded: the rest is written, exit 1
+        print(f"facemark video: {problem}", file=sys.stderr)
     print(summary.summary_line() + (f"; openness plot -> {args.plot}" if args.plot else ""), file=sys.stderr)
-    return EXIT_OK
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -348,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default="mediapipe", choices=["mediapipe", "dlib", "ensemble"],
                    help="mediapipe: Face Mesh, face88; dlib: dlib's 68-point predictor, ibug68; ensemble: both, "
                         "calibrated on human labels, face88 (dlib and ensemble need the 'teacher' extra)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: one per core; with --ray, one actor per CPU of the cluster)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS", help=RAY_HELP)
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="label only shard I of N (0 <= I < N; by a hash of each image's relative path)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -424,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_eval)
 
     p = sub.add_parser("predict", help="landmarks for images, folders (recursive) or globs")
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns (with --ray also list files, "
+                                             "*.txt of paths or URLs, and URIs such as s3://bucket/photos/)")
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help=BACKEND_HELP)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
@@ -441,16 +494,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="only the inputs in shard I of N (0 <= I < N; by a hash of each image's path as listed)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes that decode, detect and predict in parallel (one thread each)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes that decode, detect and predict in parallel (one thread each; default "
+                        "1; with --ray, actors, default one per CPU of the cluster)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS", help=RAY_HELP)
+    p.add_argument("--parquet", metavar="FILE", default=None,
+                   help="with --ray: also (or, without --json, only) write the records as a Parquet file, a path "
+                        "or a URI (docs/scaling.md)")
     p.add_argument("--flip", action="store_true",
                    help="also average the first pass with its mirror image (the final pass always is; more network "
                         "time, little gain)")
     p.add_argument("--resume", action="store_true",
                    help="append to --json FILE, skipping the images already in it (after a killed run)")
     p.add_argument("--min-trust", type=float, default=None, metavar="T",
-                   help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T; "
-                        "0.5 keeps about 93%% of real AFW faces (benchmarks/results/trust.md)")
+                   help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T (default "
+                        "0.15: drops false faces and faces whose points are lost, benchmarks/results/false_faces.md; "
+                        "0 keeps every face; 0.5 keeps about 93%% of real AFW faces, benchmarks/results/trust.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
 
@@ -463,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "1/(1+margin), the whole head with room around it")
     p.add_argument("--margin", type=float, default=0.25, help="--template square: room around the face")
     p.add_argument("--min-trust", type=float, default=None, metavar="T",
-                   help="no chip for faces whose trust score (0-1) is below T")
+                   help="no chip for faces whose trust score (0-1) is below T (default: the Landmarker's, 0.15)")
     p.add_argument("--model", default=None, help="weights file, .onnx file or built-in name (default: face88)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help=BACKEND_HELP)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
@@ -482,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_export)
 
     p = sub.add_parser("video", help="landmarks through a video: a drawn copy (mp4) and/or JSON Lines, per frame")
-    p.add_argument("input", help="video file (any format OpenCV's FFmpeg reads)")
+    p.add_argument("input", help="video file (any format OpenCV's FFmpeg reads), or an animated GIF, WebP or PNG")
     p.add_argument("--out", help="video to write with the points drawn (.mp4; default when --json is not "
                                  "given either: INPUT-NAME_landmarks.mp4 in the current folder)")
     p.add_argument("--json", help="JSON Lines file, one line per frame ('-' for stdout)")

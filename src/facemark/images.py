@@ -39,10 +39,12 @@ __all__ = [
     "MAX_PIXELS",
     "ImageError",
     "ImageReader",
+    "image_frames",
     "image_size",
     "iter_image_files",
     "load_image",
     "load_image_downscaled",
+    "to_rgb",
 ]
 
 IMAGE_EXTENSIONS = frozenset(
@@ -137,6 +139,18 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     with _open(name) as img:
         w, h = img.size
         return (h, w) if _transpose_of(img) in _SWAPS_AXES else (w, h)
+
+
+def image_frames(path: str | os.PathLike) -> tuple[str, int]:
+    """(format, pictures) of an image file, from its headers: more than one picture for an animated GIF, WebP
+    or PNG (APNG) or a multi-page TIFF, of which `load_image` and the Landmarker read the first only; 0 for
+    several that cannot be counted (a GIF damaged after its first frame)."""
+    name = os.fspath(path)
+    with _open(name) as img:
+        try:
+            return img.format, int(getattr(img, "n_frames", 1))  # a GIF: reads every frame's header
+        except Exception:
+            return img.format, 0
 
 
 class ImageReader:
@@ -353,7 +367,7 @@ def _decoded_rgb(img: Image.Image, name: str) -> Image.Image:
     except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, ... on bad data
         raise _error(name, f"truncated or corrupt image data ({e})") from e
     try:
-        return _to_rgb(img)
+        return to_rgb(img)
     except _FloatRangeError as e:
         raise _error(name, str(e)) from None
     except (ValueError, OSError) as e:  # a mode Pillow cannot convert, e.g. LAB without ImageCms
@@ -395,7 +409,7 @@ def _shrink_plan(method: Image.Transpose | None, size: tuple[int, int], max_side
     return scale, ((out[1], out[0]) if swap else out), box
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
     """A decoded PIL image of any mode as mode RGB (see the module docstring for alpha and 16 bit)."""
     mode = img.mode
     keyed = "transparency" in img.info and mode in ("P", "L", "RGB")  # palette alpha or tRNS colour key

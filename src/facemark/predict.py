@@ -14,7 +14,12 @@ Drawings (`draw_dir`) mirror the inputs' paths below the folder they all lie in:
 that would still share a name (`x.jpg` and `x.png` in one folder) never overwrite each other: the later one in
 input order is `x.png_landmarks.png`. The names are decided in the parent, in input order, for every input
 (also those another shard or an earlier run handles), so they are the same with or without workers, shards or
---resume. A drawing that cannot be written is one failure; the image's points are still in the JSON.
+--resume. A drawing that cannot be written is one failure; the image's points are still in the JSON. The
+outputs (the JSON file, the drawings' folder) are checked writable before any input is read, so a read-only
+folder is one error up front, not one per image after the work.
+
+An animated GIF, WebP or PNG (or a multi-page TIFF) is predicted on its first frame (page), with a notice
+naming `facemark video`, which reads every frame.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from facemark.images import ImageError, file_head, image_size, iter_image_files, load_image
+from facemark.images import ImageError, file_head, image_frames, image_size, iter_image_files, load_image
+from facemark.outputs import check_writable_file, check_writable_folder
 from facemark.sharding import in_shard
 
 
@@ -42,6 +48,7 @@ class PredictSummary:
     failed: list[str] = field(default_factory=list)
     skipped_existing: int = 0  # already in the JSON file (resume)
     other_shards: int = 0  # inputs left to the other shards
+    notices: list[str] = field(default_factory=list)  # not failures: an animated image read on its first frame
 
 
 # Suffixes of video files, for a helpful error when one is given to `predict` (a folder walk never lists them)
@@ -51,19 +58,35 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", "
 _STILL_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 
 
-def predict_record(landmarker, path: Path) -> tuple[dict, list]:
-    """(JSON record, faces) for one image; errors go into the record.
+def predict_record(landmarker, path: Path) -> tuple[dict, list, str | None]:
+    """(JSON record, faces, notice or None) for one image; errors go into the record, the notice says when
+    only the first of several pictures was read.
 
     The Landmarker reads the file itself (a huge image is never decoded whole)."""
     record = {"image": str(path), "width": None, "height": None, "faces": [], "error": None}
     try:
         record["width"], record["height"] = image_size(path)
+        fmt, pictures = image_frames(path)
         faces = landmarker.detect(path)
     except ImageError as e:
         record.update(width=None, height=None, error=_video_instead(path) or str(e))
-        return record, []
+        return record, [], None
     record["faces"] = [f.to_dict() for f in faces]
-    return record, faces
+    return record, faces, None if pictures == 1 else _first_frame_only(path, fmt, pictures)
+
+
+# Pillow's formats that hold animations (`facemark video` reads them), and how they are called
+_ANIMATED = {"GIF": "GIF", "WEBP": "WebP", "PNG": "PNG (APNG)"}
+
+
+def _first_frame_only(path: Path, fmt: str, pictures: int) -> str:
+    """The notice for an image of several pictures, of which the Landmarker read the first."""
+    if fmt in _ANIMATED:
+        count = f" of {pictures} frames" if pictures > 1 else ""  # 0: a damaged GIF, its frames not counted
+        return (f"{path}: an animated {_ANIMATED[fmt]}{count}; the points are from its first frame only; for "
+                f"every frame use `facemark video {shlex.quote(str(path))}`")
+    count = f" of {pictures} pages" if pictures > 1 else ""
+    return f"{path}: a {fmt} image{count}; the points are from its first page only"
 
 
 def _video_instead(path: Path) -> str | None:
@@ -152,22 +175,23 @@ def _init_worker(options: dict) -> None:
     _worker = Landmarker(**options, threads=1)  # one process per core scales better than threads in one
 
 
-def _predict_in_worker(item: tuple[str, str | None]) -> tuple[dict, int, str | None]:
+def _predict_in_worker(item: tuple[str, str | None]) -> tuple[dict, int, str | None, str | None]:
     path, drawing = item
     return _predict_and_draw(_worker, Path(path), None if drawing is None else Path(drawing))
 
 
-def _predict_and_draw(landmarker, path: Path, drawing: Path | None) -> tuple[dict, int, str | None]:
-    """(JSON record, number of faces, why the drawing failed or None); the drawing, if asked for, is written
-    here (where the image is). A drawing that fails never takes the record's points with it."""
-    record, faces = predict_record(landmarker, path)
+def _predict_and_draw(landmarker, path: Path, drawing: Path | None) -> tuple[dict, int, str | None, str | None]:
+    """(JSON record, number of faces, why the drawing failed or None, notice or None); the drawing, if asked
+    for, is written here (where the image is). A drawing that fails never takes the record's points with it."""
+    record, faces, notice = predict_record(landmarker, path)
     if drawing is None or record["error"]:
-        return record, len(faces), None
+        return record, len(faces), None, notice
     try:
         _draw(load_image(path), faces, landmarker.scheme, drawing)
     except (ImageError, OSError, ValueError) as e:
-        return record, len(faces), f"cannot write the drawing of {path} to {drawing}: {' '.join(str(e).split())}"
-    return record, len(faces), None
+        why = f"cannot write the drawing of {path} to {drawing}: {' '.join(str(e).split())}"
+        return record, len(faces), why, notice
+    return record, len(faces), None, notice
 
 
 def predicted_images(json_path: str | Path) -> set[str]:
@@ -241,12 +265,19 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
     shard: (i, n) -> only the inputs whose path string falls in shard i of n.
     resume: append to `json_path` (required) and skip the inputs already recorded in it; otherwise an
     existing `json_path` is overwritten. json_path "-": standard output.
+
+    Raises OutputError (an OSError) before any input is read when `json_path` or `draw_dir` cannot be
+    written (a read-only folder, a file where a folder should be).
     """
     inputs = list(inputs)
     if resume and json_path is None:
         raise ValueError("resuming needs a JSON file to resume")
     if shard is not None and not 0 <= shard[0] < shard[1]:
         raise ValueError(f"bad shard {shard[0]}/{shard[1]}: expected 0 <= i < n")
+    if json_path is not None and str(json_path) != "-":
+        check_writable_file(json_path, in_place=True)
+    if draw_dir is not None:
+        check_writable_folder(draw_dir)
     # A missing path among others is one failed input (recorded, the batch goes on); when nothing named
     # exists at all, the command fails up front with one line instead of writing an output of errors.
     missing = [item for item in inputs
@@ -313,13 +344,15 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
     try:
         # a running count: the total is not known without listing everything first
         with tqdm(desc="predict", unit="img", disable=not progress or len(head) < 2) as bar:
-            for record, n_faces, draw_error in results:
+            for record, n_faces, draw_error, notice in results:
                 summary.images += 1
                 summary.faces += n_faces
                 if record["error"]:
                     summary.failed.append(record["error"])
                 if draw_error:
                     summary.failed.append(draw_error)
+                if notice:
+                    summary.notices.append(notice)
                 if out is not None:
                     out.write(json.dumps(record) + "\n")
                     out.flush()

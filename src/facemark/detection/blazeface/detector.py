@@ -79,7 +79,19 @@ SCORE_CLIP = 100.0  # logits are clipped to ±this before the sigmoid (MediaPipe
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
 CONTAINED = 0.6  # with tiles, a box overlapping a better one by this share of its own area is a face part
 EDGE_BLEND = 2  # output pixels resampled past the image's edge, so the filter blends the edge with black
-TILE_OVERLAP = 2.5  # tiles overlap by this many smallest faces, so every face of a level lies whole in a tile
+# "full+short" skips the full-range network when the short-range one finds a face whose box spans at least this
+# share of the image's shorter side (a portrait or a webcam frame, the face half the height or more: the subject
+# is found; the full-range network adds faces of ~1/10-1/6 of the longer side, and runs whenever no such face is
+# found). A share of the padded look's side instead missed 16:9 webcam faces of half the height.
+PORTRAIT_FACE = 0.3
+# An image whose longer side exceeds this many times its shorter side is looked at as squares of its shorter side
+# along its length (a panorama, a strip), not letterboxed whole (its faces would shrink below the smallest face)
+LONG_IMAGE_ASPECT = 2.0
+TILE_OVERLAP = 2.5
+# Windows per network call. One: a batch's activations are held at once (and kept by onnxruntime's arena), so
+# the 6000×6000 JPEG of tests/test_huge_images.py grew the peak memory by 54 MB with 16 windows a call, 32 MB
+# with 4, 16 MB with 1; a call costs ~0.1 ms more than a batch slot.
+WINDOWS_PER_CALL = 1  # tiles overlap by this many smallest faces, so every face of a level lies whole in a tile
 
 
 def anchor_centres(model: BlazeFaceModel) -> np.ndarray:
@@ -163,6 +175,9 @@ class BlazeFaceDetector(FaceDetector):
         self.min_score = float(min_score)
         self.min_face = None if min_face is None else float(min_face)
         self.max_side = None if max_side is None else int(max_side)
+        self.long_aspect = LONG_IMAGE_ASPECT
+        self.default_tiles = False  # without min_face: add the look's second level (see `windows`; the
+        # Landmarker turns it on for images above size_policy.TILED_LOOK_SIDE)
         self._anchors = [anchor_centres(m) for m in self.models]
         self._sessions = [onnxruntime.InferenceSession(str(HERE / m.file), session_options(threads),
                                                        providers=["CPUExecutionProvider"]) for m in self.models]
@@ -184,37 +199,61 @@ class BlazeFaceDetector(FaceDetector):
         if self._sessions is None:
             raise RuntimeError("this BlazeFaceDetector was closed")
         height, width = rgb.shape[:2]
-        all_windows = [Window(w.left - pad, w.top - pad, w.side, w.max_face)
-                       for w in self.windows(width + 2 * pad, height + 2 * pad)]
-        boxes, keypoints, scores = [], [], []
-        for k, (model, session, anchors) in enumerate(zip(self.models, self._sessions, self._anchors)):
-            # the first network looks at every window; a second (short range: large faces) at the whole image
-            windows = all_windows if k == 0 else all_windows[:1]
-            for start in range(0, len(windows), 16):  # a few tiles per call: fewer calls, bounded memory
-                batch = windows[start:start + 16]
-                x = np.stack([_network_input(rgb, w, model.input_size) for w in batch])
-                regressors, logits = session.run(None, {"image": x})
-                for window, reg, logit in zip(batch, regressors, logits):
-                    found = self._decode(reg, logit[:, 0], anchors, window, model.input_size)
-                    if found is not None:
-                        boxes.append(found[0])
-                        keypoints.append(found[1])
-                        scores.append(found[2])
-        if not boxes:
+        windows = [Window(w.left - pad, w.top - pad, w.side, w.max_face)
+                   for w in self.windows(width + 2 * pad, height + 2 * pad)]
+        look = [w for w in windows if w.max_face is None]
+        found = []  # per network run: (boxes, keypoints, scores, from a tile)
+        short = self.model_name == "full+short"
+        if short:
+            # short range first, on the look: a face filling much of it (a portrait, a webcam) is all it needs
+            found += self._run(1, rgb, look)
+            if self.min_face is None and any(b[2] - b[0] >= PORTRAIT_FACE * min(height, width)
+                                             for b, _ in _boxes_and_windows(found, look)):
+                return self._merged(found, pad, tiled=False, calibrated="short")
+        found += self._run(0, rgb, windows)
+        return self._merged(found, pad, tiled=len(windows) > len(look), calibrated=self.model_name)
+
+    def _run(self, k: int, rgb: np.ndarray, windows: list["Window"]) -> list[tuple]:
+        """Network k on each window, a few per call (fewer calls, bounded memory): per window with detections,
+        (boxes (n, 4), keypoints (n, 6, 2), scores (n,), the window) in the pixels of the padded image."""
+        model, session, anchors = self.models[k], self._sessions[k], self._anchors[k]
+        out = []
+        for start in range(0, len(windows), WINDOWS_PER_CALL):
+            batch = windows[start:start + WINDOWS_PER_CALL]
+            x = np.stack([_network_input(rgb, w, model.input_size) for w in batch])
+            regressors, logits = session.run(None, {"image": x})
+            for window, reg, logit in zip(batch, regressors, logits):
+                decoded = self._decode(reg, logit[:, 0], anchors, window, model.input_size)
+                if decoded is not None:
+                    out.append((*decoded, window))
+        return out
+
+    def _merged(self, found: list[tuple], pad: int, tiled: bool, calibrated: str) -> list[Detection]:
+        """MediaPipe's weighted non-maximum suppression over every window's boxes; boxes found by the short-range
+        network alone are moved to where the default calibration expects them (LANDMARK_BOXES["short"] ->
+        this detector's), so one LANDMARK_BOX serves both; a cluster with no box from a whole-image window is
+        `tiled`."""
+        if not found:
             return []
-        boxes, keypoints, scores = np.concatenate(boxes) + pad, np.concatenate(keypoints) + pad, np.concatenate(scores)
-        found = []
+        boxes = np.concatenate([f[0] for f in found]) + pad
+        keypoints = np.concatenate([f[1] for f in found]) + pad
+        scores = np.concatenate([f[2] for f in found])
+        from_tile = np.concatenate([np.full(len(f[2]), f[3].max_face is not None) for f in found])
+        if calibrated != self.model_name:
+            boxes = _recalibrated(boxes, LANDMARK_BOXES[calibrated], self.LANDMARK_BOX)
+        out = []
         for group in nms_groups(boxes, scores, NMS_IOU):
             weights = scores[group] / scores[group].sum()
             box = weights @ boxes[group]
             points = np.einsum("n,nkd->kd", weights, keypoints[group])
-            found.append(Detection(tuple(float(v) for v in box), float(scores[group[0]]), points))
-        if len(all_windows) > 1 and len(found) > 1:
+            out.append(Detection(tuple(float(v) for v in box), float(scores[group[0]]), points,
+                                 bool(from_tile[group].all())))
+        if tiled and len(out) > 1:
             # tiles can see part of a face as a small face of its own: drop a box lying mostly inside a
             # better one (overlap over the smaller area, as MTCNN's last step)
-            keep = nms(np.array([d.box for d in found]), np.array([d.score for d in found]), CONTAINED, mode="min")
-            found = [found[i] for i in sorted(keep)]
-        return found  # nms_groups gives the clusters best first
+            keep = nms(np.array([d.box for d in out]), np.array([d.score for d in out]), CONTAINED, mode="min")
+            out = [out[i] for i in sorted(keep)]
+        return out  # nms_groups gives the clusters best first
 
     def _decode(self, reg: np.ndarray, logit: np.ndarray, anchors: np.ndarray, window: "Window", size: int):
         """(boxes (n, 4), keypoints (n, 6, 2), scores (n,)) in image pixels for the anchors scoring at least
@@ -240,20 +279,33 @@ class BlazeFaceDetector(FaceDetector):
         by TILE_OVERLAP times that level's smallest face, so a face small enough to need the level lies
         whole in some tile (larger faces are found at coarser levels)."""
         size, smallest = self.model.input_size, self.model.smallest_face
-        longer = max(width, height)
-        found = [Window((width - longer) / 2, (height - longer) / 2, float(longer))]
+        longer, shorter = max(width, height), min(width, height)
+        if longer > self.long_aspect * shorter:
+            # a long image: squares of its shorter side along its length, overlapping by half
+            found = [Window(left, top, float(shorter)) for top in _tile_starts(height, shorter, shorter / 2)
+                     for left in _tile_starts(width, shorter, shorter / 2)]
+        else:
+            found = [Window((width - longer) / 2, (height - longer) / 2, float(longer))]
+        scale = size / longer
         if self.min_face is None:
+            if len(found) == 1 and self.default_tiles:
+                # the default look's second level: tiles twice as fine (faces down to ~1/20 of the longer side)
+                scale *= 2
+                found += self._tile_level(width, height, scale)
             return found
         finest = smallest / self.min_face  # input pixels per image pixel at the last level
-        scale = size / longer
         while scale < finest * 0.999:
             scale = min(scale * 2, finest)
-            side = size / scale  # tile side in image pixels
-            overlap = TILE_OVERLAP * smallest / scale
-            for top in _tile_starts(height, side, overlap):
-                for left in _tile_starts(width, side, overlap):
-                    found.append(Window(left, top, side, max_face=TILE_OVERLAP * smallest))
+            found += self._tile_level(width, height, scale)
         return found
+
+    def _tile_level(self, width: int, height: int, scale: float) -> list[Window]:
+        """Overlapping square tiles covering the image, each seen at `scale` input pixels per image pixel."""
+        size, smallest = self.model.input_size, self.model.smallest_face
+        side = size / scale  # tile side in image pixels
+        overlap = TILE_OVERLAP * smallest / scale
+        return [Window(left, top, side, max_face=TILE_OVERLAP * smallest)
+                for top in _tile_starts(height, side, overlap) for left in _tile_starts(width, side, overlap)]
 
     def close(self) -> None:
         self._sessions = None
@@ -302,3 +354,23 @@ def _tile_starts(length: int, side: float, overlap: float) -> list[float]:
     count = math.ceil((length - overlap) / (side - overlap))
     step = (length - side) / (count - 1) if count > 1 else 0.0
     return [k * step for k in range(count)]
+
+
+def _boxes_and_windows(found: list[tuple], windows: list[Window]):
+    """(box, window) for every box of the runs in `found` whose window is one of `windows`."""
+    for boxes, _, _, window in found:
+        if window in windows:
+            for box in boxes:
+                yield box, window
+
+
+def _recalibrated(boxes: np.ndarray, source: tuple, target: tuple) -> np.ndarray:
+    """Boxes (n, 4) calibrated by LANDMARK_BOX `source` moved so that `target` maps them to the same landmark
+    boxes (FaceDetector.landmark_box: centre shift in units of the box's size, then size ratios)."""
+    (sdx, sdy, ssw, ssh), (tdx, tdy, tsw, tsh) = source, target
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2 + sdx * w
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2 + sdy * h
+    w2, h2 = w * ssw / tsw, h * ssh / tsh
+    cx, cy = cx - tdx * w2, cy - tdy * h2
+    return np.stack([cx - w2 / 2, cy - h2 / 2, cx + w2 / 2, cy + h2 / 2], axis=1)

@@ -1,0 +1,114 @@
+"""End-to-end video speed at 720p and 1080p: `facemark video` beside MediaPipe Face Mesh's video mode.
+
+    python benchmarks/video_speed.py [--frames 150]
+
+Clips made here from the sample photo (its face 40-60% of the height, panning and zooming slowly; mp4v, 25 fps,
+written with OpenCV). For each clip:
+- facemark, `run_video` as `facemark video IN --out OUT.mp4 --json OUT.jsonl` runs it (decode, detect every
+  30 frames, track, smooth, draw, encode, JSON), and with `--json` only (no drawn video);
+- MediaPipe Face Mesh in video mode (`static_image_mode=False`: it detects once and then tracks), on the same
+  frames decoded by OpenCV (decode + landmarks; nothing drawn or written).
+Frames per second over the whole clip (time.perf_counter), one run each after a short warm-up. Writes
+benchmarks/results/video_speed.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
+
+from facemark.api import Landmarker  # noqa: E402
+from facemark.images import load_image  # noqa: E402
+from facemark.video import run_video  # noqa: E402
+
+SAMPLE = REPO / "examples" / "astronaut.png"
+FACE_BOX = (169.7, 61.0, 277.8, 169.1)  # the sample's face (BlazeFace box) in the 512-px image
+
+
+def make_clip(path: Path, width: int, height: int, frames: int, fps: float = 25.0) -> None:
+    """The sample photo on grey, its face 40-60% of the frame height and moving in a slow circle."""
+    photo = Image.fromarray(load_image(SAMPLE))
+    x0, y0, x1, y1 = FACE_BOX
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for k in range(frames):
+        t = k / max(frames - 1, 1)
+        scale = (0.5 + 0.1 * np.sin(2 * np.pi * t)) * height / (y1 - y0)
+        cx, cy = width * (0.5 + 0.08 * np.cos(2 * np.pi * t)), height * (0.5 + 0.05 * np.sin(2 * np.pi * t))
+        resized = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BILINEAR)
+        canvas = Image.new("RGB", (width, height), (110, 110, 110))
+        canvas.paste(resized, (round(cx - (x0 + x1) / 2 * scale), round(cy - (y0 + y1) / 2 * scale)))
+        writer.write(cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def mediapipe_fps(path: Path) -> tuple[float, int]:
+    """(frames per second, frames with a face) of MediaPipe Face Mesh in video mode over the clip."""
+    import mediapipe as mp
+
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1)
+    capture = cv2.VideoCapture(str(path))
+    frames = found = 0
+    start = time.perf_counter()
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        frames += 1
+        found += bool(mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).multi_face_landmarks)
+    seconds = time.perf_counter() - start
+    capture.release()
+    mesh.close()
+    return frames / seconds, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=150, help="frames per clip")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "video_speed.md"))
+    args = parser.parse_args()
+
+    landmarker = Landmarker()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        make_clip(tmp / "warm.mp4", 640, 360, 10)
+        run_video(landmarker, tmp / "warm.mp4", None, json_path=tmp / "warm.jsonl", progress=False)
+        for width, height in [(1280, 720), (1920, 1080)]:
+            clip = tmp / f"clip_{height}.mp4"
+            make_clip(clip, width, height, args.frames)
+            start = time.perf_counter()
+            drawn = run_video(landmarker, clip, tmp / f"drawn_{height}.mp4", json_path=tmp / f"p_{height}.jsonl",
+                              progress=False)
+            drawn_fps = drawn.frames / (time.perf_counter() - start)
+            start = time.perf_counter()
+            plain = run_video(landmarker, clip, None, json_path=tmp / f"q_{height}.jsonl", progress=False)
+            json_fps = plain.frames / (time.perf_counter() - start)
+            mp_fps, mp_found = mediapipe_fps(clip)
+            rows.append((f"{width}×{height}", args.frames, drawn_fps, json_fps, mp_fps, mp_found))
+            print(rows[-1], flush=True)
+    lines = ["# Video speed, end to end", "",
+             f"`python benchmarks/video_speed.py --frames {args.frames}`; {platform.machine()}, "
+             "facemark with its defaults (1 thread, BlazeFace every 30 frames, tracking, smoothing).", "",
+             "| clip | frames | `facemark video --out --json` fps | `facemark video --json` fps "
+             "| MediaPipe Face Mesh, video mode, fps | MediaPipe frames with a face |",
+             "|---|---:|---:|---:|---:|---:|",
+             *[f"| {size} | {n} | {a:.1f} | {b:.1f} | {c:.1f} | {found} |" for size, n, a, b, c, found in rows], "",
+             "facemark's figures include decoding and, with `--out`, drawing and encoding the output video; "
+             "MediaPipe's include decoding only."]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The landmark passes: from each face's first crop to its points and trust score.
+
+1. **One batch**: the first crop (framed on the detector's box) and its mirror image, predicted together; the
+   points are the two averaged.
+2. **A refining pass, only where it pays**: when the square framed on those points differs from the crop they came
+   from (FRAMING_SHIFT, FRAMING_SCALE, FRAMING_ROLL: a poorly framed or tilted face), or the two halves disagree
+   (ORIENTATION_CHECK) or the trust is low (REFINE_BELOW_TRUST), the face is predicted again, with its mirror image,
+   in a crop framed on its points and turned level by the roll of their eyes, so the network sees it exactly as in
+   training; repeated (at most MAX_PASSES in all) while the roll still moves by more than ROLL_RECHECK.
+3. **Trust** (facemark.trust) comes from the face's last batch at no extra cost: the points the crop was framed on
+   (after one batch: the batch's own average) against the crop's points and its mirror's.
+
+Faces whose way up is still in doubt after this (facemark.orientation) are tried the four ways up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from facemark.network import LandmarkNetwork, predict_crops
+from facemark.preprocessing import CropTransform, points_crop_transform, roll_angle
+from facemark.trust import disagreement, trust_from_disagreement
+
+Cropper = Callable[[CropTransform], np.ndarray]  # a crop transform (image pixels) -> its S×S×3 uint8 crop
+
+# A face's first batch is final when the square framed on its points is within these of the crop it was seen in:
+# the centre within FRAMING_SHIFT of the side, the side within FRAMING_SCALE (log ratio), the roll within
+# FRAMING_ROLL. On AFW's 337 faces (anchors34 NME): every face refined 3.93%, none 3.97%; these keep 46% of the
+# faces at one batch, 3.92% (0.04 / 0.06 / 8°: 24%, 3.93%; 0.08 / 0.1 / 12°: 70%, 3.94%); benchmarks/passes.py.
+FRAMING_SHIFT = 0.06
+FRAMING_SCALE = 0.08
+FRAMING_ROLL = math.radians(10)
+# A one-batch face's disagreement (its two halves against their average) is about this much smaller than the
+# refining pass's (both halves against the points the crop was framed on): the median ratio on AFW is 1.80. It is
+# scaled up by it, so one trust scale (facemark.trust) serves both: Spearman's rank correlation with the NME on
+# AFW 0.528 (0.487 unscaled; 0.535 with every face refined).
+ONE_BATCH_DISAGREEMENT = 1.8
+# ...and its trust at least this (a face the network is unsure of is framed again on its points)
+REFINE_BELOW_TRUST = 0.5
+# A refining pass is repeated (at most MAX_PASSES batches in all) while the roll it measures differs from the
+# roll its crop was turned by by more than this: an upright first crop of a tilted face only half measures its roll.
+ROLL_RECHECK = math.radians(15)
+MAX_PASSES = 3
+# Which way up a face is: a face upright in its crop gives points that agree with its mirror image's (mean point
+# distance ≤ 0.013 of the crop on HELEN faces); a face turned by 90° or more does not (≥ 0.02: the network draws an
+# upright shape on whatever it is shown). Above this the face is not surely upright (facemark.orientation).
+ORIENTATION_CHECK = 0.02
+
+
+@dataclass
+class PassResult:
+    """Per face, in image pixels: final points (P, 2), trust in [0, 1], the last batch's mirror disagreement
+    (mean point distance between the crop's and its mirror's points, in units of the crop's side), and how many
+    batches it took."""
+
+    points: list[np.ndarray]
+    trusts: list[float]
+    mirror_gaps: list[float]
+    batches: list[int]
+
+
+class LandmarkPasses:
+    """The landmark network's passes over crops of one image (see the module docstring).
+
+    network: a facemark.network.LandmarkNetwork (or the torch back end's equivalent). refine: allow the refining
+    pass (False: the first batch is always final). flip: `predict` also averages with the mirrored crop.
+    """
+
+    def __init__(self, network: LandmarkNetwork, refine: bool = True, flip: bool = False):
+        self.network = network
+        self.scheme = network.scheme
+        self.crop_size = network.config.input_size
+        self.margin = network.config.margin
+        self.refine = refine
+        self.flip = flip
+
+    def run(self, crop: Cropper, transforms: list[CropTransform]) -> PassResult:
+        """Points, trust and mirror disagreement of each face from its first crop (one batch; a refining pass for
+        the faces that need it)."""
+        if len(transforms) == 0:
+            return PassResult([], [], [], [])
+        points, gaps, one, other = self.predict_mirrored(crop, transforms)
+        framing = list(points)  # per face: the points its last crop is judged against
+        batches = [1] * len(points)
+        todo = [i for i in range(len(points)) if self.refine and not self._framed_well(
+            transforms[i], points[i], one[i], other[i], gaps[i])]
+        for _ in range(MAX_PASSES - 1):
+            if not todo:
+                break
+            rolls = {i: roll_angle(points[i], self.scheme) for i in todo}
+            mean, gap, a, b = self.predict_mirrored(crop, [self.framing(points[i], rolls[i]) for i in todo])
+            todo_next = []
+            for j, i in enumerate(todo):
+                framing[i], one[i], other[i], gaps[i] = points[i], a[j], b[j], gap[j]
+                points[i] = mean[j]
+                batches[i] += 1
+                if abs(math.remainder(roll_angle(mean[j], self.scheme) - rolls[i], 2 * math.pi)) > ROLL_RECHECK:
+                    todo_next.append(i)
+            todo = todo_next
+        d = disagreement(np.stack(framing), np.stack(one), np.stack(other), self.scheme)
+        d = np.where(np.array(batches) == 1, ONE_BATCH_DISAGREEMENT * d, d)
+        return PassResult(points, [float(v) for v in trust_from_disagreement(d)], gaps, batches)
+
+    def _framed_well(self, t: CropTransform, points: np.ndarray, one: np.ndarray, other: np.ndarray,
+                     gap: float) -> bool:
+        """Whether a first batch is final: the face is framed and levelled as in training, and trusted."""
+        if not gap <= ORIENTATION_CHECK:
+            return False
+        f = self.framing(points, roll_angle(points, self.scheme))
+        if math.hypot(f.cx - t.cx, f.cy - t.cy) > FRAMING_SHIFT * t.side:
+            return False
+        if abs(math.log(f.side / t.side)) > FRAMING_SCALE:
+            return False
+        if abs(math.remainder(f.angle - t.angle, 2 * math.pi)) > FRAMING_ROLL:
+            return False
+        d = ONE_BATCH_DISAGREEMENT * disagreement(points, one, other, self.scheme)
+        return float(trust_from_disagreement(d)) >= REFINE_BELOW_TRUST
+
+    def trust_scores(self, crop: Cropper, points: list[np.ndarray]) -> list[float]:
+        """Trust of given (P, 2) points: one batch on the crops framed on them (and their mirrors), compared with
+        them (facemark.trust)."""
+        if len(points) == 0:
+            return []
+        _, _, one, other = self.predict_mirrored(crop, [self.framing(p, roll_angle(p, self.scheme)) for p in points])
+        d = disagreement(np.stack(points), np.stack(one), np.stack(other), self.scheme)
+        return [float(v) for v in trust_from_disagreement(d)]
+
+    def predict(self, crop: Cropper, transforms: list[CropTransform]) -> list[np.ndarray]:
+        """(P, 2) image-pixel points of each crop (mirror-averaged with `flip`)."""
+        crops = np.stack([crop(t) for t in transforms])
+        crop_points = predict_crops(self.network, crops, flip=self.flip)
+        return [t.to_image(p) for t, p in zip(transforms, crop_points)]
+
+    def predict_mirrored(self, crop: Cropper, transforms: list[CropTransform]) -> tuple[list, list, list, list]:
+        """For each transform, in image pixels: (the points averaged with the mirrored crop's, the mean distance
+        between the two in units of the crop's side, the crop's own points, the mirrored crop's points)."""
+        crops = np.stack([crop(t) for t in transforms])
+        direct, mirrored = self.direct_and_mirrored(crops)
+        gaps = np.linalg.norm(direct - mirrored, axis=-1).mean(axis=-1) / crops.shape[2]
+        one = [t.to_image(a) for t, a in zip(transforms, direct)]
+        other = [t.to_image(b) for t, b in zip(transforms, mirrored)]
+        return [(a + b) / 2 for a, b in zip(one, other)], [float(d) for d in gaps], one, other
+
+    def direct_and_mirrored(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points in crop pixels of (N, S, S, 3) crops and of their left/right mirrors, the mirrors' points mapped
+        back into the crops' pixels and point names (Scheme.flip_points): one network batch of 2N, never
+        flip-averaged (each half's own answer is what the callers compare)."""
+        both = predict_crops(self.network, np.concatenate([crops, crops[:, :, ::-1]]), flip=False)
+        n = len(crops)
+        return both[:n], self.scheme.flip_points(both[n:], crops.shape[2])
+
+    def framing(self, points: np.ndarray, roll: float) -> CropTransform:
+        """The network's crop of a face whose points are known: the square around them, turned by `roll`."""
+        try:
+            return points_crop_transform(points, self.crop_size, self.margin, roll)
+        except ValueError:  # no finite point (a broken network output): a crop far away that gives NaN again
+            return CropTransform(0.0, 0.0, 1.0, self.crop_size)
