@@ -44,6 +44,9 @@ from facemark.detection import create_detector  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
 from facemark.images import load_image  # noqa: E402
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+from speed import cpu_model, load_average  # noqa: E402  (the speed benchmark's machine description)
+
 SAMPLE = REPO / "examples" / "astronaut.png"
 SAMPLE_FACE_HEIGHT = 108.0  # the sample's face box (detectors' own boxes: MTCNN 113, YuNet 113, BlazeFace 96)
 SAMPLE_FACE_CENTRE = (224.0, 115.0)
@@ -167,23 +170,6 @@ def busy_processes() -> list[tuple[float, str]]:
     except Exception:  # noqa: BLE001 - only a note in the results
         return []
     return busy()
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # ------------------------------------------------------------------------------------------------- main
