@@ -235,9 +235,13 @@ def test_predict_ray_through_ray_client_gives_the_plain_records(head, photos, pl
     # the cluster starts a server process for each client; on a loaded 2-core machine that can outlast Ray
     # Client's first wait of 5 s
     env = dict(os.environ, RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S="20")
-    done = subprocess.run([sys.executable, "-m", "facemark", "predict", str(photos), "--json", str(out), "--quiet",
-                           "--ray", f"ray://127.0.0.1:{head[1]}"], capture_output=True, text=True, timeout=300,
-                          env=env)
+    command = [sys.executable, "-m", "facemark", "predict", str(photos), "--json", str(out), "--quiet",
+               "--ray", f"ray://127.0.0.1:{head[1]}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    if not out.exists() and "Connection refused" in done.stderr:
+        # the client server the cluster starts for this connection was not up yet (seen once in a full CI-style
+        # run on a loaded 2-core machine): connect once more; the run itself is checked in full below
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 1, done.stderr  # the bad files
     records = _read_jsonl(out)
     assert [r["image"] for r in records] == [r["image"] for r in plain_records]
