@@ -10,6 +10,7 @@ with no such prediction has not found the face, which counts as a failure in FR 
 
 - anchors34: the 34 points face88 and iBUG share (face88 and MediaPipe are scored here; so are the 68-point tools)
 - 68 / inner51: all iBUG points / without the jaw (68-point tools only)
+- 5pt: eye centres, nose tip and mouth corners (the in-the-wild MTFL-style check; FR@0.1 there is its failure rate)
 
 "common" is the NME over the faces every tool found, so each row is compared on the same faces.
 Writes <out>.md (table, machine, split note) and <out>_ced.png.
@@ -80,10 +81,10 @@ def dlib_tool():
 
 
 TOOLS = {  # name -> (factory, subsets scored)
-    "facemark face88": (lambda a: facemark_tool(a.face88, a.flip, a.detector), ("anchors34",)),
-    "facemark ibug68": (lambda a: facemark_tool(a.ibug68, a.flip, a.detector), ("anchors34", "68", "inner51")),
-    "MediaPipe Face Mesh": (lambda a: mediapipe_tool(), ("anchors34",)),
-    "dlib 68": (lambda a: dlib_tool(), ("anchors34", "68", "inner51")),
+    "facemark face88": (lambda a: facemark_tool(a.face88, a.flip, a.detector), ("anchors34", "5pt")),
+    "facemark ibug68": (lambda a: facemark_tool(a.ibug68, a.flip, a.detector), ("anchors34", "68", "inner51", "5pt")),
+    "MediaPipe Face Mesh": (lambda a: mediapipe_tool(), ("anchors34", "5pt")),
+    "dlib 68": (lambda a: dlib_tool(), ("anchors34", "68", "inner51", "5pt")),
 }
 
 
@@ -178,11 +179,16 @@ def write_ced_plot(curves: dict[str, list], path: Path, total: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    # one colour per tool, one line style per point subset, so a dozen curves stay apart
+    tools = list(dict.fromkeys(label.rsplit(" (", 1)[0] for label in curves))
+    styles = {"anchors34": "-", "68": "--", "inner51": ":", "5pt": "-."}
     for label, nmes in curves.items():
+        tool, subset = label.rsplit(" (", 1)
         found = np.array([v for v in nmes if v is not None])
         x, y = ced(found)
-        ax.plot(100 * x, y * len(found) / max(total, 1), label=label)  # share of all faces, misses never count
+        ax.plot(100 * x, y * len(found) / max(total, 1), label=label,  # share of all faces, misses never count
+                color=f"C{tools.index(tool)}", linestyle=styles.get(subset.rstrip(")"), "-"))
     ax.set_xlabel("NME (% of outer eye-corner distance)")
     ax.set_ylabel("share of faces")
     ax.set_ylim(0, 1), ax.grid(alpha=0.3), ax.legend(fontsize=8)

@@ -111,3 +111,22 @@ def test_pts_folder_reads_every_face_and_names_a_broken_one(tmp_path):
         list(read_pts_folder(tmp_path / "empty"))
     with pytest.raises(AnnotationError, match="is not a folder"):
         list(read_pts_folder(tmp_path / "missing"))
+
+
+def test_five_points_are_eye_centres_nose_tip_and_mouth_corners_in_both_layouts():
+    from facemark.scoring import five_points
+
+    truth = human_shape()
+    five = five_points(truth, "ibug68")
+    np.testing.assert_allclose(five[0], truth[36:42].mean(axis=0))
+    np.testing.assert_allclose(five[1], truth[42:48].mean(axis=0))
+    np.testing.assert_allclose(five[2:], truth[[30, 48, 54]])
+    # a face88 shape whose eye contours are shifted copies around the same centres scores 0
+    pred88 = np.full((88, 2), 1e6)
+    pred88[FACE88_ANCHORS] = truth[IBUG68_ANCHORS]
+    ring = np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], axis=1) * 7
+    pred88[21:29], pred88[29:37] = five[0] + ring, five[1] + ring
+    assert nme_against_ibug68(pred88, "face88", truth, "5pt") == pytest.approx(0.0, abs=1e-9)
+    # a uniform 5-px offset: 0.05 of the 100-px eye-corner distance, like every other subset
+    assert nme_against_ibug68(truth + (3.0, 4.0), "ibug68", truth, "5pt") == pytest.approx(0.05)
+    assert nme_against_ibug68(pred88 + (3.0, 4.0), "face88", truth, "5pt") == pytest.approx(0.05)

@@ -456,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validate on the first N validation faces only (the cache's order: label-file order)")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from a trained network (weights file or built-in name): transfer learning; "
-                        "its architecture is kept, the head is new when the point layout differs")
+                        "its architecture is kept, the head is new when the point layout differs (a joint "
+                        "layout such as face88+ibug68 started from face88 seeds every heatmap from it)")
     p.add_argument("--augment", default="default", choices=["default", "heavy", "none"],
                    help="augmentation preset (heavy: for small human-labelled sets)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

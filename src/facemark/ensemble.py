@@ -365,6 +365,26 @@ def ensemble_face88(params: EnsembleParams, dlib68: np.ndarray | None, mediapipe
     return out
 
 
+def ensemble_ibug68(params: EnsembleParams, dlib68: np.ndarray, mediapipe88: np.ndarray | None) -> np.ndarray:
+    """The ensemble's iBUG-68 shape (68, 2) in pixels: dlib's 34 shared points replaced by the calibrated ones
+    (`combine`), its other 34 carried along by the thin-plate warp (as `ensemble_face88` carries MediaPipe's).
+
+    With weights 1 and zero dlib offsets this is dlib's shape unchanged. dlib's points are required (MediaPipe
+    has no iBUG contour of its own); raises EnsembleError when `dlib68` is None or dlib is left out
+    (`uses_dlib`: it disagrees with MediaPipe beyond `params.max_disagreement`)."""
+    if dlib68 is None:
+        raise EnsembleError("an iBUG-68 ensemble shape needs dlib's points")
+    dlib68 = np.asarray(dlib68, np.float64)
+    dlib34 = dlib68[IBUG68_ANCHORS]
+    mp34 = None if mediapipe88 is None else np.asarray(mediapipe88, np.float64)[FACE88_ANCHORS]
+    if not uses_dlib(params, dlib34, mp34):
+        raise EnsembleError("dlib disagrees with MediaPipe beyond the gate: no iBUG-68 shape")
+    shared = combine(params, dlib34, mp34)
+    out = warp_points(dlib34, shared, dlib68, params.warp_regularisation)
+    out[IBUG68_ANCHORS] = shared
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Boxes from other boxes (dlib's detector rectangle from MediaPipe's points, say)
 

@@ -156,11 +156,47 @@ def ibug68_as_face88(points68: np.ndarray) -> np.ndarray:
 
 
 SCHEMES: dict[str, Scheme] = {FACE88.name: FACE88, IBUG68.name: IBUG68}
+JOINT_SEPARATOR = "+"
+
+
+def joint_scheme(*parts: Scheme) -> Scheme:
+    """Several layouts side by side as one: points of `parts[0]`, then of `parts[1]`, ... (for one network
+    with a head per layout, trained on labels that give any of them; `split_joint` takes them apart).
+
+    Named "a+b"; regions are prefixed "a:" / "b:"; the normaliser is the first layout's."""
+    if len(parts) < 2:
+        raise ValueError("a joint scheme needs at least two layouts")
+    regions, flip, contours, offset = [], [], [], 0
+    for part in parts:
+        regions += [(f"{part.name}:{name}", count) for name, count in part.regions]
+        flip += [offset + i for i in part.flip]
+        contours += [(tuple(offset + i for i in idx), closed) for idx, closed in part.contours]
+        offset += part.num_points
+    return Scheme(name=JOINT_SEPARATOR.join(p.name for p in parts), regions=tuple(regions), flip=tuple(flip),
+                  normaliser=parts[0].normaliser, contours=tuple(contours))
+
+
+def split_joint(scheme: Scheme) -> list[tuple[Scheme, slice]]:
+    """The layouts of a joint scheme and where each one's points lie in it. Raises ValueError for a plain one."""
+    names = scheme.name.split(JOINT_SEPARATOR)
+    if len(names) < 2:
+        raise ValueError(f"scheme {scheme.name} is not a joint scheme")
+    out, start = [], 0
+    for name in names:
+        part = get_scheme(name)
+        out.append((part, slice(start, start + part.num_points)))
+        start += part.num_points
+    if start != scheme.num_points:
+        raise ValueError(f"joint scheme {scheme.name} has {scheme.num_points} points, its parts {start}")
+    return out
 
 
 def get_scheme(name_or_scheme: str | Scheme) -> Scheme:
+    """A layout by name: "face88", "ibug68", or a joint one such as "face88+ibug68" (`joint_scheme`)."""
     if isinstance(name_or_scheme, Scheme):
         return name_or_scheme
+    if isinstance(name_or_scheme, str) and JOINT_SEPARATOR in name_or_scheme:
+        return joint_scheme(*(get_scheme(n) for n in name_or_scheme.split(JOINT_SEPARATOR)))
     try:
         return SCHEMES[name_or_scheme]
     except (KeyError, TypeError):  # TypeError: a list or dict from a malformed file is no name at all

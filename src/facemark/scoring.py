@@ -3,6 +3,9 @@
 - ibug68 predictions are scored over all 68 points or the inner 51 (eyebrows, eyes, nose, mouth: 17-67).
 - face88 predictions are scored over the 34 points the two layouts share (`IBUG68_TO_FACE88`, face88.md):
   the "anchor NME". ibug68 predictions can be scored over the same 34 points, for one column across tools.
+- "5pt": the five points of the MTFL / AFLW-style benchmarks (eye centres, nose tip, mouth corners), from
+  either layout: an eye centre is the mean of that eye's contour points (iBUG 36-41 / 42-47, face88 21-28 /
+  29-36); nose tip iBUG 30 = face88 78, mouth corners iBUG 48 / 54 = face88 53 / 59.
 - The normaliser is always the human shape's outer eye corners (iBUG 36 and 45).
 - A tool that finds no face (or none on the annotated one) gets no NME: the face counts as a failure in
   the failure rate and the AUC, and is listed as not found.
@@ -17,9 +20,20 @@ from facemark.metrics import auc, failure_rate
 from facemark.preprocessing import box_from_points
 from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS, get_scheme
 
-SUBSETS = ("68", "inner51", "anchors34")
+SUBSETS = ("68", "inner51", "anchors34", "5pt")
 INNER51 = np.arange(17, 68)
 MATCH_IOU = 0.3  # a predicted face is the annotated one when their point boxes overlap at least this much
+
+
+def five_points(points: np.ndarray, scheme: str) -> np.ndarray:
+    """(5, 2) left eye centre, right eye centre, nose tip, left and right mouth corner (image left first) of an
+    ibug68 or face88 shape (see the module docstring)."""
+    if get_scheme(scheme).name == "face88":
+        eyes, tip, corners = (slice(21, 29), slice(29, 37)), 78, (53, 59)
+    else:
+        eyes, tip, corners = (slice(36, 42), slice(42, 48)), 30, (48, 54)
+    p = np.asarray(points, np.float64)
+    return np.stack([p[eyes[0]].mean(axis=0), p[eyes[1]].mean(axis=0), p[tip], p[corners[0]], p[corners[1]]])
 
 
 def match_face(candidates: list[np.ndarray], truth68: np.ndarray) -> int | None:
@@ -43,9 +57,11 @@ def scorable_points(pred: np.ndarray, scheme: str, truth68: np.ndarray,
     scheme = get_scheme(scheme).name
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; known: {', '.join(SUBSETS)}")
+    if subset == "5pt" and scheme in ("face88", "ibug68"):
+        return five_points(pred, scheme), five_points(truth68, "ibug68")
     if scheme == "face88":
         if subset != "anchors34":
-            raise ValueError(f"face88 predictions are scored over the 34 shared points, not {subset}")
+            raise ValueError(f"face88 predictions are scored over the 34 shared points or 5pt, not {subset}")
         return pred[FACE88_ANCHORS], truth68[IBUG68_ANCHORS]
     if scheme != "ibug68":
         raise ValueError(f"cannot score {scheme} predictions against iBUG 68-point labels")

@@ -218,7 +218,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     torch.manual_seed(config.seed)
     model = create_model(scheme=cache.scheme, margin=cache.margin, **config.model)
     if config.init and not resume:
-        copied = init_from(model, config.init)
+        copied = init_from(model, config.init, cache)
         if progress:
             print(f"transfer: {copied} parameter tensors from {config.init}", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -338,13 +338,17 @@ def _move_optimizer_state(optimizer, device) -> None:
                 state[k] = v.to(device)
 
 
-def init_from(model: torch.nn.Module, weights: str | Path) -> int:
+def init_from(model: torch.nn.Module, weights: str | Path, cache: FaceCache | None = None) -> int:
     """Copy every parameter/buffer of a trained network whose name and shape fit `model` (transfer learning:
     the backbone, and the head too when the point count matches); returns how many tensors were copied.
+    A joint model (`facemark.train.joint`) started from one of its layouts also gets its heatmap channels
+    from that model (`init_joint_head`, placed by the mean shape of `cache`'s labels).
     Raises TrainingError when nothing fits (a different architecture)."""
+    from facemark.train.joint import init_joint_head, is_joint
     from facemark.train.weights import load_weights
 
-    source = load_weights(weights).state_dict()
+    trained = load_weights(weights)
+    source = trained.state_dict()
     target = model.state_dict()
     fitting = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
     backbone = [k for k in target if k.startswith("backbone.")]
@@ -352,6 +356,11 @@ def init_from(model: torch.nn.Module, weights: str | Path) -> int:
         raise TrainingError(f"{weights}: its backbone does not fit this model; train with its "
                             f"alpha/rho/shallow settings ({load_weights(weights).config})")
     model.load_state_dict(fitting, strict=False)
+    if is_joint(model.scheme) and trained.scheme.name != model.scheme.name and cache is not None:
+        with np.errstate(invalid="ignore"):
+            mean_shape = np.nanmean(cache.points[cache.indices("train")[:5000]], axis=0)
+        init_joint_head(model, trained, mean_shape)
+        return len(fitting) + 2
     return len(fitting)
 
 
