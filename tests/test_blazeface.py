@@ -26,11 +26,6 @@ def detector() -> BlazeFaceDetector:
     return create_detector("blazeface")
 
 
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return load_image(ASTRONAUT)
-
-
 def test_anchor_layout_is_mediapipes():
     """896 anchors for the short-range model (16×16×2 at stride 8, then 8×8×6 for the three stride-16 layers),
     2304 for the full-range one (48×48×1); each run of anchors walks rows, then columns, then anchors."""

@@ -1,7 +1,6 @@
 """Face detectors on real images: MTCNN (built in) and MediaPipe (optional)."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from facemark.detection.mtcnn import MTCNNDetector
 from facemark.detection.nms import box_overlap, nms
 from facemark.images import load_image
 
-ASTRONAUT = Path(__file__).parents[1] / "examples" / "astronaut.png"
 # Hand-checked on examples/astronaut.png (pixel-centre): eye centres and mouth centre, and a region the
 # whole face (hair line to chin, cheek to cheek) lies in.
 ASTRONAUT_EYES_MOUTH = np.array([[203.0, 101.0], [247.0, 103.0], [223.0, 141.0]])
@@ -26,11 +24,6 @@ AFW_SINGLE = ["1051618982_1", "1295311477_1", "1634816_1", "199759840_1", "20306
 @pytest.fixture(scope="module")
 def mtcnn() -> MTCNNDetector:
     return create_detector("mtcnn")
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return load_image(ASTRONAUT)
 
 
 def contains(box, points) -> np.ndarray:

@@ -29,25 +29,11 @@ import pytest
 from PIL import Image
 
 from facemark import cli
-from facemark.images import load_image
 from facemark.video import VideoError, find_ffmpeg, run_video
 
-ASTRONAUT = Path(__file__).parents[1] / "examples" / "astronaut.png"
 FACE_REGION = (140.0, 30.0, 310.0, 240.0)  # where the whole face lies in examples/astronaut.png (as in test_video)
 FRAMES, FPS, SIZE = 100, 25.0, 256
 GARBAGE = 4096  # bytes overwritten in each damaged run
-
-
-@pytest.fixture(scope="module")
-def landmarker():
-    from facemark.api import Landmarker
-
-    return Landmarker(threads=1)
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return load_image(ASTRONAUT)
 
 
 def window_origin(i: int) -> np.ndarray:

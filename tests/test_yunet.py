@@ -2,7 +2,6 @@
 mirrored and tiled images, nothing in face-free images, and the whole pipeline through it."""
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +13,8 @@ from facemark.detection.nms import box_overlap
 from facemark.detection.yunet import YuNetDetector
 from facemark.detection.yunet.detector import (HERE, LEVEL_STEP, MAX_FACE, MODEL_FILE, SMALLEST_FACE, TILE_EDGE,
                                               _tiles)
-from facemark.images import load_image
 from facemark.preprocessing import box_from_points
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 # hand-checked eye centres on examples/astronaut.png (pixel-centre; as in test_detection.py and test_blazeface.py)
 ASTRONAUT_EYES = np.array([[203.0, 101.0], [247.0, 103.0]])
 # sha256 of face_detection_yunet_2023mar.onnx as OpenCV's model zoo publishes it (its Git LFS pointer)
@@ -31,11 +28,6 @@ def iou(a, b) -> float:
 @pytest.fixture(scope="module")
 def yunet() -> YuNetDetector:
     return create_detector("yunet")
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return load_image(ASTRONAUT)
 
 
 @pytest.fixture(scope="module")
