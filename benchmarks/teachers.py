@@ -53,7 +53,7 @@ def faces(obs: dict[str, dict], root: Path, exclude: set[str] = frozenset()) -> 
         truth = read_pts(root / (name.rsplit(".", 1)[0] + ".pts"))
         out.append({"name": name, "root": root, "truth": truth,
                     "mp88": None if d["mediapipe88"] is None else np.array(d["mediapipe88"]),
-                    "dlib68": None if d["dlib68"] is None else np.array(d["dlib68"])})
+                    "dlib68": None if d["dlib68"] is None else np.array(d["dlib68"]), "hog": d["hog"]})
     return out
 
 
@@ -64,8 +64,6 @@ def nme(pred: np.ndarray, truth68: np.ndarray, idx=None) -> float:
 
 def mapped_dlib(rows: list[dict], mapping) -> None:
     """dlib's predictor on the rectangle mapped from MediaPipe's points, for every face MediaPipe found."""
-    import cv2
-
     from facemark.images import load_image
     from facemark.teacher import DlibTeacher
 
@@ -74,11 +72,8 @@ def mapped_dlib(rows: list[dict], mapping) -> None:
         if r["mp88"] is None:
             r["mapped68"] = None
             continue
-        rgb = load_image(r["root"] / r["name"])
-        big = cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
-        rect = map_box(box_from_points(r["mp88"]), mapping)
-        rect2 = tuple((v + 0.5) * 2 - 0.5 for v in rect)
-        r["mapped68"] = (teacher.shape(big, rect2) + 0.5) / 2 - 0.5
+        big = teacher.upscaled(load_image(r["root"] / r["name"]), 2)  # as observe_teachers.py runs dlib
+        r["mapped68"] = teacher.shape_upscaled(big, map_box(box_from_points(r["mp88"]), mapping), 2)
 
 
 def score_rows(rows: list[dict], teachers: dict) -> dict[str, tuple[float, float, int]]:
@@ -140,7 +135,7 @@ def main() -> None:
 
     # the fallback rectangle and the adult ensemble: fitted on the adult training faces only
     both = [r for r in train if r["mp88"] is not None and r["dlib68"] is not None]
-    rect_map = _fit_rect_map(obs, train)
+    rect_map = _fit_rect_map(train)
     adult = fit_ensemble(np.stack([r["dlib68"][IBUG68_ANCHORS] for r in both]),
                          np.stack([r["mp88"][FACE88_ANCHORS] for r in both]),
                          np.stack([r["truth"][IBUG68_ANCHORS] for r in both]), "robust", "auto")
@@ -190,22 +185,19 @@ def main() -> None:
     print("\n".join(lines))
 
 
-def _fit_rect_map(obs: Path, train: list[dict]):
-    """MediaPipe points box -> HOG rectangle, from the stored HOG rectangles of the adult training faces
-    (the rectangle overlapping the dlib points box most is the face's)."""
+def _fit_rect_map(train: list[dict]):
+    """MediaPipe points box -> HOG rectangle, from the HOG rectangles of the adult training faces both teachers
+    found (the rectangle overlapping the dlib points box most is the face's)."""
     from facemark.detection.nms import box_overlap
 
-    names = {(r["root"].name, r["name"]): r for r in train}
     a, b = [], []
-    for _, key in SETS:
-        for d in load_obs(obs / f"train_{key}.jsonl").values():
-            r = names.get((key, d["image"]))
-            if r is None or r["mp88"] is None or r["dlib68"] is None or not d["hog"]:
-                continue
-            rects = np.asarray(d["hog"], np.float64)
-            iou = box_overlap(np.asarray(box_from_points(r["dlib68"])), rects)
-            a.append(box_from_points(r["mp88"]))
-            b.append(rects[int(iou.argmax())])
+    for r in train:
+        if r["mp88"] is None or r["dlib68"] is None or not r["hog"]:
+            continue
+        rects = np.asarray(r["hog"], np.float64)
+        iou = box_overlap(np.asarray(box_from_points(r["dlib68"])), rects)
+        a.append(box_from_points(r["mp88"]))
+        b.append(rects[int(iou.argmax())])
     return fit_box_map(np.array(a), np.array(b))
 
 

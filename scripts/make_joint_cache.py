@@ -31,11 +31,11 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.annotations import read_pts  # noqa: E402
+from facemark.annotations import read_pts_folder  # noqa: E402
 from facemark.dataset import context_transform  # noqa: E402
 from facemark.ensemble import (EnsembleError, EnsembleParams, ensemble_face88, ensemble_ibug68,  # noqa: E402
                                fit_box_map, map_box)
-from facemark.images import ImageError, iter_image_files, load_image  # noqa: E402
+from facemark.images import ImageError, load_image  # noqa: E402
 from facemark.preprocessing import DEFAULT_MARGIN, DEFAULT_SIZE, box_from_points, crop_image  # noqa: E402
 from facemark.scheme import FACE88, IBUG68, ibug68_as_face88, joint_scheme  # noqa: E402
 
@@ -64,13 +64,9 @@ def teacher_faces(obs_path: Path, images: Path, params: EnsembleParams) -> list[
 
 
 def human_faces(folder: Path) -> list[tuple[Path, np.ndarray, str]]:
-    out = []
-    for path in iter_image_files([folder]):
-        pts = path.with_suffix(".pts")
-        if pts.is_file():
-            p68 = read_pts(pts)
-            out.append((path, np.concatenate([ibug68_as_face88(p68), p68]), path.relative_to(folder).as_posix()))
-    return out
+    """(image path, (156, 2) joint points, name) for every 68-point `.pts` face under `folder`."""
+    return [(folder / r.image, np.concatenate([ibug68_as_face88(r.points), r.points]), r.image)
+            for r in read_pts_folder(folder) if r.scheme == IBUG68.name]
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ import multiprocessing
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -48,28 +47,11 @@ def _init(upscale: int) -> None:
     _state["upscale"] = upscale
 
 
-def dlib_detect_and_shape(dlib_teacher, rgb: np.ndarray, upscale: int, pick) -> tuple[list, np.ndarray | None]:
-    """HOG rectangles of `rgb` (detected on the image upscaled `upscale` times, no further upsampling) and the
-    predictor's (68, 2) points on the rectangle `pick(rects)` returns (index or None), in `rgb`'s pixels."""
-    big = rgb if upscale == 1 else cv2.resize(rgb, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
-    big = np.ascontiguousarray(big)
-    raw = dlib_teacher._detector(big, 0)
-    rects = [((r.left() + 0.5) / upscale - 0.5, (r.top() + 0.5) / upscale - 0.5,
-              (r.right() + 0.5) / upscale - 0.5, (r.bottom() + 0.5) / upscale - 0.5) for r in raw]
-    i = pick(rects)
-    if i is None:
-        return rects, None
-    s = dlib_teacher._predictor(big, raw[i])
-    pts = np.array([[s.part(k).x, s.part(k).y] for k in range(68)], np.float64)
-    return rects, (pts + 0.5) / upscale - 0.5
-
-
-def _best(boxes: list, target) -> int | None:
+def matching(boxes: list, anchor) -> int | None:
+    """Index of the box overlapping `anchor` most, when it overlaps at least MIN_MATCH_IOU; else None."""
     if not boxes:
         return None
-    if target is None:
-        return 0
-    iou = box_overlap(np.asarray(target, np.float64), np.asarray(boxes, np.float64))
+    iou = box_overlap(np.asarray(anchor, np.float64), np.asarray(boxes, np.float64))
     return int(iou.argmax()) if iou.max() >= MIN_MATCH_IOU else None
 
 
@@ -81,20 +63,19 @@ def observe(job: tuple[str, str, list | None]) -> str:
         return json.dumps({"image": name, "error": str(e)})
     faces = _state["mp"].label_all(rgb)
     mp_boxes = [box_from_points(f) for f in faces]
-    k = _best(mp_boxes, target)
+    k = (0 if faces else None) if target is None else matching(mp_boxes, target)
     mp88 = None if k is None else faces[k]
-    # dlib's face: the HOG rectangle that overlaps the target (the person's box, else MediaPipe's face)
+    # dlib's face: the HOG rectangle that overlaps the target (the person's box, else MediaPipe's face), or
+    # with neither the largest one
+    dlib, factor = _state["dlib"], _state["upscale"]
+    big = dlib.upscaled(rgb, factor)
+    rects = dlib.detect_upscaled(big, factor)
     anchor = target if target is not None else (None if mp88 is None else mp_boxes[k])
-
-    def pick(rects):
-        if not rects:
-            return None
-        if anchor is None:
-            return int(np.argmax([(r[2] - r[0]) * (r[3] - r[1]) for r in rects]))
-        iou = box_overlap(np.asarray(anchor, np.float64), np.asarray(rects, np.float64))
-        return int(iou.argmax()) if iou.max() >= MIN_MATCH_IOU else None
-
-    rects, dlib68 = dlib_detect_and_shape(_state["dlib"], rgb, _state["upscale"], pick)
+    if anchor is not None:
+        i = matching(rects, anchor)
+    else:
+        i = int(np.argmax([(r[2] - r[0]) * (r[3] - r[1]) for r in rects])) if rects else None
+    dlib68 = None if i is None else dlib.shape_upscaled(big, rects[i], factor)
     r = lambda a: None if a is None else np.round(np.asarray(a, np.float64), 3).tolist()  # noqa: E731
     return json.dumps({"image": name, "width": rgb.shape[1], "height": rgb.shape[0], "mediapipe88": r(mp88),
                        "mediapipe_faces": len(faces), "hog": r(rects), "dlib68": r(dlib68), "target": r(target)})

@@ -18,7 +18,7 @@ import numpy as np
 from facemark.detection.nms import box_overlap
 from facemark.metrics import auc, failure_rate
 from facemark.preprocessing import box_from_points
-from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS, get_scheme
+from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS, IBUG68_TO_FACE88, get_scheme
 
 SUBSETS = ("68", "inner51", "anchors34", "5pt")
 INNER51 = np.arange(17, 68)
@@ -28,12 +28,12 @@ MATCH_IOU = 0.3  # a predicted face is the annotated one when their point boxes 
 def five_points(points: np.ndarray, scheme: str) -> np.ndarray:
     """(5, 2) left eye centre, right eye centre, nose tip, left and right mouth corner (image left first) of an
     ibug68 or face88 shape (see the module docstring)."""
-    if get_scheme(scheme).name == "face88":
-        eyes, tip, corners = (slice(21, 29), slice(29, 37)), 78, (53, 59)
-    else:
-        eyes, tip, corners = (slice(36, 42), slice(42, 48)), 30, (48, 54)
+    layout = get_scheme(scheme)
+    # nose tip and mouth corners by their iBUG index, through the shared-point mapping for face88
+    single = [IBUG68_TO_FACE88[i] if layout.name == "face88" else i for i in (30, 48, 54)]
     p = np.asarray(points, np.float64)
-    return np.stack([p[eyes[0]].mean(axis=0), p[eyes[1]].mean(axis=0), p[tip], p[corners[0]], p[corners[1]]])
+    eyes = [p[layout.region_slice(eye)].mean(axis=0) for eye in ("left_eye", "right_eye")]
+    return np.stack(eyes + [p[i] for i in single])
 
 
 def match_face(candidates: list[np.ndarray], truth68: np.ndarray) -> int | None:

@@ -186,6 +186,27 @@ class DlibTeacher:
         s = self._predictor(np.ascontiguousarray(rgb), self._dlib.rectangle(x0, y0, x1, y1))
         return np.array([[s.part(i).x, s.part(i).y] for i in range(68)], dtype=np.float64)
 
+    @staticmethod
+    def upscaled(rgb: np.ndarray, factor: int) -> np.ndarray:
+        """`rgb` enlarged `factor` times (bilinear), for `detect_upscaled` and `shape_upscaled`: dlib's Python
+        API rounds its points to whole pixels, so on a copy k times as fine they are 1/k pixel of the image."""
+        import cv2
+
+        if factor == 1:
+            return np.ascontiguousarray(rgb)
+        return np.ascontiguousarray(cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR))
+
+    def detect_upscaled(self, big: np.ndarray, factor: int) -> list[tuple[float, float, float, float]]:
+        """HOG rectangles of an `upscaled(rgb, factor)` copy (no further upsampling), in `rgb`'s pixels (pixel-
+        centre convention: copy pixel k is image pixel (k + 0.5) / factor - 0.5), in dlib's order."""
+        return [tuple((v + 0.5) / factor - 0.5 for v in (r.left(), r.top(), r.right(), r.bottom()))
+                for r in self._detector(big, 0)]
+
+    def shape_upscaled(self, big: np.ndarray, rect, factor: int) -> np.ndarray:
+        """(68, 2) points in `rgb`'s pixels from the predictor on an `upscaled(rgb, factor)` copy, for a
+        rectangle (x0, y0, x1, y1) in `rgb`'s pixels."""
+        return (self.shape(big, [(v + 0.5) * factor - 0.5 for v in rect]) + 0.5) / factor - 0.5
+
     def fallback_rect(self, rgb: np.ndarray) -> tuple[float, float, float, float] | None:
         """The rectangle dlib's detector would likely have given, from the fallback detector's best face."""
         if self.fallback is None:

@@ -354,13 +354,13 @@ def init_from(model: torch.nn.Module, weights: str | Path, cache: FaceCache | No
     backbone = [k for k in target if k.startswith("backbone.")]
     if not backbone or not all(k in fitting for k in backbone):
         raise TrainingError(f"{weights}: its backbone does not fit this model; train with its "
-                            f"alpha/rho/shallow settings ({load_weights(weights).config})")
+                            f"alpha/rho/shallow settings ({trained.config})")
     model.load_state_dict(fitting, strict=False)
     if is_joint(model.scheme) and trained.scheme.name != model.scheme.name and cache is not None:
         with np.errstate(invalid="ignore"):
             mean_shape = np.nanmean(cache.points[cache.indices("train")[:5000]], axis=0)
         init_joint_head(model, trained, mean_shape)
-        return len(fitting) + 2
+        return len(fitting) + 2  # and the heatmap convolution's weight and bias, seeded per point
     return len(fitting)
 
 
