@@ -2,6 +2,7 @@
 #              and predict on the bundled sample image.
 # `make test`: set up the developer install (every extra: torch, MediaPipe, dlib, ...) in .venv and run the tests.
 # `make light-check`: the user install runs predict and video without torch (CI runs it after the tests).
+# `make web`: build the browser page that `facemark web` serves (npm ci; docs/web.md).
 VENV ?= .venv
 LIGHT ?= .venv-light
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[train,label,teacher,plot,test,ray]"
+	$(PY) -m pip install -q -e ".[train,label,teacher,plot,test,ray,web]"
 	touch $@
 
 $(LIGHT)/.installed: pyproject.toml
@@ -36,4 +37,11 @@ light-check: demo demo-video
 test: setup
 	$(PY) -m pytest -q
 
-.PHONY: setup light demo demo-video light-check test
+# the browser page (`facemark web`): npm ci on web/package-lock.json, then onnxruntime-web's files into web/vendor/ort
+web: web/vendor/ort/.built
+
+web/vendor/ort/.built: web/package.json web/package-lock.json web/build.mjs
+	cd web && npm ci --no-audit --no-fund && node build.mjs
+	touch $@
+
+.PHONY: setup light demo demo-video light-check test web

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from facemark.measures import BLINK_SHARE_OF_MEDIAN, eye_openness, find_blinks  # noqa: E402
+from facemark.geometry.openness import BLINK_SHARE_OF_MEDIAN, eye_openness, find_blinks  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "videos"
 # (first, last) frame, inclusive, of every blink seen on the shared clips
@@ -39,8 +39,8 @@ LOWERED_LIDS = {"d3.mp4": [(100, 135), (140, 160), (216, 256)]}  # looking down:
 
 
 def facemark_openness(video: Path, model, workdir: Path) -> np.ndarray:
-    from facemark.api import Landmarker
-    from facemark.video import run_video
+    from facemark.landmarker import Landmarker
+    from facemark.cli.video import run_video
 
     out = workdir / f"{video.stem}.jsonl"
     run_video(Landmarker(model, threads=1, trust=False), video, None, json_path=out, progress=False)
@@ -55,7 +55,7 @@ def facemark_openness(video: Path, model, workdir: Path) -> np.ndarray:
 def mediapipe_openness(video: Path) -> np.ndarray:
     import cv2
 
-    from facemark.teacher import MEDIAPIPE_TO_FACE88, import_mediapipe, mesh_to_pixels
+    from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe, mesh_to_pixels
 
     mp = import_mediapipe()
     capture = cv2.VideoCapture(str(video))
@@ -106,7 +106,7 @@ def main() -> None:
     lines = ["# Blinks on the shared clips", "",
              f"`python benchmarks/blinks.py` (model: {args.model or 'face88'}). {total} blinks seen by eye "
              "(the benchmark's docstring says how; red in the curves); eye openness = mean eye aspect ratio of both eyes "
-             "(facemark.measures), facemark's from `facemark video`'s JSON Lines (smoothed points).", "",
+             "(facemark.geometry.openness), facemark's from `facemark video`'s JSON Lines (smoothed points).", "",
              "| clip | tool | open (median) | lowest | lowest inside a blink | highest inside a blink |",
              "|---|---|---|---|---|---|"]
     for name, tools in series.items():

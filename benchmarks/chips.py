@@ -1,4 +1,4 @@
-"""Aligned face chips (facemark.chips): do the five points land on the template?
+"""Aligned face chips (facemark.geometry.chips): do the five points land on the template?
 
     python benchmarks/chips.py        # writes benchmarks/results/chips.md
 
@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 
-from facemark.chips import aligned_chip, template_points  # noqa: E402
-from facemark.scheme import FACE88  # noqa: E402
+from facemark.geometry.chips import aligned_chip, template_points  # noqa: E402
+from facemark.layouts import FACE88  # noqa: E402
 from test_chips import blob_centre, blob_image, face88_with_five  # noqa: E402
 
 
@@ -57,8 +57,8 @@ def main() -> None:
 
     pts_dir = Path(args.pts_dir)
     if pts_dir.is_dir():
-        from facemark.annotations import read_pts_folder
-        from facemark.api import Landmarker
+        from facemark.labels.annotations import read_pts_folder
+        from facemark.landmarker import Landmarker
         from facemark.images import load_image
 
         landmarker = Landmarker(threads=1, trust=False)

@@ -38,10 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from speed import busy_processes, canvas_image, cpu_model, load_average  # noqa: E402  (benchmarks/speed.py)
-from facemark.annotations import read_pts  # noqa: E402
+from facemark.labels.annotations import read_pts  # noqa: E402
 from facemark.detection import create_detector  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.preprocessing import CropTransform, box_from_points, crop_image  # noqa: E402
+from facemark.pipeline.crops import CropTransform, box_from_points, crop_image  # noqa: E402
 
 GROUP_SIZE = (4000, 3000)
 GROUP_FACE_SIZES = (40, 80, 160)

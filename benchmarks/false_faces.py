@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "false_faces.md"))
     args = parser.parse_args()
 
-    import facemark.api as api
+    import facemark.landmarker as api
 
     sets = face_free_sets()
     landmarker = api.Landmarker()

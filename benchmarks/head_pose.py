@@ -1,4 +1,4 @@
-"""Head pose accuracy (facemark.pose): on views with a known rotation, and against MediaPipe's facial
+"""Head pose accuracy (facemark.geometry.pose): on views with a known rotation, and against MediaPipe's facial
 transformation matrix on real video.
 
     python benchmarks/head_pose.py                    # both parts; writes benchmarks/results/head_pose.md
@@ -36,9 +36,9 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from facemark.images import load_image  # noqa: E402
-from facemark.pose import (angles_to_rotation, camera_matrix, head_pose, mean_face_3d,  # noqa: E402
+from facemark.geometry.pose import (angles_to_rotation, camera_matrix, head_pose, mean_face_3d,  # noqa: E402
                            rotation_angle_between, rotation_to_angles, similarity_3d)
-from facemark.teacher import MEDIAPIPE_TO_FACE88, import_mediapipe  # noqa: E402
+from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe  # noqa: E402
 
 METADATA = REPO / "benchmarks" / "data" / "mediapipe_geometry_pipeline_metadata_landmarks.pbtxt"
 SHARED = REPO.parent / "shared" / "data"
@@ -264,7 +264,7 @@ def main() -> None:
 
     import torch
 
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     torch.set_num_threads(args.threads)
     landmarker = Landmarker(args.model, threads=args.threads, trust=False)
@@ -274,7 +274,7 @@ def main() -> None:
         warped = warped_part(landmarker, images, args.views, args.seed, Path(tmp), not args.quiet)
         videos = video_part(landmarker, [Path(v) for v in args.videos], Path(tmp), not args.quiet)
 
-    lines = ["# Head pose accuracy (`facemark.pose`)", "",
+    lines = ["# Head pose accuracy (`facemark.geometry.pose`)", "",
              f"`python benchmarks/head_pose.py {shlex.join(sys.argv[1:])}` (model: {args.model or 'face88'}; "
              "method: the benchmark's docstring)", "",
              "## 1. Known rotation: faces re-rendered turned by a known rotation", "",

@@ -50,7 +50,7 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 mode, path, scratch, sample = sys.argv[1:5]
-from facemark.api import Landmarker
+from facemark.landmarker import Landmarker
 from facemark.cli import main
 from facemark.images import load_image
 

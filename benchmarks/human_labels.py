@@ -6,7 +6,7 @@ Every tool runs on the same images (any folder of images with 68-point `.pts` fi
 its own face detector (facemark: its default, BlazeFace, or `--detector`; MediaPipe: its own; dlib: HOG,
 upsampled once). The prediction whose point box overlaps the annotated face's (IoU ≥ 0.3) is scored; a tool
 with no such prediction has not found the face, which counts as a failure in FR and AUC. Scores
-(facemark.scoring), normalised by the human outer eye corners (iBUG 36, 45):
+(facemark.evaluation.scoring), normalised by the human outer eye corners (iBUG 36, 45):
 
 - anchors34: the 34 points face88 and iBUG share (face88 and MediaPipe are scored here; so are the 68-point tools)
 - 68 / inner51: all iBUG points / without the jaw (68-point tools only)
@@ -31,14 +31,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
 
-from facemark.annotations import read_pts_folder  # noqa: E402
+from facemark.labels.annotations import read_pts_folder  # noqa: E402
 from facemark.images import load_image  # noqa: E402
-from facemark.metrics import ced  # noqa: E402
-from facemark.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
+from facemark.evaluation.metrics import ced  # noqa: E402
+from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
 
 
 def facemark_tool(model: str, flip: bool = False, detector: str | None = None):
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     landmarker = Landmarker(model=model, flip=flip) if detector is None else \
         Landmarker(model=model, flip=flip, detector=detector)
@@ -47,7 +47,7 @@ def facemark_tool(model: str, flip: bool = False, detector: str | None = None):
 
 
 def mediapipe_tool():
-    from facemark.teacher import MediaPipeTeacher
+    from facemark.labels.teachers import MediaPipeTeacher
 
     teacher = MediaPipeTeacher(max_faces=4)
     return "face88", teacher.label_all

@@ -38,11 +38,11 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from facemark.api import Landmarker  # noqa: E402
+from facemark.landmarker import Landmarker  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.preprocessing import box_from_points  # noqa: E402
-from facemark.tracking import TrackedFace, TrackerConfig  # noqa: E402
-from facemark.video import draw_faces, open_video, run_video, video_fps  # noqa: E402
+from facemark.pipeline.crops import box_from_points  # noqa: E402
+from facemark.video.tracking import TrackedFace, TrackerConfig  # noqa: E402
+from facemark.cli.video import draw_faces, open_video, run_video, video_fps  # noqa: E402
 from facemark.train.weights import load_weights, resolve_weights_path  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
@@ -106,7 +106,7 @@ def run_per_frame(landmarker, clip: Path, out_dir: Path) -> Run:
 
 def teacher_points(clip: Path) -> list[np.ndarray | None]:
     """MediaPipe Face Mesh's face88 points on every frame (None where it finds no face)."""
-    from facemark.teacher import MediaPipeTeacher
+    from facemark.labels.teachers import MediaPipeTeacher
 
     teacher = MediaPipeTeacher()
     capture = open_video(clip)
@@ -157,7 +157,7 @@ def nme_to_teacher(frames: list[dict[int, np.ndarray]], reference: list[np.ndarr
 def ramp_lag(config: TrackerConfig, speed: float, fps: float = 30.0) -> float:
     """How far the filter trails a face moving steadily at `speed` face sizes per second (in face sizes):
     the lag smoothing adds, independent of any model. Two seconds of ramp, then the trailing distance."""
-    from facemark.smoothing import OneEuroFilter
+    from facemark.video.smoothing import OneEuroFilter
 
     f = OneEuroFilter(config.min_cutoff, config.beta, config.d_cutoff, frequency=fps)
     for i in range(int(2 * fps) + 1):

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facemark.dataset import open_cache
+from facemark.labels.cache import open_cache
 from facemark.train.export import onnx_network_from_torch
 from facemark.train.model import TorchLandmarkNetwork
-from facemark.metrics import landmark_metrics
+from facemark.evaluation.metrics import landmark_metrics
 from facemark.train.training import TrainConfig, predict_cache, train
 from facemark.train.weights import load_weights, save_weights
 

@@ -3,9 +3,9 @@
     python benchmarks/passes.py --pts-dir ../shared/data/300w/afw ../shared/data/infants --out benchmarks/results/passes
 
 For each folder of images with 68-point `.pts` files: `Landmarker()` with its defaults (one batch per face where
-the detector's framing is good, a refining pass elsewhere: facemark.passes) and, with `--always-refine`, every
+the detector's framing is good, a refining pass elsewhere: facemark.pipeline.passes) and, with `--always-refine`, every
 face refined (the framing tolerances set to zero, as before issue 21). The labelled face is matched by position
-(facemark.scoring.match_face). Per set: faces, not found, anchors34 NME (face88's 34 points shared with iBUG),
+(facemark.evaluation.scoring.match_face). Per set: faces, not found, anchors34 NME (face88's 34 points shared with iBUG),
 failure rate at 0.1, the share of faces that took a refining pass, and Spearman's rank correlation of
 (1 - trust) with the NME. The trust of every matched face is written to <out>_trust.json (for the default trust
 floor: benchmarks/false_faces.py). Writes <out>.md.
@@ -24,9 +24,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
 
-from facemark.annotations import read_pts_folder  # noqa: E402
+from facemark.labels.annotations import read_pts_folder  # noqa: E402
 from facemark.images import load_image  # noqa: E402
-from facemark.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
+from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,7 +38,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_set(landmarker, folder: Path, limit: int | None) -> dict:
-    import facemark.passes as passes
+    import facemark.pipeline.passes as passes
 
     batches_seen = []
     original = passes.LandmarkPasses.run
@@ -85,8 +85,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "passes"))
     args = parser.parse_args()
 
-    import facemark.passes as passes
-    from facemark.api import Landmarker
+    import facemark.pipeline.passes as passes
+    from facemark.landmarker import Landmarker
 
     configs = [("default (one batch where framing is good)", {})]
     if args.always_refine:

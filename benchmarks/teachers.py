@@ -32,11 +32,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.annotations import read_pts  # noqa: E402
-from facemark.ensemble import (EnsembleParams, combine, ensemble_ibug68, fit_box_map, fit_ensemble,  # noqa: E402
+from facemark.labels.annotations import read_pts  # noqa: E402
+from facemark.labels.ensemble import (EnsembleParams, combine, ensemble_ibug68, fit_box_map, fit_ensemble,  # noqa: E402
                                map_box, uses_dlib)
-from facemark.preprocessing import box_from_points  # noqa: E402
-from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
+from facemark.pipeline.crops import box_from_points  # noqa: E402
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
 
 SETS = [("AFW", "afw"), ("HELEN train", "helen"), ("LFPW train", "lfpw")]
 
@@ -65,7 +65,7 @@ def nme(pred: np.ndarray, truth68: np.ndarray, idx=None) -> float:
 def mapped_dlib(rows: list[dict], mapping) -> None:
     """dlib's predictor on the rectangle mapped from MediaPipe's points, for every face MediaPipe found."""
     from facemark.images import load_image
-    from facemark.teacher import DlibTeacher
+    from facemark.labels.teachers import DlibTeacher
 
     teacher = DlibTeacher(fallback=None)
     for r in rows:

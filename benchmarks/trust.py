@@ -1,4 +1,4 @@
-"""Does the trust score (facemark.trust) predict how wrong a face's points are?
+"""Does the trust score (facemark.pipeline.trust) predict how wrong a face's points are?
 
     python benchmarks/trust.py --pts-dir work/human68_val   # writes benchmarks/results/trust.md
 
@@ -6,7 +6,7 @@ On faces with human 68-point labels that the model never trained on: since sessi
 on AFW, HELEN train and LFPW train but their validation identities, which `scripts/make_human_split.py` links into
 work/human68_val (234 faces; the default, AFW, is held out only for models trained before). Each face the
 Landmarker finds (min_trust=0, so every face found is scored; matched to the annotated face by point-box
-overlap, facemark.scoring) gets its NME over the 34
+overlap, facemark.evaluation.scoring) gets its NME over the 34
 points face88 shares with iBUG, normalised by the human outer eye corners, and its trust score. Reported:
 Spearman's rank correlation between (1 - trust) and NME (the target: ≥ 0.5), the NME of all faces and of those
 kept at the trust threshold that keeps 95% of them, and at a few fixed thresholds. Also the trust of faces made
@@ -28,11 +28,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.annotations import read_pts_folder  # noqa: E402
+from facemark.labels.annotations import read_pts_folder  # noqa: E402
 from facemark.images import load_image  # noqa: E402
-from facemark.preprocessing import box_from_points  # noqa: E402
-from facemark.scheme import IBUG68  # noqa: E402
-from facemark.scoring import match_face, nme_against_ibug68  # noqa: E402
+from facemark.pipeline.crops import box_from_points  # noqa: E402
+from facemark.layouts import IBUG68  # noqa: E402
+from facemark.evaluation.scoring import match_face, nme_against_ibug68  # noqa: E402
 
 
 def spearman(a, b) -> float:
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
 
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     landmarker = Landmarker(args.model, threads=args.threads, min_trust=0)  # every face found is scored
     one_pass = Landmarker(args.model, threads=args.threads, refine=False, trust=False)
@@ -126,10 +126,10 @@ def main() -> None:
               f"({wrong.sum()} faces), of which {100 * (u[wrong] < keep95).mean() if wrong.any() else float('nan'):.0f}% "
               "fall under the 95% threshold. (`Landmarker.detect` finds upside-down faces turned and turns their "
               "crops upright, so their points are right and trusted.)"]
-    from facemark.trust import TRUST_SCALE
+    from facemark.pipeline.trust import TRUST_SCALE
 
     d93 = float(np.percentile(-TRUST_SCALE * np.log(np.clip(trusts, 1e-300, 1.0)), 93))
-    lines += ["", f"Calibration (facemark.trust.TRUST_SCALE = {TRUST_SCALE}): the 93rd percentile of these faces' "
+    lines += ["", f"Calibration (facemark.pipeline.trust.TRUST_SCALE = {TRUST_SCALE}): the 93rd percentile of these faces' "
               f"disagreement is {d93:.4f}; trust is 0.5 there with TRUST_SCALE = {d93 / np.log(2):.4f}."]
     lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}."]
     text = "\n".join(lines) + "\n"

@@ -28,9 +28,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
 
-from facemark.api import Landmarker  # noqa: E402
+from facemark.landmarker import Landmarker  # noqa: E402
 from facemark.images import load_image  # noqa: E402
-from facemark.video import run_video  # noqa: E402
+from facemark.cli.video import run_video  # noqa: E402
 
 SAMPLE = REPO / "examples" / "astronaut.png"
 FACE_BOX = (169.7, 61.0, 277.8, 169.1)  # the sample's face (BlazeFace box) in the 512-px image

@@ -14,11 +14,11 @@ import argparse
 
 import numpy as np
 
-from facemark.annotations import read_labels
+from facemark.labels.annotations import read_labels
 from facemark.detection import create_detector
 from facemark.detection.nms import box_overlap
 from facemark.images import load_image
-from facemark.preprocessing import box_from_points
+from facemark.pipeline.crops import box_from_points
 
 
 def iou(a, b) -> float:

@@ -6,7 +6,7 @@
 For each teacher face (MediaPipe's 88 points), a 68-point network trained on human labels alone (`ibug68`)
 predicts the face in two passes (the crop framed on the teacher's points, then on its own). The 34 points the
 layouts share become (1 - w) × teacher + w × network (`--weight`), and the teacher's whole shape is carried onto
-them by a thin-plate spline (`facemark.ensemble.warp_points`, the ensemble teacher's warp), so lids, lips, brows
+them by a thin-plate spline (`facemark.labels.ensemble.warp_points`, the ensemble teacher's warp), so lids, lips, brows
 and the profile stay coherent with the moved points. Records keep the image path (absolute) and say
 `source: "<teacher source>+anchors(<model>, w)"`; feed the file to `scripts/make_calibration_labels.py
 --teacher FILE --teacher-images /` to mix in the human faces.
@@ -24,12 +24,12 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.annotations import read_labels  # noqa: E402
-from facemark.ensemble import warp_points  # noqa: E402
+from facemark.labels.annotations import read_labels  # noqa: E402
+from facemark.labels.ensemble import warp_points  # noqa: E402
 from facemark.images import ImageError, load_image  # noqa: E402
 from facemark.train.model import predict_crops  # noqa: E402
-from facemark.preprocessing import box_from_points, crop_image, square_crop_transform  # noqa: E402
-from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
+from facemark.pipeline.crops import box_from_points, crop_image, square_crop_transform  # noqa: E402
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
 from facemark.train.weights import load_weights  # noqa: E402
 
 

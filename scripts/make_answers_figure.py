@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.api import Landmarker  # noqa: E402
+from facemark.landmarker import Landmarker  # noqa: E402
 from facemark.drawing import draw_points  # noqa: E402
 from facemark.images import load_image  # noqa: E402
 

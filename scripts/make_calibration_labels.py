@@ -20,9 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.annotations import LabelRecord, read_labels, read_pts_folder  # noqa: E402
-from facemark.preprocessing import box_from_points  # noqa: E402
-from facemark.scheme import ibug68_as_face88  # noqa: E402
+from facemark.labels.annotations import LabelRecord, read_labels, read_pts_folder  # noqa: E402
+from facemark.pipeline.crops import box_from_points  # noqa: E402
+from facemark.layouts import ibug68_as_face88  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     python scripts/make_human_split.py ../shared/data/300w work/human68 work/human68_val
 
 `work/human68/{afw,helen,lfpw}` links every image and `.pts` of AFW (337), HELEN train (870) and LFPW train (805);
-`work/human68_val/...` links only the validation identities (facemark.dataset.is_validation_identity at 10%, the
+`work/human68_val/...` links only the validation identities (facemark.labels.cache.is_validation_identity at 10%, the
 split `facemark cache --val-fraction 0.1` makes): 54 AFW, 94 HELEN and 86 LFPW faces, which no model trained on.
 LFPW's files are named `image_0001.jpg`; `identity_of` would read them all as one person ("image"), so their
 links are named `lfpw0001.jpg` (each photo its own identity, as AFW's and HELEN's image ids are).
@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.dataset import identity_of, is_validation_identity  # noqa: E402
+from facemark.labels.cache import identity_of, is_validation_identity  # noqa: E402
 
 SETS = {"afw": "afw", "helen": "helen_train", "lfpw": "lfpw_train"}
 

@@ -4,7 +4,7 @@
 
 MediaPipe Face Mesh (0.10.21, refine_landmarks) gives 478 vertices per face with x, y normalised by the image's
 width and height and a relative depth z "of roughly the same scale as x"; in pixels each vertex is
-(x·W, y·H, z·W). The 88 face88 vertices (facemark.teacher.MEDIAPIPE_TO_FACE88) of many CelebA faces are
+(x·W, y·H, z·W). The 88 face88 vertices (facemark.labels.teachers.MEDIAPIPE_TO_FACE88) of many CelebA faces are
 averaged after a 3-D similarity alignment (Umeyama 1991), in three steps:
 
 1. every face centred and scaled to an outer-eye-corner distance of 1, then averaged as it stands (CelebA faces
@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from facemark.images import load_image  # noqa: E402
-from facemark.pose import EYE_CORNER_DISTANCE_MM, rotation_to_angles, similarity_3d  # noqa: E402
-from facemark.scheme import FACE88  # noqa: E402
-from facemark.teacher import MEDIAPIPE_TO_FACE88, import_mediapipe  # noqa: E402
+from facemark.geometry.pose import EYE_CORNER_DISTANCE_MM, rotation_to_angles, similarity_3d  # noqa: E402
+from facemark.layouts import FACE88  # noqa: E402
+from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe  # noqa: E402
 
 MIRROR_X = np.array([-1.0, 1.0, 1.0])
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from facemark.images import load_image
-from facemark.preprocessing import CropTransform, crop_image
+from facemark.pipeline.crops import CropTransform, crop_image
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 

@@ -29,10 +29,10 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from facemark.annotations import read_pts  # noqa: E402
+from facemark.labels.annotations import read_pts  # noqa: E402
 from facemark.detection.nms import box_overlap  # noqa: E402
 from facemark.images import ImageError, iter_image_files, load_image  # noqa: E402
-from facemark.preprocessing import box_from_points  # noqa: E402
+from facemark.pipeline.crops import box_from_points  # noqa: E402
 
 MIN_MATCH_IOU = 0.3  # a detection is the labelled face when it overlaps the person's box this much
 
@@ -40,7 +40,7 @@ _state: dict = {}
 
 
 def _init(upscale: int) -> None:
-    from facemark.teacher import DlibTeacher, MediaPipeTeacher
+    from facemark.labels.teachers import DlibTeacher, MediaPipeTeacher
 
     _state["mp"] = MediaPipeTeacher(max_faces=4)
     _state["dlib"] = DlibTeacher(fallback=None)

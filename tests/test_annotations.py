@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from facemark.annotations import (AnnotationError, LabelRecord, append_label, labelled_images, read_labels,
+from facemark.labels.annotations import (AnnotationError, LabelRecord, append_label, labelled_images, read_labels,
                                   read_pts, write_pts)
 
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from facemark import cli
-from facemark.api import Face, Landmarker
+from facemark.landmarker import Face, Landmarker
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 
@@ -82,7 +82,7 @@ def test_predict_cli_json_lines_every_input_once(tmp_path, capsys):
     good = by_name["astronaut.jpg"]
     assert good["error"] is None and (good["width"], good["height"]) == (512, 512)
     assert len(good["faces"]) == 1 and len(good["faces"][0]["points"]) == 88
-    assert set(good["faces"][0]) == {"box", "score", "points", "trust"}  # trust: facemark.trust
+    assert set(good["faces"][0]) == {"box", "score", "points", "trust"}  # trust: facemark.pipeline.trust
     assert 0 <= good["faces"][0]["trust"] <= 1
     assert by_name["blank.png"]["faces"] == [] and by_name["blank.png"]["error"] is None
     assert by_name["broken.jpg"]["faces"] == [] and "not an image" in by_name["broken.jpg"]["error"]

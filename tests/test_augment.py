@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from facemark.train.augment import AugmentConfig, augment_batch, centre_view, random_geometry, warp_batch
-from facemark.scheme import FACE88
+from facemark.layouts import FACE88
 
 
 def _context(n=2, c=56, seed=0):

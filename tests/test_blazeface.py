@@ -13,7 +13,7 @@ from facemark.detection.blazeface import MODELS, BlazeFaceDetector, anchor_centr
 from facemark.detection.blazeface.detector import HERE
 from facemark.detection.nms import nms, nms_groups
 from facemark.images import load_image
-from facemark.preprocessing import CropTransform, crop_image
+from facemark.pipeline.crops import CropTransform, crop_image
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "examples" / "astronaut.png"

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facemark.annotations import read_pts_folder
-from facemark.api import Landmarker
+from facemark.labels.annotations import read_pts_folder
+from facemark.landmarker import Landmarker
 from facemark.cli import main
 from facemark.images import load_image
-from facemark.scheme import FACE88, FACE88_ANCHORS, IBUG68_ANCHORS
-from facemark.scoring import match_face
+from facemark.layouts import FACE88, FACE88_ANCHORS, IBUG68_ANCHORS
+from facemark.evaluation.scoring import match_face
 
 from conftest import ASTRONAUT
 

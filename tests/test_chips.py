@@ -1,4 +1,4 @@
-"""Aligned face chips (facemark.chips, Face.chip, `facemark chips`): the five points land on the template within
+"""Aligned face chips (facemark.geometry.chips, Face.chip, `facemark chips`): the five points land on the template within
 0.5 px in the cut pixels themselves, the transform maps both ways, and bad arguments give one-line errors."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from facemark.chips import (ARCFACE_112, ChipError, aligned_chip, five_points, similarity_2d, template_points)
+from facemark.geometry.chips import (ARCFACE_112, ChipError, aligned_chip, five_points, similarity_2d, template_points)
 from facemark.cli import main
-from facemark.scheme import FACE88
+from facemark.layouts import FACE88
 
 
 def blob_image(centres: np.ndarray, size=(400, 300), sigma=2.0) -> np.ndarray:

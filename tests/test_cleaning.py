@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.annotations import LabelRecord, read_labels
-from facemark.cleaning import RULES, clean_label_file, clean_records, geometry_problems
-from facemark.scheme import FACE88
+from facemark.labels.annotations import LabelRecord, read_labels
+from facemark.labels.cleaning import RULES, clean_label_file, clean_records, geometry_problems
+from facemark.layouts import FACE88
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 CANVAS = 640  # population canvas: every generated shape lies inside it
@@ -288,7 +288,7 @@ def test_clean_label_file_without_report(tmp_path, population):
 @pytest.mark.shared
 def test_real_celeba_sample_is_mostly_kept(shared_data, tmp_path):
     pytest.importorskip("mediapipe")
-    from facemark.labelling import label_folder
+    from facemark.labels.labelling import label_folder
 
     source = shared_data / "celeba" / "images"
     names = sorted(p.name for p in source.iterdir() if p.suffix.lower() == ".jpg")[::60][:300]

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facemark.annotations import LabelRecord, read_labels
-from facemark.cleaning import geometry_problems
+from facemark.labels.annotations import LabelRecord, read_labels
+from facemark.labels.cleaning import geometry_problems
 from facemark.cli import main
-from facemark.scheme import FACE88
+from facemark.layouts import FACE88
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.annotations import LabelRecord
-from facemark.dataset import (CONTEXT, build_cache, context_transform, identity_of, is_validation_identity,
+from facemark.labels.annotations import LabelRecord
+from facemark.labels.cache import (CONTEXT, build_cache, context_transform, identity_of, is_validation_identity,
                               open_cache)
-from facemark.preprocessing import (DEFAULT_MARGIN, DEFAULT_SIZE, box_from_points, crop_image,
+from facemark.pipeline.crops import (DEFAULT_MARGIN, DEFAULT_SIZE, box_from_points, crop_image,
                                     square_crop_transform)
-from facemark.scheme import FACE88
+from facemark.layouts import FACE88
 
 # 4 identities × 2 pictures; with val_fraction 0.5 identity "1" is held out and "2"-"4" are not
 # (checked below, so that the split test cannot pass on an empty split)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.annotations import read_pts
+from facemark.labels.annotations import read_pts
 from facemark.detection import Detection, FaceDetector, create_detector
 from facemark.detection.mtcnn import MTCNNDetector
 from facemark.detection.nms import box_overlap, nms

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from facemark import cli
-from facemark.dataset import open_cache
+from facemark.labels.cache import open_cache
 from facemark.train.evaluation import evaluate_cache, evaluate_labels
 from facemark.train.model import create_model
 from facemark.train.weights import WeightsError, load_weights, save_weights

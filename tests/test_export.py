@@ -13,7 +13,7 @@ import torch
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from facemark.api import Landmarker  # noqa: E402
+from facemark.landmarker import Landmarker  # noqa: E402
 from facemark.detection import create_detector  # noqa: E402
 from facemark.network import (BUILTIN_DIR, BUILTIN_MODELS, LandmarkNetwork, OnnxModelError, WeightsError,  # noqa: E402
                               load_network)
@@ -21,8 +21,8 @@ from facemark.train.export import export_onnx, max_difference_px  # noqa: E402
 from facemark.train.model import TorchLandmarkNetwork  # noqa: E402
 from facemark.images import load_image  # noqa: E402
 from facemark.train.model import create_model  # noqa: E402
-from facemark.preprocessing import crop_image, normalise_crop, square_crop_transform  # noqa: E402
-from facemark.scheme import IBUG68  # noqa: E402
+from facemark.pipeline.crops import crop_image, normalise_crop, square_crop_transform  # noqa: E402
+from facemark.layouts import IBUG68  # noqa: E402
 from facemark.train.weights import load_weights  # noqa: E402
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.api import Landmarker
+from facemark.landmarker import Landmarker
 from facemark.cli import main
 from facemark.images import ImageError, load_image
 

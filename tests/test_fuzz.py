@@ -21,7 +21,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from facemark.annotations import AnnotationError, read_labels, read_pts  # noqa: E402
+from facemark.labels.annotations import AnnotationError, read_labels, read_pts  # noqa: E402
 from facemark.images import ImageError, load_image  # noqa: E402
 
 # Pillow warns about some damaged TIFF/GIF headers before failing or decoding: expected here

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from facemark.train.model import create_model, heatmaps_for_points, soft_argmax
-from facemark.scheme import FACE88, IBUG68
+from facemark.layouts import FACE88, IBUG68
 
 
 @pytest.mark.parametrize("grid", [8, 16, 20])

@@ -19,7 +19,13 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from facemark import api, huge_images, images, size_policy
+from facemark import images
+
+from facemark import landmarker as api
+
+from facemark.pipeline import large_images as huge_images
+
+from facemark.pipeline import size_policy
 from facemark.images import ImageError, ImageReader, load_image, load_image_downscaled
 
 REPO = Path(__file__).resolve().parents[1]
@@ -303,7 +309,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     from PIL import Image
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     def peak_bytes():
         with open("/proc/self/status") as f:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from facemark import cli
-from facemark.api import Landmarker
+from facemark.landmarker import Landmarker
 from facemark.images import load_image
 from facemark.train.weights import load_weights
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from facemark.dataset import context_transform, open_cache
-from facemark.ensemble import EnsembleParams, ensemble_ibug68, EnsembleError
-from facemark.preprocessing import DEFAULT_MARGIN, box_from_points, crop_image
-from facemark.scheme import FACE88, FACE88_ANCHORS, IBUG68, IBUG68_ANCHORS, get_scheme, joint_scheme, split_joint
+from facemark.labels.cache import context_transform, open_cache
+from facemark.labels.ensemble import EnsembleParams, ensemble_ibug68, EnsembleError
+from facemark.pipeline.crops import DEFAULT_MARGIN, box_from_points, crop_image
+from facemark.layouts import FACE88, FACE88_ANCHORS, IBUG68, IBUG68_ANCHORS, get_scheme, joint_scheme, split_joint
 from facemark.train.joint import init_joint_head, split_joint_model
 from facemark.train.model import create_model
 from facemark.train.training import TrainConfig, init_from, train
@@ -82,7 +82,7 @@ def test_init_joint_head_copies_the_layout_and_starts_others_at_the_nearest_poin
 
 def test_ensemble_ibug68_is_dlib_with_identity_weights_and_refuses_without_dlib():
     rng = np.random.default_rng(0)
-    from facemark.scheme import IBUG68_TO_FACE88  # noqa: F401 (the 34 shared points)
+    from facemark.layouts import IBUG68_TO_FACE88  # noqa: F401 (the 34 shared points)
     dlib68 = rng.uniform(20, 120, (68, 2))
     dlib68[36], dlib68[45] = (40, 60), (100, 60)
     mp88 = rng.uniform(20, 120, (88, 2))
@@ -104,7 +104,7 @@ def test_ensemble_ibug68_is_dlib_with_identity_weights_and_refuses_without_dlib(
 def _joint_cache(tmp_path, astronaut_labels):
     """A 6-face joint cache: 4 'teacher' faces with both layouts, 2 'human' faces with ibug68 only + the 34."""
     rgb, points88 = astronaut_labels
-    from facemark.scheme import ibug68_as_face88
+    from facemark.layouts import ibug68_as_face88
     # an ibug68 shape for the sample: the shared points from face88, the others from nearby face88 points
     points68 = np.zeros((68, 2))
     points68[IBUG68_ANCHORS] = points88[FACE88_ANCHORS]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.annotations import AnnotationError, read_labels
+from facemark.labels.annotations import AnnotationError, read_labels
 from facemark.cli import main
 from facemark.images import ImageError
-from facemark.labelling import label_folder
-from facemark.scheme import FACE88
+from facemark.labels.labelling import label_folder
+from facemark.layouts import FACE88
 
 pytest.importorskip("mediapipe")
 

@@ -52,9 +52,9 @@ def runtime_modules() -> list[str]:
 
 def test_runtime_modules_import_without_the_extras():
     modules = runtime_modules()
-    assert {"facemark.api", "facemark.network", "facemark.predict", "facemark.video", "facemark.cli",
-            "facemark.detection.blazeface.detector", "facemark.detection.mtcnn.detector", "facemark.pose",
-            "facemark.chips"} <= set(modules)
+    assert {"facemark.landmarker", "facemark.network", "facemark.cli.predict", "facemark.cli.video", "facemark.cli",
+            "facemark.detection.blazeface.detector", "facemark.detection.mtcnn.detector", "facemark.geometry.pose",
+            "facemark.geometry.chips"} <= set(modules)
     done = run_light("import importlib, sys\n"
                      "for name in sys.argv[1:]: importlib.import_module(name)\n"
                      "print(sorted(m for m in sys.modules if m.split('.')[0] in " + repr(EXTRAS_ONLY) + "))",
@@ -82,7 +82,7 @@ def test_api_finds_the_sample_face_without_torch():
 
 def test_the_light_api_gives_the_torch_networks_points():
     """The shipped .onnx and the torch .pt weights give the same points through the whole pipeline."""
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     code = ("import sys, json, facemark\n"
             "print(json.dumps(facemark.Landmarker(threads=1).detect(sys.argv[1])[0].points.tolist()))")

@@ -1,4 +1,4 @@
-"""Eye and mouth openness (facemark.measures, Face, `facemark video`'s JSON and --plot): exact values on
+"""Eye and mouth openness (facemark.geometry.openness, Face, `facemark video`'s JSON and --plot): exact values on
 constructed shapes, blinks found at known frames, and a synthetic clip whose eyes close at known frames."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from facemark.cli import main
-from facemark.measures import blink_threshold, eye_openness, find_blinks, mouth_openness
-from facemark.scheme import FACE88, IBUG68
+from facemark.geometry.openness import blink_threshold, eye_openness, find_blinks, mouth_openness
+from facemark.layouts import FACE88, IBUG68
 
 CLOSED_FRAMES = [(12, 15), (28, 30)]  # the synthetic clip's blinks, inclusive
 FRAMES = 40
@@ -106,7 +106,7 @@ def blink_clip(tmp_path_factory):
     """A 40-frame clip of the sample face, eyes painted shut at CLOSED_FRAMES; and MediaPipe-free ground truth."""
     from conftest import ASTRONAUT
 
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
     from facemark.images import load_image
 
     rgb = load_image(ASTRONAUT)
@@ -150,7 +150,7 @@ def test_painted_shut_eyes_are_shut_for_another_landmarker(blink_clip):
     """The synthetic blink is a real one for a landmarker whose lids follow the eye (MediaPipe Face Mesh): the
     clip tests the model, not the painting."""
     pytest.importorskip("mediapipe")
-    from facemark.teacher import MediaPipeTeacher
+    from facemark.labels.teachers import MediaPipeTeacher
 
     capture = cv2.VideoCapture(str(blink_clip))
     teacher = MediaPipeTeacher()

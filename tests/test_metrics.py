@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from facemark.metrics import auc, ced, failure_rate, landmark_metrics, per_image_nme
-from facemark.scheme import FACE88
+from facemark.evaluation.metrics import auc, ced, failure_rate, landmark_metrics, per_image_nme
+from facemark.layouts import FACE88
 
 
 def _shape(iod=100.0):
@@ -81,7 +81,7 @@ def test_nme_normalises_by_the_true_eye_corners_not_the_predicted_ones():
 
 
 def test_ibug68_nme_uses_its_own_eye_corners():
-    from facemark.scheme import IBUG68
+    from facemark.layouts import IBUG68
 
     true = np.zeros((1, 68, 2))
     true[0, :, 1] = np.linspace(0, 80, 68)

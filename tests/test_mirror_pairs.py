@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from facemark.images import load_image
-from facemark.scheme import FACE88, IBUG68, Scheme
+from facemark.layouts import FACE88, IBUG68, Scheme
 from measure_accuracy import ASTRONAUT, dlib_68
 
 CORRECT_WITHIN = 0.05
@@ -55,7 +55,7 @@ def _check(scheme: Scheme, points, mirror_points, width, jaw_pair, mouth_pair):
 
 
 def test_face88_mirror_pairs_against_the_teacher(astronaut_labels):
-    from facemark.teacher import MediaPipeTeacher
+    from facemark.labels.teachers import MediaPipeTeacher
 
     rgb, points = astronaut_labels
     teacher = MediaPipeTeacher()

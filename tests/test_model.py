@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from facemark.train.model import ModelConfig, create_model, points_to_unit
-from facemark.scheme import FACE88, IBUG68
+from facemark.layouts import FACE88, IBUG68
 
 
 @pytest.mark.parametrize("alpha,rho,shallow,head,scheme", [
@@ -51,7 +51,7 @@ def test_flip_averaging_is_exactly_mirror_equivariant(head):
     """With flip=True, predicting a mirrored crop gives the mirror of the crop's prediction (by construction:
     both average the same two passes), and differs from the plain prediction."""
     from facemark.train.model import predict_crops
-    from facemark.scheme import FACE88
+    from facemark.layouts import FACE88
 
     torch.manual_seed(0)
     net = create_model(alpha=0.25, rho=0.4, shallow=True, head=head, head_channels=16).eval()

@@ -43,21 +43,21 @@ def one_line_error(err: str, verb: str) -> str:
 @pytest.fixture
 def no_model(monkeypatch):
     """Fails the test if a landmark model or the training loop is loaded: the errors must come first."""
-    import facemark.api
+    import facemark.landmarker
     import facemark.train.training
     import facemark.train.weights
 
     def loaded(*args, **kwargs):
         raise AssertionError("a model was loaded before the arguments and inputs were checked")
 
-    monkeypatch.setattr(facemark.api.Landmarker, "__init__", loaded)
+    monkeypatch.setattr(facemark.landmarker.Landmarker, "__init__", loaded)
     monkeypatch.setattr(facemark.train.weights, "load_weights", loaded)
     monkeypatch.setattr(facemark.train.training, "train", loaded)
 
 
 @pytest.fixture(scope="module")
 def landmarker():
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     return Landmarker(threads=1)
 
@@ -70,7 +70,7 @@ def small_face(side: int = 160) -> Image.Image:
 
 
 def ffmpeg_or_skip() -> str:
-    from facemark.video import find_ffmpeg
+    from facemark.cli.video import find_ffmpeg
 
     ffmpeg = find_ffmpeg()
     if ffmpeg is None:
@@ -129,11 +129,11 @@ def test_odd_sized_video_gives_a_padded_drawing_and_all_the_points(tmp_path, cap
 
 
 def test_odd_sized_video_without_ffmpeg_is_padded_for_mp4v(tmp_path, monkeypatch, landmarker):
-    import facemark.video
+    import facemark.cli.video
 
     clip = odd_clip(tmp_path / "odd.mkv", 321, 241, frames=3)
-    monkeypatch.setattr(facemark.video, "find_ffmpeg", lambda: None)
-    summary = facemark.video.run_video(landmarker, clip, tmp_path / "o.mp4", progress=False)
+    monkeypatch.setattr(facemark.cli.video, "find_ffmpeg", lambda: None)
+    summary = facemark.cli.video.run_video(landmarker, clip, tmp_path / "o.mp4", progress=False)
     assert summary.codec == "mp4v" and (summary.width, summary.height) == (321, 241)
     assert props(tmp_path / "o.mp4")[:3] == (3, 322, 242) and props(tmp_path / "o.mp4")[3] in MPEG4_PART2
     assert any("padded" in n for n in summary.notices)
@@ -141,7 +141,7 @@ def test_odd_sized_video_without_ffmpeg_is_padded_for_mp4v(tmp_path, monkeypatch
 
 
 def test_drawn_video_is_h264_when_ffmpeg_has_it(tmp_path, landmarker):
-    from facemark.video import run_video
+    from facemark.cli.video import run_video
 
     clip = odd_clip(tmp_path / "even.mkv", 256, 192, frames=3)
     summary = run_video(landmarker, clip, tmp_path / "o.mp4", progress=False)
@@ -150,21 +150,21 @@ def test_drawn_video_is_h264_when_ffmpeg_has_it(tmp_path, landmarker):
 
 
 def test_ffmpeg_without_libx264_falls_back_to_mp4v_and_says_so(tmp_path, monkeypatch, landmarker):
-    import facemark.video
+    import facemark.cli.video
 
     clip = odd_clip(tmp_path / "even.mkv", 256, 192, frames=2)
-    monkeypatch.setattr(facemark.video, "_has_libx264", lambda ffmpeg: False)
-    summary = facemark.video.run_video(landmarker, clip, tmp_path / "o.mp4", progress=False)
+    monkeypatch.setattr(facemark.cli.video, "_has_libx264", lambda ffmpeg: False)
+    summary = facemark.cli.video.run_video(landmarker, clip, tmp_path / "o.mp4", progress=False)
     assert summary.codec == "mp4v" and props(tmp_path / "o.mp4")[:3] == (2, 256, 192)
     assert props(tmp_path / "o.mp4")[3] in MPEG4_PART2
     assert len(summary.notices) == 1 and "no libx264" in summary.notices[0]
 
 
 def test_a_failing_video_encoder_keeps_the_points(tmp_path, monkeypatch, capsys):
-    import facemark.video
+    import facemark.cli.video
 
     clip = odd_clip(tmp_path / "clip.mkv", 256, 192, frames=3)
-    monkeypatch.setattr(facemark.video, "H264_ARGS", ["-c:v", "no_such_encoder"])
+    monkeypatch.setattr(facemark.cli.video, "H264_ARGS", ["-c:v", "no_such_encoder"])
     out_dir = tmp_path / "out"
     code, _, err = run_cli(["video", clip, "--out", out_dir / "o.mp4", "--json", out_dir / "o.jsonl", "--quiet",
                             "--threads", "1"], capsys)
@@ -177,10 +177,10 @@ def test_a_failing_video_encoder_keeps_the_points(tmp_path, monkeypatch, capsys)
 
 
 def test_a_frame_that_cannot_be_drawn_keeps_its_points_and_the_video(tmp_path, monkeypatch, landmarker):
-    import facemark.video
+    import facemark.cli.video
 
     clip = odd_clip(tmp_path / "clip.mkv", 256, 192, frames=3)
-    real = facemark.video.draw_faces
+    real = facemark.cli.video.draw_faces
     calls = []
 
     def draw_faces(bgr, faces, scheme):
@@ -189,8 +189,8 @@ def test_a_frame_that_cannot_be_drawn_keeps_its_points_and_the_video(tmp_path, m
             raise cv2.error("drawing failed")
         return real(bgr, faces, scheme)
 
-    monkeypatch.setattr(facemark.video, "draw_faces", draw_faces)
-    summary = facemark.video.run_video(landmarker, clip, tmp_path / "o.mp4", json_path=tmp_path / "o.jsonl",
+    monkeypatch.setattr(facemark.cli.video, "draw_faces", draw_faces)
+    summary = facemark.cli.video.run_video(landmarker, clip, tmp_path / "o.mp4", json_path=tmp_path / "o.jsonl",
                                        progress=False)
     assert props(tmp_path / "o.mp4")[0] == 3
     records = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
@@ -237,7 +237,7 @@ def test_folders_given_one_by_one_are_mirrored_below_their_common_folder(albums,
 
 
 def test_drawing_names_are_unique_whatever_the_case_and_the_order(tmp_path):
-    from facemark.predict import DrawingNames
+    from facemark.cli.predict import DrawingNames
 
     (tmp_path / "in").mkdir()
     names = DrawingNames(tmp_path / "d", [tmp_path / "in"])
@@ -437,7 +437,7 @@ def test_face_has_a_short_repr(landmarker):
 
 @pytest.mark.parametrize("model", ["face88", "ibug68"])
 def test_left_eye_is_on_the_image_s_left_as_the_docs_say(model):
-    from facemark.api import Face, Landmarker
+    from facemark.landmarker import Face, Landmarker
 
     (face,) = Landmarker(model, threads=1).detect(ASTRONAUT)
     assert face.region("left_eye")[:, 0].mean() < face.region("right_eye")[:, 0].mean()
@@ -501,10 +501,10 @@ def test_the_onnx_example_uses_onnxruntime_and_numpy_only():
 def test_the_onnx_example_reproduces_landmarker(tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
     from facemark.train.export import export_onnx
     from facemark.images import load_image
-    from facemark.preprocessing import crop_image, square_crop_transform
+    from facemark.pipeline.crops import crop_image, square_crop_transform
     from facemark.train.weights import load_weights
 
     export_onnx(load_weights("face88"), tmp_path / "face88.onnx")

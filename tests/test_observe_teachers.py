@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.annotations import write_pts
+from facemark.labels.annotations import write_pts
 from facemark.images import load_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def test_upscaled_dlib_lands_on_the_plain_one_and_both_teachers_agree(folder, tm
     assert np.allclose(((a2 + 0.25) * 2) % 1, 0, atol=1e-3) and not np.allclose(a2 % 1, 0, atol=1e-3)
     # MediaPipe's and dlib's shapes are of the same face, and the mirrored image gives the mirrored face
     mp = np.array(two["a.png"]["mediapipe88"])
-    from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS
+    from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
     assert np.linalg.norm(mp[FACE88_ANCHORS] - a2[IBUG68_ANCHORS], axis=1).mean() < 0.15 * eye
     width = two["a.png"]["width"]
     b2 = np.array(two["b_mirrored.png"]["dlib68"])
@@ -86,9 +86,9 @@ def test_pts_folders_keep_only_the_labelled_face(folder, tmp_path):
 def test_joint_cache_from_observations_and_human_labels(folder, tmp_path):
     """scripts/make_joint_cache.py: teacher faces give both layouts, human faces ibug68 + face88's 34 shared
     points; the held-out human faces are the validation split and nothing else is."""
-    from facemark.dataset import open_cache
-    from facemark.ensemble import EnsembleParams
-    from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS
+    from facemark.labels.cache import open_cache
+    from facemark.labels.ensemble import EnsembleParams
+    from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
 
     obs = tmp_path / "obs.jsonl"
     records = _observe(folder, obs)

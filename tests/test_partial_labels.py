@@ -7,12 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from facemark.annotations import LabelRecord
-from facemark.dataset import build_cache, context_transform, open_cache
-from facemark.metrics import landmark_metrics
+from facemark.labels.annotations import LabelRecord
+from facemark.labels.cache import build_cache, context_transform, open_cache
+from facemark.evaluation.metrics import landmark_metrics
 from facemark.train.model import create_model
-from facemark.preprocessing import DEFAULT_MARGIN, box_from_points
-from facemark.scheme import FACE88, FACE88_ANCHORS, IBUG68
+from facemark.pipeline.crops import DEFAULT_MARGIN, box_from_points
+from facemark.layouts import FACE88, FACE88_ANCHORS, IBUG68
 from facemark.train.training import TrainConfig, TrainingError, init_from, landmark_loss, train
 from facemark.train.weights import load_weights, save_weights
 

@@ -1,4 +1,4 @@
-"""Head pose (facemark.pose): the solver recovers known rotations of the 3-D model exactly, the angle convention
+"""Head pose (facemark.geometry.pose): the solver recovers known rotations of the 3-D model exactly, the angle convention
 is the documented one, and a real face gets a sensible pose that follows an in-plane rotation of its image."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facemark.pose import (DEFAULT_FOV_DEG, PoseError, angles_to_rotation, camera_matrix, head_pose,
+from facemark.geometry.pose import (DEFAULT_FOV_DEG, PoseError, angles_to_rotation, camera_matrix, head_pose,
                            mean_face_3d, rotation_angle_between, rotation_to_angles)
-from facemark.scheme import FACE88, FACE88_ANCHORS, IBUG68_ANCHORS
+from facemark.layouts import FACE88, FACE88_ANCHORS, IBUG68_ANCHORS
 
 SIZE = (640, 480)
 

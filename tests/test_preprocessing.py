@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from facemark.preprocessing import (CropTransform, box_from_points, crop_image, normalise_crop,
+from facemark.pipeline.crops import (CropTransform, box_from_points, crop_image, normalise_crop,
                                     square_crop_transform)
 
 

@@ -338,7 +338,7 @@ def _alive(pid: int) -> bool:
 
 def test_label_ray_gives_the_plain_labels(cluster, photos, tmp_path, capsys):
     pytest.importorskip("mediapipe", reason="the `label` extra (MediaPipe) is not installed")
-    from facemark.labelling import label_folder
+    from facemark.labels.labelling import label_folder
 
     plain, on_ray = tmp_path / "plain.jsonl", tmp_path / "ray.jsonl"
     label_folder(photos, plain, workers=1, progress=False)

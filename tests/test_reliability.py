@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from facemark import cli
-from facemark.video import VideoError, find_ffmpeg, run_video
+from facemark.cli.video import VideoError, find_ffmpeg, run_video
 
 FACE_REGION = (140.0, 30.0, 310.0, 240.0)  # where the whole face lies in examples/astronaut.png (as in test_video)
 FRAMES, FPS, SIZE = 100, 25.0, 256
@@ -226,8 +226,8 @@ def shared_tmp():
 
 # modules the commands import on first use: imported before the ids change (the interpreter's own files may
 # be readable by root alone)
-_COMMAND_MODULES = ["facemark.predict", "facemark.video", "facemark.chip_writer", "facemark.chips",
-                    "facemark.labelling", "facemark.sharding", "facemark.network", "facemark.api", "tempfile"]
+_COMMAND_MODULES = ["facemark.cli.predict", "facemark.cli.video", "facemark.cli.chips", "facemark.geometry.chips",
+                    "facemark.labels.labelling", "facemark.cli.sharding", "facemark.network", "facemark.landmarker", "tempfile"]
 
 
 @contextlib.contextmanager
@@ -255,14 +255,14 @@ def as_ordinary_user():
 def nothing_loads(monkeypatch):
     """Fails the test if a landmark model or a teacher is built: an unwritable output must stop the command
     first."""
-    import facemark.api
-    import facemark.labelling
+    import facemark.landmarker
+    import facemark.labels.labelling
 
     def loaded(*args, **kwargs):
         raise AssertionError("a model was loaded before the outputs were checked")
 
-    monkeypatch.setattr(facemark.api.Landmarker, "__init__", loaded)
-    monkeypatch.setattr(facemark.labelling, "create_teacher", loaded)
+    monkeypatch.setattr(facemark.landmarker.Landmarker, "__init__", loaded)
+    monkeypatch.setattr(facemark.labels.labelling, "create_teacher", loaded)
 
 
 def _inputs(folder: Path, astronaut: np.ndarray) -> dict[str, Path]:
@@ -338,7 +338,7 @@ def test_an_output_under_a_file_fails_before_any_work(command, astronaut, shared
 def test_a_file_written_in_place_needs_only_itself_writable(shared_tmp):
     """`predict --json` and `label --out` open their file where it is: an existing writable one in a read-only
     folder is fine for them, not for outputs written beside the target and renamed into place (`video`)."""
-    from facemark.outputs import OutputError, check_writable_file
+    from facemark.cli.outputs import OutputError, check_writable_file
 
     folder = shared_tmp / "read-only"
     folder.mkdir()
@@ -380,7 +380,7 @@ class CountingLandmarker:
 def test_run_video_checks_its_outputs_before_reading_a_frame(landmarker, astronaut, tmp_path):
     clip = write_mp4v(tmp_path / "clip.mp4", astronaut)
     (tmp_path / "blocker").write_text("")
-    from facemark.outputs import OutputError
+    from facemark.cli.outputs import OutputError
 
     counting = CountingLandmarker(landmarker)
     with pytest.raises(OutputError, match="is a file, not a folder"):

@@ -98,7 +98,7 @@ def _multi_face(path: Path, box) -> None:
 @pytest.fixture(scope="module")
 def astronaut_faces():
     """Faces predicted by the library on the upright sample image (the reference)."""
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     faces = Landmarker(threads=1).detect(ASTRONAUT)
     assert len(faces) == 1
@@ -247,7 +247,7 @@ def test_several_faces(batch):
 def test_ten_small_faces(tmp_path, astronaut_faces):
     """Ten ~67-px faces on a 1400×700 canvas: all found (verified). Faces of ~50 px on the same canvas are
     not: the detector shrinks the image to 640 px and looks for faces of at least 40 px there."""
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     x0, y0, x1, y1 = astronaut_faces[0].box
     side = 1.8 * max(x1 - x0, y1 - y0)
@@ -329,7 +329,7 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 def test_api_bad_path_raises_image_error(tmp_path):
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
     from facemark.images import ImageError
 
     landmarker = Landmarker(threads=1)
@@ -370,7 +370,7 @@ def test_label_folder_with_bad_files(tmp_path, capsys):
 
 
 def test_clean_keeps_good_records_and_lists_malformed_lines(tmp_path, capsys, astronaut_labels):
-    from facemark.annotations import LabelRecord
+    from facemark.labels.annotations import LabelRecord
 
     _, points = astronaut_labels
     good = [LabelRecord(image=f"g{k}.png", points=points + k, width=512, height=512).to_json()
@@ -402,7 +402,7 @@ def test_clean_keeps_good_records_and_lists_malformed_lines(tmp_path, capsys, as
 
 
 def test_clean_line_with_unhashable_scheme(tmp_path, capsys, astronaut_labels):
-    from facemark.annotations import LabelRecord
+    from facemark.labels.annotations import LabelRecord
 
     _, points = astronaut_labels
     good = LabelRecord(image="g.png", points=points, width=512, height=512).to_json()

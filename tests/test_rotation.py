@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.api import Landmarker
-from facemark.preprocessing import (CropTransform, crop_image, points_crop_transform, roll_angle,
+from facemark.landmarker import Landmarker
+from facemark.pipeline.crops import (CropTransform, crop_image, points_crop_transform, roll_angle,
                                     square_crop_transform)
-from facemark.scheme import FACE88
+from facemark.layouts import FACE88
 
 from conftest import ASTRONAUT
 

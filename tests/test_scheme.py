@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from facemark.scheme import FACE88, IBUG68, IBUG68_TO_FACE88, Scheme, get_scheme
+from facemark.layouts import FACE88, IBUG68, IBUG68_TO_FACE88, Scheme, get_scheme
 
 MIRROR_REGIONS = {"left_eye": "right_eye", "left_eyebrow": "right_eyebrow"}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facemark.annotations import AnnotationError, read_pts_folder, write_pts
-from facemark.scheme import (FACE88, FACE88_ANCHORS, IBUG68, IBUG68_ANCHORS, IBUG68_TO_FACE88,
+from facemark.labels.annotations import AnnotationError, read_pts_folder, write_pts
+from facemark.layouts import (FACE88, FACE88_ANCHORS, IBUG68, IBUG68_ANCHORS, IBUG68_TO_FACE88,
                              ibug68_as_face88)
-from facemark.scoring import match_face, nme_against_ibug68, summarise
+from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise
 
 
 def human_shape() -> np.ndarray:
@@ -114,7 +114,7 @@ def test_pts_folder_reads_every_face_and_names_a_broken_one(tmp_path):
 
 
 def test_five_points_are_eye_centres_nose_tip_and_mouth_corners_in_both_layouts():
-    from facemark.scoring import five_points
+    from facemark.evaluation.scoring import five_points
 
     truth = human_shape()
     five = five_points(truth, "ibug68")

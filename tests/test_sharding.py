@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from facemark import cli
-from facemark.sharding import in_shard, parse_shard, shard_of
+from facemark.cli.sharding import in_shard, parse_shard, shard_of
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 
@@ -161,7 +161,7 @@ def test_missing_input_fails_before_writing(folder, capsys):
 
 def test_label_shard_labels_only_its_shard(folder, capsys):
     pytest.importorskip("mediapipe")
-    from facemark.annotations import read_labels
+    from facemark.labels.annotations import read_labels
 
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     union, sizes = [], []

@@ -1,4 +1,4 @@
-"""The size policy (facemark.size_policy): which faces the default look finds at each image size, long images
+"""The size policy (facemark.pipeline.size_policy): which faces the default look finds at each image size, long images
 covered along their length, the detector's copy, and face-free images giving no faces (issue 21)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from facemark import size_policy
-from facemark.api import Landmarker
+from facemark.pipeline import size_policy
+from facemark.landmarker import Landmarker
 from facemark.detection import create_detector
 
 from conftest import ASTRONAUT

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark.api import Landmarker
+from facemark.landmarker import Landmarker
 from facemark.cli import main
-from facemark.scheme import FACE88
+from facemark.layouts import FACE88
 
 from conftest import ASTRONAUT
 
@@ -114,9 +114,9 @@ def test_a_face_half_outside_the_image_is_found(sample, detector, side):
 def test_border_faces_of_300w(shared_data):
     """30 HELEN faces cut through their middle by the left edge: at least 25 found (27 measured with BlazeFace's
     virtual border and its resampling since session 4, 28 before; 21 without the border, size_policy.BORDER_PAD = 0)."""
-    from facemark.annotations import read_pts
+    from facemark.labels.annotations import read_pts
     from facemark.images import load_image
-    from facemark.preprocessing import box_from_points
+    from facemark.pipeline.crops import box_from_points
     from facemark.detection.nms import box_overlap
 
     landmarker = Landmarker(threads=1)

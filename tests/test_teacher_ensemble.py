@@ -7,18 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facemark.annotations import read_labels, read_pts
+from facemark.labels.annotations import read_labels, read_pts
 from facemark.cli import main
-from facemark.ensemble import (SHARED, EnsembleError, EnsembleParams, FaceFrame, combine, ensemble_face88,
+from facemark.labels.ensemble import (SHARED, EnsembleError, EnsembleParams, FaceFrame, combine, ensemble_face88,
                                fit_box_map, fit_ensemble, map_box, warp_points)
-from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 
 
 def _template34(rng) -> np.ndarray:
     """A plausible face's 34 shared points (pixels): eye corners level, brows above, nose, mouth, chin below."""
-    from facemark.scheme import IBUG68_TO_FACE88
+    from facemark.layouts import IBUG68_TO_FACE88
 
     layout = {  # iBUG index -> (x, y) in eye distances from the face centre
         8: (0, 1.1), 17: (-0.75, -0.55), 21: (-0.15, -0.5), 22: (0.15, -0.5), 26: (0.75, -0.55),
@@ -169,7 +169,7 @@ def test_params_file_round_trip_and_errors(tmp_path):
 def ensemble_teacher():
     pytest.importorskip("dlib")
     pytest.importorskip("mediapipe")
-    from facemark.teacher import EnsembleTeacher
+    from facemark.labels.teachers import EnsembleTeacher
 
     teacher = EnsembleTeacher()
     yield teacher
@@ -195,7 +195,7 @@ def test_ensemble_teacher_on_a_real_face(ensemble_teacher, astronaut_labels):
 
 
 def test_ensemble_without_mediapipe_is_partial_and_says_so(ensemble_teacher, astronaut_labels):
-    from facemark.teacher import Observation
+    from facemark.labels.teachers import Observation
 
     rgb, _ = astronaut_labels
     obs = ensemble_teacher.observe(rgb)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from facemark.dataset import identity_of, open_cache
+from facemark.labels.cache import identity_of, open_cache
 from facemark.train.training import TrainConfig, TrainingError, landmark_loss, learning_rate, train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The trust score (facemark.trust, Landmarker(trust=...), Face.trust, --min-trust): real faces score high;
+"""The trust score (facemark.pipeline.trust, Landmarker(trust=...), Face.trust, --min-trust): real faces score high;
 upside-down crops, non-faces and badly framed crops score low; min_trust drops faces; and the pure function
 behaves as documented."""
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from facemark.cli import main
-from facemark.scheme import FACE88
-from facemark.trust import TRUST_SCALE, disagreement, trust_from_disagreement
+from facemark.layouts import FACE88
+from facemark.pipeline.trust import TRUST_SCALE, disagreement, trust_from_disagreement
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def _trust_for_box(landmarker, image, box) -> float:
 
 
 def test_broken_inputs_score_low(landmarker, astronaut, face):
-    from facemark.preprocessing import box_from_points
+    from facemark.pipeline.crops import box_from_points
 
     x0, y0, x1, y1 = box_from_points(face.points)
     w, h = x1 - x0, y1 - y0
@@ -54,7 +54,7 @@ def test_broken_inputs_score_low(landmarker, astronaut, face):
     good = _trust_for_box(landmarker, astronaut, (x0, y0, x1, y1))
     # an upside-down face seen upright (one pass: the refinement would turn the crop by the points' roll and put
     # it right, see the next test)
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     one_pass = Landmarker(threads=1, refine=False)
     flipped = np.ascontiguousarray(astronaut[::-1])
@@ -96,7 +96,7 @@ def test_upside_down_image_is_found_turned_and_trusted(landmarker, astronaut, fa
 
 
 def test_min_trust_drops_faces(astronaut, face):
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     assert len(Landmarker(threads=1, min_trust=min(1.0, face.trust + 0.01)).detect(astronaut)) == 0
     assert len(Landmarker(threads=1, min_trust=face.trust - 0.01).detect(astronaut)) == 1

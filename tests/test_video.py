@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from facemark.images import load_image
-from facemark.smoothing import OneEuroFilter
-from facemark.tracking import FaceTracker, TrackerConfig
-from facemark.video import VideoError, find_ffmpeg, run_video
+from facemark.video.smoothing import OneEuroFilter
+from facemark.video.tracking import FaceTracker, TrackerConfig
+from facemark.cli.video import VideoError, find_ffmpeg, run_video
 from test_accuracy_floor import BOUND  # the shipped model's measured figures, in one place
 
 ASTRONAUT = Path(__file__).parents[1] / "examples" / "astronaut.png"
@@ -36,7 +36,7 @@ STEP = np.array([2.0, 1.0])  # the face's motion per frame in the moving clip (p
 
 @pytest.fixture(scope="module")
 def landmarker():
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     return Landmarker()
 
@@ -408,9 +408,9 @@ def test_a_clip_without_audio_gives_a_video_only_output(landmarker, astronaut, t
 
 
 def test_without_ffmpeg_the_output_has_no_audio_and_says_so(landmarker, tmp_path, monkeypatch, astronaut):
-    import facemark.video
+    import facemark.cli.video
 
-    monkeypatch.setattr(facemark.video, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(facemark.cli.video, "find_ffmpeg", lambda: None)
     clip = write_clip(tmp_path / "moving.mp4", [window(astronaut, i)[0] for i in range(5)])
     summary = run_video(landmarker, clip, tmp_path / "drawn.mp4", progress=False)
     assert video_props(tmp_path / "drawn.mp4") == (5, SIZE, SIZE, pytest.approx(FPS))
@@ -448,10 +448,10 @@ def test_a_variable_frame_rate_keeps_every_frame_and_its_time(landmarker, tmp_pa
 
 @needs_ffmpeg
 def test_a_nominal_frame_rate_without_ffmpeg_to_re_time_is_said(landmarker, tmp_path, monkeypatch):
-    import facemark.video
+    import facemark.cli.video
 
     clip = still_clip(tmp_path / "vfr.mkv", 20, timestamps=VFR_TIMES)
-    monkeypatch.setattr(facemark.video, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(facemark.cli.video, "find_ffmpeg", lambda: None)
     out = tmp_path / "drawn.mp4"
     summary = run_video(landmarker, clip, out, progress=False)
     frames, _, _, fps = video_props(out)

@@ -13,7 +13,7 @@ from facemark.detection.nms import box_overlap
 from facemark.detection.yunet import YuNetDetector
 from facemark.detection.yunet.detector import (HERE, LEVEL_STEP, MAX_FACE, MODEL_FILE, SMALLEST_FACE, TILE_EDGE,
                                               _tiles)
-from facemark.preprocessing import box_from_points
+from facemark.pipeline.crops import box_from_points
 
 # hand-checked eye centres on examples/astronaut.png (pixel-centre; as in test_detection.py and test_blazeface.py)
 ASTRONAUT_EYES = np.array([[203.0, 101.0], [247.0, 103.0]])

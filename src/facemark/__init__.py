@@ -7,7 +7,7 @@ import os
 # `import torch`), so it is set before anything imports torch; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from facemark.scheme import FACE88, IBUG68, Scheme, get_scheme  # noqa: E402
+from facemark.layouts import FACE88, IBUG68, Scheme, get_scheme  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["FACE88", "IBUG68", "Face", "Landmarker", "Scheme", "get_scheme", "__version__"]
@@ -16,6 +16,6 @@ __all__ = ["FACE88", "IBUG68", "Face", "Landmarker", "Scheme", "get_scheme", "__
 def __getattr__(name):
     # The API loads onnxruntime, OpenCV and the detector; import it on first use so `facemark --help` stays quick.
     if name in ("Landmarker", "Face"):
-        from facemark import api
-        return getattr(api, name)
+        from facemark import landmarker
+        return getattr(landmarker, name)
     raise AttributeError(f"module 'facemark' has no attribute {name!r}")

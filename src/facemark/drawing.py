@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 
 # One colour per region, in region order; schemes with more regions cycle through them.
 REGION_COLOURS = [(255, 215, 0), (0, 200, 255), (0, 120, 255), (255, 80, 200), (200, 60, 255),

@@ -1,5 +1,5 @@
 """The result type: `Face`, one face's box, score, landmarks and trust, with the answers geometry gives from its
-points (head pose, eye and mouth openness, an aligned chip) as thin calls into facemark.pose, .measures, .chips."""
+points (head pose, eye and mouth openness, an aligned chip) as thin calls into facemark.geometry.pose, .measures, .chips."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 
 
 @dataclass(repr=False)
@@ -21,7 +21,7 @@ class Face:
     score: float  # detector confidence
     points: np.ndarray  # (P, 2) float image pixels, 0-based, pixel-centre convention
     scheme: Scheme
-    # how far the points can be believed, in [0, 1] (facemark.trust); None when the Landmarker computed none
+    # how far the points can be believed, in [0, 1] (facemark.pipeline.trust); None when the Landmarker computed none
     trust: float | None = None
     image_size: tuple[int, int] | None = None  # (width, height) of the image the face is in: the pose's camera
     # the RGB array the face was found in (a reference, not a copy), for `chip()`; None for a huge image file
@@ -43,43 +43,43 @@ class Face:
         """Points of one region, e.g. face.region("left_eye") (the eye on the image's left)."""
         return self.points[self.scheme.region_slice(name)]
 
-    # --- answers from the points: thin calls into facemark.pose, .measures, .chips (geometry, no network) ---
+    # --- answers from the points: thin calls into facemark.geometry.pose, .measures, .chips (geometry, no network) ---
 
     @property
     def pose(self):
-        """Head pose (facemark.pose.HeadPose: yaw, pitch, roll in degrees, rotation, translation in mm) with the
-        default camera (60° across the image's longer side). Raises facemark.pose.PoseError (a ValueError)."""
+        """Head pose (facemark.geometry.pose.HeadPose: yaw, pitch, roll in degrees, rotation, translation in mm) with the
+        default camera (60° across the image's longer side). Raises facemark.geometry.pose.PoseError (a ValueError)."""
         return self.head_pose()
 
     def head_pose(self, fov_deg: float | None = None, camera: np.ndarray | None = None):
         """`pose` with another field of view (degrees across the image's longer side) or a full 3×3 camera."""
-        from facemark.pose import DEFAULT_FOV_DEG, head_pose
+        from facemark.geometry.pose import DEFAULT_FOV_DEG, head_pose
 
         return head_pose(self.points, self.scheme, image_size=self.image_size, camera=camera,
                          fov_deg=DEFAULT_FOV_DEG if fov_deg is None else fov_deg)
 
     @property
     def eye_openness(self) -> tuple[float, float]:
-        """Eye aspect ratio of (image-left eye, image-right eye): ~0.2-0.4 open, ~0.05 closed (facemark.measures)."""
-        from facemark.measures import eye_openness
+        """Eye aspect ratio of (image-left eye, image-right eye): ~0.2-0.4 open, ~0.05 closed (facemark.geometry.openness)."""
+        from facemark.geometry.openness import eye_openness
 
         left, right = eye_openness(self.points, self.scheme)
         return float(left), float(right)
 
     @property
     def mouth_openness(self) -> float:
-        """Inner-lip gap over mouth width: 0 closed, ~0.3-0.6 wide open (facemark.measures)."""
-        from facemark.measures import mouth_openness
+        """Inner-lip gap over mouth width: 0 closed, ~0.3-0.6 wide open (facemark.geometry.openness)."""
+        from facemark.geometry.openness import mouth_openness
 
         return float(mouth_openness(self.points, self.scheme))
 
     def chip(self, image: np.ndarray | None = None, *, size: int = 112, template: str = "arcface",
              margin: float = 0.25):
-        """The face aligned onto a template (facemark.chips.AlignedChip: .image, .matrix image->chip, .to_chip,
+        """The face aligned onto a template (facemark.geometry.chips.AlignedChip: .image, .matrix image->chip, .to_chip,
         .to_image). `image`: the H×W×3 uint8 array the points are in; by default the one the face was found in.
         template: "arcface" (insightface's 112×112, scaled to `size`) or "square" (the same shrunk by
-        1 / (1 + margin)). Raises facemark.chips.ChipError (a ValueError)."""
-        from facemark.chips import ChipError, aligned_chip
+        1 / (1 + margin)). Raises facemark.geometry.chips.ChipError (a ValueError)."""
+        from facemark.geometry.chips import ChipError, aligned_chip
 
         image = self.image if image is None else image
         if image is None:

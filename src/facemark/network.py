@@ -5,7 +5,7 @@
 
 The graph is the network alone: input "crops" (N, 3, S, S) float32 in [-1, 1], output "points" (N, P, 2) in
 the network's [-1, 1] crop units, N dynamic. Cropping and the mapping back to the image stay in Python
-(facemark.preprocessing). The model config (scheme, margin, input size, ...) travels as JSON in the file's
+(facemark.pipeline.crops). The model config (scheme, margin, input size, ...) travels as JSON in the file's
 metadata_props, so an .onnx file alone rebuilds everything `Landmarker` needs; other programs find
 `input_size`, `margin` and `scheme` there too. Files are written by `facemark export` (facemark.train.export).
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facemark.preprocessing import normalise_crop
-from facemark.scheme import FACE88, Scheme
+from facemark.pipeline.crops import normalise_crop
+from facemark.layouts import FACE88, Scheme
 
 FORMAT = "facemark-landmarks-onnx"
 VERSION = 1

@@ -47,10 +47,10 @@ except ImportError:
     raise ImportError(f"Ray Data is not installed (--ray and facemark.ray need it): {RAY_HINT}") from None
 
 from facemark.images import IMAGE_EXTENSIONS, ImageError, iter_image_files
-from facemark.labelling import LabelSummary
-from facemark.outputs import check_writable_file
-from facemark.predict import PredictSummary, predict_record, predicted_images, repair_tail
-from facemark.sharding import in_shard
+from facemark.labels.labelling import LabelSummary
+from facemark.cli.outputs import check_writable_file
+from facemark.cli.predict import PredictSummary, predict_record, predicted_images, repair_tail
+from facemark.cli.sharding import in_shard
 
 # Images per call of an actor: enough to make Ray's per-task cost small beside ~15 ms per image, few enough that
 # a restarted actor repeats little work and the last batches spread over every actor.
@@ -66,7 +66,7 @@ REACH_TIMEOUT_S = 10  # how long `--ray HOST:PORT` waits for the cluster to answ
 LIST_SUFFIXES = (".txt",)  # an input with this suffix is a list of images, one path or URL a line
 _PARQUET_ROWS = 4096  # records per Parquet row group
 
-# One predict record (facemark.predict.predict_record), as Arrow types: what predict_dataset returns and what
+# One predict record (facemark.cli.predict.predict_record), as Arrow types: what predict_dataset returns and what
 # --parquet writes. Points are image pixels, [x, y] per point; box is x0, y0, x1, y1.
 # outside: the indices of the points that lie outside the image (guesses); null when none do.
 FACE_TYPE = pa.struct([("box", pa.list_(pa.float64())), ("score", pa.float64()),
@@ -140,7 +140,7 @@ class _Predictor:
     a record has) and the plain run's notice for it ("notice": an animated image read on its first frame)."""
 
     def __init__(self, options: dict, for_command: bool = False):
-        from facemark.api import Landmarker
+        from facemark.landmarker import Landmarker
 
         self.landmarker = Landmarker(**options)
         self.for_command = for_command
@@ -224,7 +224,7 @@ def _worker_options(options: dict, num_cpus: float) -> dict:
 
 def _check_landmarker(options: dict) -> None:
     """Build the Landmarker once here: bad options fail at once, in one line, not in every actor."""
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     Landmarker(**options)
 
@@ -267,7 +267,7 @@ def predict_on_ray(options: dict, inputs: list[str], *, address: str | None = No
                    json_path: str | Path | None = None, parquet_path: str | None = None, progress: bool = True,
                    shard: tuple[int, int] | None = None, resume: bool = False, workers: int | None = None,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> PredictSummary:
-    """`facemark predict INPUTS --ray [ADDRESS]`: the plain run's records (facemark.predict.predict_inputs), each
+    """`facemark predict INPUTS --ray [ADDRESS]`: the plain run's records (facemark.cli.predict.predict_inputs), each
     input once, in input order, computed by a pool of Ray actors.
 
     options: Landmarker keyword arguments (`threads` is ignored: one per actor). inputs: image files, folders,
@@ -278,7 +278,7 @@ def predict_on_ray(options: dict, inputs: list[str], *, address: str | None = No
     json_path: JSON Lines ("-" standard output); parquet_path: a Parquet file (a local path or a URI) of
     RECORD_SCHEMA, written under a temporary name and renamed when complete (local paths). shard, resume: as in
     the plain run (resume appends to json_path). workers: actors, default the cluster's CPUs.
-    Raises facemark.outputs.OutputError (an OSError) when an output cannot be written, before anything else;
+    Raises facemark.cli.outputs.OutputError (an OSError) when an output cannot be written, before anything else;
     ImageError when no input names an image, ValueError for bad options, RuntimeError when Ray cannot be
     started or reached or the job fails. The summary's `notices` are the plain run's (not failures).
     """
@@ -326,12 +326,12 @@ def predict_on_ray(options: dict, inputs: list[str], *, address: str | None = No
 def label_on_ray(images_dir: str | Path, out: str | Path, *, address: str | None = None,
                  teacher: str = "mediapipe", workers: int | None = None, progress: bool = True,
                  shard: tuple[int, int] | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> LabelSummary:
-    """`facemark label IMAGES --out OUT --ray [ADDRESS]`: facemark.labelling.label_folder's records (appended to
+    """`facemark label IMAGES --out OUT --ray [ADDRESS]`: facemark.labels.labelling.label_folder's records (appended to
     `out`, images already in it skipped, in folder order), from a pool of Ray actors with one teacher each.
     address, workers: as predict_on_ray. Raises ImageError when `images_dir` is not a folder, RuntimeError when
     the teacher cannot start (a missing extra), Ray cannot be started or reached, or the job fails."""
-    from facemark.annotations import ensure_line_end, labelled_images
-    from facemark.teacher import create_teacher
+    from facemark.labels.annotations import ensure_line_end, labelled_images
+    from facemark.labels.teachers import create_teacher
 
     images_dir, out = Path(images_dir), Path(out)
     if not images_dir.is_dir():
@@ -380,16 +380,16 @@ def _blocks(columns: dict[str, list[str]], rows: int) -> list[pa.Table]:
 
 
 class _Labeller:
-    """A Ray Data actor: one teacher (facemark.labelling's worker), label lines for batches of (path, name)."""
+    """A Ray Data actor: one teacher (facemark.labels.labelling's worker), label lines for batches of (path, name)."""
 
     def __init__(self, teacher: str):
-        from facemark import labelling
+        from facemark.labels import labelling
 
         labelling._init_worker(teacher)
         self.label_one, self.teacher = labelling._label_one, labelling._teacher
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        from facemark.annotations import LabelRecord
+        from facemark.labels.annotations import LabelRecord
 
         lines, outcomes = [], []
         for path, name in zip(batch["path"], batch["name"]):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from facemark.detection.core import Detection, FaceDetector, check_image
-from facemark.teacher import import_mediapipe
+from facemark.labels.teachers import import_mediapipe
 
 class MediaPipeDetector(FaceDetector):
     """BlazeFace via `mp.solutions.face_detection`.

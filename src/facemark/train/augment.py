@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 
 
 @dataclass

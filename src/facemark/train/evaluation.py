@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facemark.annotations import read_labels
-from facemark.dataset import open_cache
+from facemark.labels.annotations import read_labels
+from facemark.labels.cache import open_cache
 from facemark.images import ImageError, load_image
-from facemark.metrics import ced, landmark_metrics
+from facemark.evaluation.metrics import ced, landmark_metrics
 from facemark.train.model import predict_crops
-from facemark.preprocessing import DEFAULT_SIZE, box_from_points, crop_image, square_crop_transform
-from facemark.scheme import Scheme
+from facemark.pipeline.crops import DEFAULT_SIZE, box_from_points, crop_image, square_crop_transform
+from facemark.layouts import Scheme
 from facemark.train.training import predict_cache
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from facemark.network import FORMAT, INPUT_NAME, OUTPUT_NAME, VERSION, LandmarkNetwork
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 from facemark.train.model import TorchLandmarkNetwork
 from facemark.train.weights import load_weights
 

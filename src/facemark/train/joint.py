@@ -1,5 +1,5 @@
 """One network, one head per point layout (issue 20): a joint scheme such as "face88+ibug68"
-(`facemark.scheme.joint_scheme`) trains a single backbone and pyramid with one heatmap per point of every
+(`facemark.layouts.joint_scheme`) trains a single backbone and pyramid with one heatmap per point of every
 layout, on labels that give any of them (missing points are NaN and left out of the loss). For shipping, the
 network is split into one ordinary model per layout (`split_joint_model`): the heatmap head's last 1×1
 convolution has one output channel per point, so keeping a layout's channels gives exactly that layout's
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facemark.scheme import Scheme, split_joint
+from facemark.layouts import Scheme, split_joint
 
 
 def _last_conv(model: nn.Module) -> nn.Conv2d:

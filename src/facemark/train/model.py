@@ -16,7 +16,7 @@ from torch import nn
 
 from facemark.network import ModelConfig, to_pixels
 from facemark.network import predict_crops as network_predict_crops
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 
 # (output channels at alpha=1, stride) of the 13 depthwise-separable blocks of MobileNet v1.
 MOBILENET_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),

@@ -26,8 +26,8 @@ from tqdm import tqdm
 
 from facemark.train import distributed
 from facemark.train.augment import AugmentConfig, augment_batch, centre_view
-from facemark.dataset import FaceCache, open_cache
-from facemark.metrics import landmark_metrics
+from facemark.labels.cache import FaceCache, open_cache
+from facemark.evaluation.metrics import landmark_metrics
 from facemark.train.model import create_model
 from facemark.train.weights import atomic_save, save_weights
 

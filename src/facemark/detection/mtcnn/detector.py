@@ -22,7 +22,7 @@ from PIL import Image
 from facemark.detection.core import Detection, FaceDetector, check_image, session_options
 from facemark.detection.nms import nms
 from facemark.images import load_image_downscaled
-from facemark.preprocessing import CropTransform, crop_image
+from facemark.pipeline.crops import CropTransform, crop_image
 
 HERE = Path(__file__).parent  # pnet.onnx, rnet.onnx, onet.onnx: scripts/export_mtcnn_onnx.py
 NETWORKS = ("pnet", "rnet", "onet")

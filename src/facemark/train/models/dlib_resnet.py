@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from facemark.train.models import dlib_format
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 
 CHIP_SIZE = 150  # dlib's face chips: get_face_chip(img, shape, size=150, padding=0.25)
 MEAN_RGB = (122.782, 117.001, 104.298)  # input_rgb_image's mean colour (also read from the file)

@@ -1,7 +1,7 @@
 """`facemark video`: landmarks through a video file, drawn into a new video and written as JSON Lines.
 
-Frames are read by `facemark.video_reader` (OpenCV's FFmpeg; Pillow for animated images), followed by
-`facemark.tracking.FaceTracker` (the detector runs only now and then) and written back with the points drawn:
+Frames are read by `facemark.video.reader` (OpenCV's FFmpeg; Pillow for animated images), followed by
+`facemark.video.tracking.FaceTracker` (the detector runs only now and then) and written back with the points drawn:
 same frame count, size and frame rate. One JSON line per frame:
 
     {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99,
@@ -10,7 +10,7 @@ same frame count, size and frame rate. One JSON line per frame:
 
 (pixels, pixel-centre convention; `time` in seconds from the container's timestamps; `track` stays with a face
 while it is followed. `eye_openness`: eye aspect ratio of the image-left and image-right eye, `mouth_openness`:
-inner-lip gap over mouth width (facemark.measures); `pose`: degrees, facemark.pose with its default camera,
+inner-lip gap over mouth width (facemark.geometry.openness); `pose`: degrees, facemark.geometry.pose with its default camera,
 null when no pose fits; all from the frame's drawn (smoothed) points.) `plot_path` writes a PNG of the eye and
 mouth openness of each track over time, with the blink threshold. Outputs are written under temporary names
 beside the targets and renamed when complete, so an error or an interrupt never leaves a partial file under the
@@ -41,7 +41,7 @@ name asked for.
   exits with 1 once everything is written).
 - An image file given as the input is refused (`facemark predict` is for images); an animated GIF, WebP or
   PNG is read frame by frame, timed by its frames' durations.
-- Every output is checked writable before the first frame is read (`facemark.outputs`).
+- Every output is checked writable before the first frame is read (`facemark.cli.outputs`).
 """
 
 from __future__ import annotations
@@ -64,13 +64,13 @@ import numpy as np
 from tqdm import tqdm
 
 from facemark.drawing import REGION_COLOURS
-from facemark.outputs import check_writable_file
-from facemark.scheme import Scheme
-from facemark.tracking import FaceTracker, TrackedFace, TrackerConfig
+from facemark.cli.outputs import check_writable_file
+from facemark.layouts import Scheme
+from facemark.video.tracking import FaceTracker, TrackedFace, TrackerConfig
 
-# reading (and OpenCV's FFmpeg log level, set before any capture exists) lives in facemark.video_reader; its
+# reading (and OpenCV's FFmpeg log level, set before any capture exists) lives in facemark.video.reader; its
 # names stay importable from here, as before
-from facemark.video_reader import (  # noqa: F401
+from facemark.video.reader import (  # noqa: F401
     DEFAULT_FPS,
     VideoError,
     _quiet_opencv,
@@ -277,9 +277,9 @@ def _frame_record(index: int, t: float, faces: list[TrackedFace], size: tuple[in
 
 
 def _face_record(face: TrackedFace, size: tuple[int, int] | None) -> dict:
-    """A tracked face's JSON, with its eye and mouth openness and head pose (facemark.measures, .pose)."""
-    from facemark.measures import eye_openness, mouth_openness
-    from facemark.pose import PoseError, head_pose
+    """A tracked face's JSON, with its eye and mouth openness and head pose (facemark.geometry.openness, .pose)."""
+    from facemark.geometry.openness import eye_openness, mouth_openness
+    from facemark.geometry.pose import PoseError, head_pose
 
     record = face.to_dict()
     if face.scheme.name not in ("face88", "ibug68"):
@@ -365,7 +365,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
     overrides `smooth` and `detect_every`. `progress`: a progress bar, and notices (no audio, no frame rate
     stated, odd frame size padded, ...) on stderr; they are also in the summary's `notices`.
 
-    The input may be a video file or an animated GIF, WebP or PNG (facemark.video_reader). Frames that cannot
+    The input may be a video file or an animated GIF, WebP or PNG (facemark.video.reader). Frames that cannot
     be decoded (a damaged file) are skipped and reading goes on: the summary's `undecodable` lists their
     numbers, and `failed` says so in one line (the command line then exits with 1); in the drawn video a
     neighbouring frame stands in for each, without points, so it keeps the input's length and timing.
@@ -564,7 +564,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
 def write_measures_plot(records: list[dict], path: str | Path, *, title: str = "",
                         blink_threshold: float | None = None) -> None:
     """A PNG of each track's eye openness (mean of both eyes) and mouth openness over time, from the frames'
-    JSON records, with each track's blink threshold (facemark.measures.blink_threshold: a share of its median,
+    JSON records, with each track's blink threshold (facemark.geometry.openness.blink_threshold: a share of its median,
     unless `blink_threshold` is given) dashed and the blinks found under it shaded. Written under a temporary
     name and renamed; VideoWriteError when it cannot be written."""
     import matplotlib
@@ -572,8 +572,8 @@ def write_measures_plot(records: list[dict], path: str | Path, *, title: str = "
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from facemark.measures import BLINK_SHARE_OF_MEDIAN, find_blinks
-    from facemark.measures import blink_threshold as relative_threshold
+    from facemark.geometry.openness import BLINK_SHARE_OF_MEDIAN, find_blinks
+    from facemark.geometry.openness import blink_threshold as relative_threshold
     tracks: dict[int, list[tuple[float, float, float]]] = {}
     for record in records:
         for face in record["faces"]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from facemark.passes import ORIENTATION_CHECK, LandmarkPasses, Cropper
-from facemark.preprocessing import CropTransform, roll_angle
+from facemark.pipeline.passes import ORIENTATION_CHECK, LandmarkPasses, Cropper
+from facemark.pipeline.crops import CropTransform, roll_angle
 
 # A face whose trust is below this is not surely upright (see the module docstring). Upright HELEN faces, even
 # turned by 45°, score above 0.28. 0.2 against 0.1, 30 HELEN faces turned by 135° / 180°: NME ×1.22 / ×1.01 of 0°

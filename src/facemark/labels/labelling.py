@@ -1,6 +1,6 @@
 """Teacher labelling of an image folder into a JSON Lines label file (resumable, parallel).
 
-Teachers (`facemark.teacher`): "mediapipe" and "ensemble" write face88 records, "dlib" writes ibug68 records
+Teachers (`facemark.labels.teachers`): "mediapipe" and "ensemble" write face88 records, "dlib" writes ibug68 records
 (68 points). The ensemble's `source` says per record which teachers contributed.
 
 Every image gets exactly one record: points from the teacher, or `points: null` with the reason (unreadable
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from facemark.annotations import LabelRecord, ensure_line_end, labelled_images
+from facemark.labels.annotations import LabelRecord, ensure_line_end, labelled_images
 from facemark.images import ImageError, iter_image_files, load_image
-from facemark.sharding import in_shard
-from facemark.teacher import create_teacher
+from facemark.cli.sharding import in_shard
+from facemark.labels.teachers import create_teacher
 
 _teacher = None  # one per worker process: the teacher's graph is not shareable between processes
 
@@ -59,7 +59,7 @@ def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "med
     """Label the images under `images_dir` into `out` (appending; images already in it are skipped).
 
     `shard=(i, n)` labels only the images whose name (path relative to `images_dir`) falls in shard i of n
-    (`facemark.sharding.in_shard`), so n machines can split a folder without coordination."""
+    (`facemark.cli.sharding.in_shard`), so n machines can split a folder without coordination."""
     images_dir, out = Path(images_dir), Path(out)
     if not images_dir.is_dir():
         raise ImageError(f"not a folder: {images_dir}")

@@ -1,6 +1,6 @@
 """Images too large to decode whole (a 12000×12000 scan, given as a file or a PIL image).
 
-The detector sees a shrunk copy (facemark.size_policy); each face is then cut from the image decoded at the
+The detector sees a shrunk copy (facemark.pipeline.size_policy); each face is then cut from the image decoded at the
 smallest size that keeps it sharp: a JPEG file at 1/2, 1/4 or 1/8 size by libjpeg (nearly free), other formats
 decoded once, whole, and cut from without further copies. Points always come in full-resolution pixels.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from facemark.images import ImageReader
-from facemark.preprocessing import CropTransform, crop_image
+from facemark.pipeline.crops import CropTransform, crop_image
 
 # A face is cut from the smallest decode in which its crop square still spans this many pixels per crop pixel,
 # so the crop's own antialiased resize does the last shrinking. Measured on the upscaled sample with the same

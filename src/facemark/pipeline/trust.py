@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 
 # disagreement at which trust is 1/e: trust 0.5 at the 93rd percentile of the built-in face88's disagreement on
 # AFW as `Landmarker.detect` measures it (0.050-0.051 since the trust comes from the last refining pass, whose crop is

@@ -1,6 +1,6 @@
 """Two teachers made into one: dlib's 68 points and MediaPipe's 88, calibrated on human labels, per point.
 
-The two layouts share 34 points (`facemark.scheme.IBUG68_TO_FACE88`). On those, the ensemble estimate is
+The two layouts share 34 points (`facemark.layouts.IBUG68_TO_FACE88`). On those, the ensemble estimate is
 
     p_i = w_i F_d⁻¹(F_d(d_i) + b_i^dlib) + (1 - w_i) F_m⁻¹(F_m(m_i) + b_i^mediapipe)
 
@@ -32,14 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
 
 SHARED = len(IBUG68_ANCHORS)  # 34 points both layouts have
 # the outer eye corners inside the 34-point order (iBUG 36 and 45): the frame's unit length and direction
 _LEFT_CORNER = int(np.flatnonzero(IBUG68_ANCHORS == 36)[0])
 _RIGHT_CORNER = int(np.flatnonzero(IBUG68_ANCHORS == 45)[0])
 
-DEFAULT_PARAMS = Path(__file__).resolve().parent / "weights" / "teacher_ensemble.json"
+DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "weights" / "teacher_ensemble.json"
 FORMAT = "facemark-teacher-ensemble"
 FORMAT_VERSION = 1
 
@@ -158,7 +158,7 @@ class EnsembleParams:
             raise EnsembleError(f"{path}: teacher-ensemble format version {d.get('version')} is not supported")
         if (d.get("ibug68_indices") != IBUG68_ANCHORS.tolist()
                 or d.get("face88_indices") != FACE88_ANCHORS.tolist()):
-            raise EnsembleError(f"{path}: its shared points are not the 34 of facemark.scheme.IBUG68_TO_FACE88")
+            raise EnsembleError(f"{path}: its shared points are not the 34 of facemark.layouts.IBUG68_TO_FACE88")
         try:
             return cls(weights=d["weights_dlib"], offsets_dlib=d["offsets_dlib"],
                        offsets_mediapipe=d["offsets_mediapipe"], box_to_dlib_rect=d.get("box_to_dlib_rect", {}),

@@ -1,4 +1,4 @@
-"""`facemark chips`: aligned face chips (facemark.chips) for images, folders and globs, written as PNG files.
+"""`facemark chips`: aligned face chips (facemark.geometry.chips) for images, folders and globs, written as PNG files.
 
 Each face of each image becomes DIR/SUBFOLDERS/NAME_faceK.png (K from 0, by descending detector score; the
 inputs' paths below the folder they share are kept, as `predict --draw` does), and DIR/chips.jsonl gets one
@@ -44,14 +44,14 @@ def write_chips(inputs: list[str], out: str | Path, *, model=None, detector: str
                 margin: float = 0.25, min_trust: float | None = None, progress: bool = True) -> ChipSummary:
     """Chips of every face in the inputs, into folder `out` (module docstring). Raises ImageError when no input
     exists or none is an image; ValueError for bad chip arguments (checked before any model loads)."""
-    from facemark.chips import aligned_chip, template_points
-    from facemark.predict import DrawingNames
+    from facemark.geometry.chips import aligned_chip, template_points
+    from facemark.cli.predict import DrawingNames
 
     template_points(template, size, margin)  # bad arguments: their error before the model loads
     files = list(iter_image_files(inputs))
     if not files:
         raise ImageError(f"no images found in {' '.join(map(str, inputs))}")
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     options = {"model": model, "backend": backend, "threads": threads}
     if detector is not None:

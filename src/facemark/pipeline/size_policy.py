@@ -15,7 +15,7 @@ the subjects of a photo, at any size, in bounded time.
 
 With `min_face` (pixels of the input image) smaller faces are looked for: BlazeFace adds tiled passes down to
 that size (time grows with the image's area over min_face²), MTCNN sees the image scaled for it. Images above
-LARGE_IMAGE_SIDE given as files are never decoded whole (facemark.huge_images); the detector's copy then holds at
+LARGE_IMAGE_SIDE given as files are never decoded whole (facemark.pipeline.large_images); the detector's copy then holds at
 most HUGE_DETECT_PIXELS unless the default look needs more (a long image keeps its short side up to LOOK_SIDE).
 
 Default face sizes found, as the smallest face's side over the image's look side (held by
@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-# Files and PIL images with a longer side above this are never decoded whole (facemark.huge_images). Up to this
+# Files and PIL images with a longer side above this are never decoded whole (facemark.pipeline.large_images). Up to this
 # size (a 12-MP phone photo, 4032×3024) the image is decoded whole and everything runs on it.
 LARGE_IMAGE_SIDE = 4096
 # The detector's copy has a look side of at most this (BlazeFace, default look): 3.3× the full-range network's

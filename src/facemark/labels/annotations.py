@@ -24,7 +24,7 @@ from typing import IO, Iterator
 
 import numpy as np
 
-from facemark.scheme import get_scheme
+from facemark.layouts import get_scheme
 
 
 class AnnotationError(ValueError):

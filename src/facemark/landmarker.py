@@ -1,19 +1,19 @@
 """The one public entry point: `Landmarker(...).detect(image) -> list[Face]`.
 
 The common path, top to bottom (`Landmarker.detect`), one module per step:
-1. **What the detector sees** (facemark.size_policy): the image scaled so the work costs what the photo needs,
+1. **What the detector sees** (facemark.pipeline.size_policy): the image scaled so the work costs what the photo needs,
    inside a black border (a face cut by the image's edge is still a whole window).
-2. **Candidates** (facemark.candidates): the detector's faces, each with a first crop: its box mapped to the
+2. **Candidates** (facemark.pipeline.candidates): the detector's faces, each with a first crop: its box mapped to the
    framing the landmark network was trained on, turned by its roll.
-3. **Landmark passes** (facemark.passes): the first crop and its mirror in one batch; a refining pass framed on the
+3. **Landmark passes** (facemark.pipeline.passes): the first crop and its mirror in one batch; a refining pass framed on the
    points only where it pays; the trust score from the last batch.
-4. **Way up** (facemark.orientation): a face not surely upright is tried the four ways up; when no face is surely
+4. **Way up** (facemark.pipeline.orientation): a face not surely upright is tried the four ways up; when no face is surely
    upright the image's quarter turns are searched too.
 5. **Kept faces**: one face found twice is kept once; faces found only in tiles or turned copies, or not surely
    upright, need a higher trust, and every face at least `min_trust` (default DEFAULT_MIN_TRUST).
 
 Images above size_policy.LARGE_IMAGE_SIDE given as files or PIL images take the huge-image path
-(facemark.huge_images): never decoded whole. The result type, `Face`, is in facemark.face.
+(facemark.pipeline.large_images): never decoded whole. The result type, `Face`, is in facemark.face.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ import math
 
 import numpy as np
 
-from facemark import size_policy
-from facemark.candidates import QUARTER_TURNS, Candidate, find_candidates
+from facemark.pipeline import size_policy
+from facemark.pipeline.candidates import QUARTER_TURNS, Candidate, find_candidates
 from facemark.detection.core import DEFAULT_DETECTOR
 from facemark.detection.nms import box_overlap, nms
 from facemark.face import Face
-from facemark.huge_images import croppers_by_decode
+from facemark.pipeline.large_images import croppers_by_decode
 from facemark.images import ImageReader, load_image
 from facemark.network import load_network, predict_crops
-from facemark.orientation import UNSURE_MIN_TRUST, four_ways_up, surely_upright
-from facemark.passes import Cropper, LandmarkPasses
-from facemark.preprocessing import CropTransform, crop_image, square_crop_transform
+from facemark.pipeline.orientation import UNSURE_MIN_TRUST, four_ways_up, surely_upright
+from facemark.pipeline.passes import Cropper, LandmarkPasses
+from facemark.pipeline.crops import CropTransform, crop_image, square_crop_transform
 
 __all__ = ["Landmarker", "Face", "Candidate", "check_min_face", "check_min_trust"]
 
@@ -59,16 +59,16 @@ class Landmarker:
     facemark.detection.DETECTORS, "blazeface" by default (MediaPipe's BlazeFace converted to ONNX, built in),
     "mtcnn" (built in, ONNX too) or "mediapipe" (needs the `label` extra), or a FaceDetector. threads: CPU
     threads of the detector and the landmark network (default DEFAULT_THREADS, 1; torch's setting, for the torch
-    back end, is process-wide). refine: allow the refining pass (facemark.passes) for faces whose first batch is
+    back end, is process-wide). refine: allow the refining pass (facemark.pipeline.passes) for faces whose first batch is
     poorly framed, tilted or untrusted. backend: "auto" or "onnx" (onnxruntime; a built-in name runs its .onnx
     file) or "torch" (the `train` extra). flip: also average every pass of video tracking (`predict_crops`,
     `landmarks_for_transforms` without refining) with the mirrored crop.
     min_face: the smallest face to find, its side in pixels of the input image; None (default): one look at the
-    whole image (facemark.size_policy: BlazeFace finds faces down to about a tenth of the image's longer side, or
+    whole image (facemark.pipeline.size_policy: BlazeFace finds faces down to about a tenth of the image's longer side, or
     of a long image's shorter side; MTCNN down to DEFAULT_MIN_FACE, 40 px). Smaller values reach further at a
     cost that grows with the image's area over min_face². find_turned: when no face found upright is surely
     upright, look again in the image turned by 90°, 180° and 270°. trust: give each face a trust score in [0, 1]
-    (facemark.trust; from its last landmark batch, at no extra cost). min_trust: leave out faces whose trust is
+    (facemark.pipeline.trust; from its last landmark batch, at no extra cost). min_trust: leave out faces whose trust is
     below it; None (default): DEFAULT_MIN_TRUST, 0.15, which drops the false faces of face-free images and faces
     whose points are lost (benchmarks/results/false_faces.md); 0 keeps every face.
     Raises ValueError for a min_face that is not a number of at least 8 pixels, a min_trust outside [0, 1].
@@ -149,7 +149,7 @@ class Landmarker:
         return predict_crops(self.network, crops, flip=self.flip)
 
     def trust_scores(self, rgb: np.ndarray, points: list[np.ndarray]) -> list[float]:
-        """Trust in [0, 1] of each face's (P, 2) points in an RGB uint8 image (facemark.trust): the network run
+        """Trust in [0, 1] of each face's (P, 2) points in an RGB uint8 image (facemark.pipeline.trust): the network run
         once more on a crop framed on the points, and on that crop mirrored, both compared with the points."""
         return self.passes.trust_scores(functools.partial(crop_image, rgb), points)
 
@@ -172,8 +172,8 @@ class Landmarker:
         return found
 
     def _landmarks(self, crop: Cropper, found: list[Candidate]) -> list[_Found]:
-        """Each candidate's points and trust (facemark.passes); a face not surely upright is tried the four ways
-        up (facemark.orientation), and its trust measured on its final points."""
+        """Each candidate's points and trust (facemark.pipeline.passes); a face not surely upright is tried the four ways
+        up (facemark.pipeline.orientation), and its trust measured on its final points."""
         result = self.passes.run(crop, [c.transform for c in found])
         faces = [_Found(c, p, t, surely_upright(g, t))
                  for c, p, t, g in zip(found, result.points, result.trusts, result.mirror_gaps)]
@@ -200,7 +200,7 @@ class Landmarker:
         return out
 
     def _detect_large(self, reader: ImageReader) -> list[Face]:
-        """The huge-image path (facemark.huge_images): the detector on a shrunk decode, each face cut from the
+        """The huge-image path (facemark.pipeline.large_images): the detector on a shrunk decode, each face cut from the
         smallest decode that keeps it sharp."""
         width, height = reader.size
         s = self._detect_scale(width, height, reduced=True)

@@ -4,7 +4,7 @@ Every input appears in the output exactly once, with its faces or with the reaso
 never stops the batch. Lines are written (and flushed) as images finish.
 
 Inputs are streamed (a million-file folder is never held as a list). `shard=(i, n)` keeps only the inputs in
-shard i of n (`facemark.sharding`), and `resume=True` appends to an existing JSON file, skipping the inputs
+shard i of n (`facemark.cli.sharding`), and `resume=True` appends to an existing JSON file, skipping the inputs
 it already holds, so a killed run picks up where it stopped. `workers=N` runs N spawned processes, each with
 its own single-threaded Landmarker, that decode, detect and predict; the parent writes their records in input
 order.
@@ -37,8 +37,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from facemark.images import ImageError, file_head, image_frames, image_size, iter_image_files, load_image
-from facemark.outputs import check_writable_file, check_writable_folder
-from facemark.sharding import in_shard
+from facemark.cli.outputs import check_writable_file, check_writable_folder
+from facemark.cli.sharding import in_shard
 
 
 @dataclass
@@ -159,7 +159,7 @@ class _LazyLandmarker:
 
     def __getattr__(self, name):
         if self._landmarker is None:
-            from facemark.api import Landmarker
+            from facemark.landmarker import Landmarker
 
             self._landmarker = Landmarker(**self._options)
         return getattr(self._landmarker, name)
@@ -170,7 +170,7 @@ _worker = None  # the Landmarker of a predict worker process
 
 def _init_worker(options: dict) -> None:
     global _worker
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     _worker = Landmarker(**options, threads=1)  # one process per core scales better than threads in one
 

@@ -7,10 +7,10 @@
    (ORIENTATION_CHECK) or the trust is low (REFINE_BELOW_TRUST), the face is predicted again, with its mirror image,
    in a crop framed on its points and turned level by the roll of their eyes, so the network sees it exactly as in
    training; repeated (at most MAX_PASSES in all) while the roll still moves by more than ROLL_RECHECK.
-3. **Trust** (facemark.trust) comes from the face's last batch at no extra cost: the points the crop was framed on
+3. **Trust** (facemark.pipeline.trust) comes from the face's last batch at no extra cost: the points the crop was framed on
    (after one batch: the batch's own average) against the crop's points and its mirror's.
 
-Faces whose way up is still in doubt after this (facemark.orientation) are tried the four ways up.
+Faces whose way up is still in doubt after this (facemark.pipeline.orientation) are tried the four ways up.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from facemark.network import LandmarkNetwork, predict_crops
-from facemark.preprocessing import CropTransform, points_crop_transform, roll_angle
-from facemark.trust import disagreement, trust_from_disagreement
+from facemark.pipeline.crops import CropTransform, points_crop_transform, roll_angle
+from facemark.pipeline.trust import disagreement, trust_from_disagreement
 
 Cropper = Callable[[CropTransform], np.ndarray]  # a crop transform (image pixels) -> its S×S×3 uint8 crop
 
@@ -36,7 +36,7 @@ FRAMING_SCALE = 0.08
 FRAMING_ROLL = math.radians(10)
 # A one-batch face's disagreement (its two halves against their average) is about this much smaller than the
 # refining pass's (both halves against the points the crop was framed on): the median ratio on AFW is 1.80. It is
-# scaled up by it, so one trust scale (facemark.trust) serves both: Spearman's rank correlation with the NME on
+# scaled up by it, so one trust scale (facemark.pipeline.trust) serves both: Spearman's rank correlation with the NME on
 # AFW 0.528 (0.487 unscaled; 0.535 with every face refined).
 ONE_BATCH_DISAGREEMENT = 1.8
 # ...and its trust at least this (a face the network is unsure of is framed again on its points)
@@ -47,7 +47,7 @@ ROLL_RECHECK = math.radians(15)
 MAX_PASSES = 3
 # Which way up a face is: a face upright in its crop gives points that agree with its mirror image's (mean point
 # distance ≤ 0.013 of the crop on HELEN faces); a face turned by 90° or more does not (≥ 0.02: the network draws an
-# upright shape on whatever it is shown). Above this the face is not surely upright (facemark.orientation).
+# upright shape on whatever it is shown). Above this the face is not surely upright (facemark.pipeline.orientation).
 ORIENTATION_CHECK = 0.02
 
 
@@ -122,7 +122,7 @@ class LandmarkPasses:
 
     def trust_scores(self, crop: Cropper, points: list[np.ndarray]) -> list[float]:
         """Trust of given (P, 2) points: one batch on the crops framed on them (and their mirrors), compared with
-        them (facemark.trust)."""
+        them (facemark.pipeline.trust)."""
         if len(points) == 0:
             return []
         _, _, one, other = self.predict_mirrored(crop, [self.framing(p, roll_angle(p, self.scheme)) for p in points])

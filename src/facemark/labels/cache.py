@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facemark.annotations import LabelRecord, read_labels, read_pts_folder
+from facemark.labels.annotations import LabelRecord, read_labels, read_pts_folder
 from facemark.images import ImageError, load_image
-from facemark.preprocessing import (DEFAULT_MARGIN, DEFAULT_SIZE, CropTransform, box_from_points, crop_image,
+from facemark.pipeline.crops import (DEFAULT_MARGIN, DEFAULT_SIZE, CropTransform, box_from_points, crop_image,
                                     square_crop_transform)
-from facemark.scheme import Scheme, get_scheme
+from facemark.layouts import Scheme, get_scheme
 
 CONTEXT = 1.4  # context crop side / network crop side (rounded so the network view sits on whole pixels)
 

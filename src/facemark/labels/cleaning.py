@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.annotations import LabelRecord, read_labels
-from facemark.scheme import Scheme, get_scheme
+from facemark.labels.annotations import LabelRecord, read_labels
+from facemark.layouts import Scheme, get_scheme
 
 RULES = {
     "duplicate": "the image appears earlier in the file (the first record is kept)",

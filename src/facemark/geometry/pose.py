@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.scheme import FACE88, FACE88_ANCHORS, IBUG68_ANCHORS, Scheme
+from facemark.layouts import FACE88, FACE88_ANCHORS, IBUG68_ANCHORS, Scheme
 
-MODEL_FILE = Path(__file__).parent / "weights" / "face88_mean_face_3d.json"
+MODEL_FILE = Path(__file__).parents[1] / "weights" / "face88_mean_face_3d.json"
 DEFAULT_FOV_DEG = 60.0
 EYE_CORNER_DISTANCE_MM = 90.0  # adult outer eye-corner (ex-ex) width, about 88-92 mm (Farkas 1994)
 # Without the image's size (a Face built by hand), the camera is centred on the face and its image taken to be
@@ -118,7 +118,7 @@ def head_pose(points: np.ndarray, scheme: Scheme | str = FACE88, *, image_size: 
     `image_size` and `fov_deg`. Raises PoseError for another layout, a wrong shape, or non-finite points."""
     import cv2
 
-    from facemark.scheme import get_scheme
+    from facemark.layouts import get_scheme
 
     scheme = get_scheme(scheme) if isinstance(scheme, str) else scheme
     p = np.asarray(points, np.float64)

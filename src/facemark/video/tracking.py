@@ -22,7 +22,7 @@ from the face when its own points frame its crops, and the periodic detection is
 
 Tracks are matched to detections greedily by overlap of landmark boxes (IoU, or, for a track grown around its
 face, intersection over the smaller box). A face that is lost and found again gets a new track id. Each
-track's points are smoothed with a One-Euro filter (facemark.smoothing); by default the raw points, not the
+track's points are smoothed with a One-Euro filter (facemark.video.smoothing); by default the raw points, not the
 smoothed ones, frame the next crop, so smoothing never feeds lag back into tracking (`frame_on_smoothed`
 frames on the smoothed points instead; with the default filter that buys no less jitter overall: see
 benchmarks/results/jitter.md).
@@ -42,9 +42,9 @@ import numpy as np
 
 from facemark.detection.core import check_image
 from facemark.detection.nms import box_overlap
-from facemark.preprocessing import box_from_points, crop_image, points_crop_transform, roll_angle
-from facemark.scheme import Scheme
-from facemark.smoothing import OneEuroFilter
+from facemark.pipeline.crops import box_from_points, crop_image, points_crop_transform, roll_angle
+from facemark.layouts import Scheme
+from facemark.video.smoothing import OneEuroFilter
 
 
 @dataclass
@@ -132,7 +132,7 @@ class _Track:
 class FaceTracker:
     """Landmarks of every face in consecutive frames of one video (or live stream).
 
-    landmarker: a facemark.api.Landmarker (its detector, network and crop settings are used).
+    landmarker: a facemark.landmarker.Landmarker (its detector, network and crop settings are used).
     frequency: frames per second, for the One-Euro filter when `update` gets no timestamps.
     """
 

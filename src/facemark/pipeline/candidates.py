@@ -18,7 +18,7 @@ import numpy as np
 
 from facemark.detection.core import Detection, FaceDetector
 from facemark.detection.nms import nms
-from facemark.preprocessing import CropTransform, square_crop_transform
+from facemark.pipeline.crops import CropTransform, square_crop_transform
 
 # The first crop stays upright below this roll of the detector's eye keypoints: BlazeFace's are a few pixels off
 # (turning by them cost 5.00% -> 5.59% NME on AFW, benchmarks/human_labels.py), the network is trained on rolls

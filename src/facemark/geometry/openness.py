@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facemark.scheme import Scheme, get_scheme
+from facemark.layouts import Scheme, get_scheme
 
 # A blink: the mean openness of both eyes under this share of the series' median (a person's open-eye ratio
 # varies, 0.2-0.4 on the shared clips, so an absolute threshold cannot serve all). With lids that follow the

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facemark.scheme import Scheme
+from facemark.layouts import Scheme
 
 
 def per_image_nme(pred: np.ndarray, true: np.ndarray, normaliser: np.ndarray,

@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from facemark.annotations import AnnotationError
+from facemark.labels.annotations import AnnotationError
 from facemark.detection.core import DEFAULT_DETECTOR, DETECTORS
 from facemark.images import ImageError
-from facemark.outputs import check_writable_file, check_writable_folder
+from facemark.cli.outputs import check_writable_file, check_writable_folder
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_HEAD_CHANNELS = {"heatmap": 64, "flatten": 48, "gap": 48}
@@ -90,7 +90,7 @@ def _eval_folder(model) -> Path:
 
 
 def _shard_arg(args) -> tuple[int, int] | None:
-    from facemark.sharding import parse_shard
+    from facemark.cli.sharding import parse_shard
 
     try:
         return None if args.shard is None else parse_shard(args.shard)
@@ -107,7 +107,7 @@ def _ray_address(args) -> str:
 
 
 def _cmd_label(args) -> int:
-    from facemark.labelling import label_folder
+    from facemark.labels.labelling import label_folder
 
     shard = _shard_arg(args)
     check_writable_file(args.out, in_place=True)  # before the teacher loads
@@ -129,7 +129,7 @@ def _cmd_label(args) -> int:
 
 
 def _cmd_clean(args) -> int:
-    from facemark.cleaning import clean_label_file
+    from facemark.labels.cleaning import clean_label_file
 
     for output in (args.out, args.report):
         if output is not None:
@@ -141,7 +141,7 @@ def _cmd_clean(args) -> int:
 
 
 def _cmd_cache(args) -> int:
-    from facemark.dataset import build_cache
+    from facemark.labels.cache import build_cache
 
     images = args.images
     if images is None:
@@ -158,7 +158,7 @@ def _cmd_cache(args) -> int:
 
 def _cmd_train(args) -> int:
     _require_torch("train")  # cheap (no import): the light install's answer comes first
-    from facemark.dataset import open_cache
+    from facemark.labels.cache import open_cache
 
     data = Path(args.data)  # checked before torch loads: a wrong path is answered at once
     if not data.exists():
@@ -239,7 +239,7 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from facemark.predict import predict_inputs
+    from facemark.cli.predict import predict_inputs
 
     shard = _shard_arg(args)
     if args.draw and not args.out:
@@ -305,7 +305,7 @@ def _min_trust_arg(args) -> float | None:
 
 
 def _cmd_chips(args) -> int:
-    from facemark.chips import TEMPLATES
+    from facemark.geometry.chips import TEMPLATES
 
     if args.template not in TEMPLATES:  # argparse's choices catch this; a direct call may not
         raise UsageError(f"--template {args.template}: unknown; known: {', '.join(TEMPLATES)}")
@@ -319,7 +319,7 @@ def _cmd_chips(args) -> int:
         raise UsageError(f"--out {args.out}: is a file; the chips need a folder")
     _check_model(args.model)
     check_writable_folder(out)  # before the model loads: one error, not one per image
-    from facemark.chip_writer import write_chips
+    from facemark.cli.chips import write_chips
 
     summary = write_chips(args.inputs, out, model=args.model, detector=args.detector, backend=args.backend,
                           threads=args.threads, size=args.size, template=args.template, margin=args.margin,
@@ -359,7 +359,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_video(args) -> int:
-    from facemark.video import check_video_input, check_video_outputs, run_video
+    from facemark.cli.video import check_video_input, check_video_outputs, run_video
 
     if args.detect_every < 1:
         raise UsageError(f"--detect-every must be at least 1, got {args.detect_every}")
@@ -371,7 +371,7 @@ def _cmd_video(args) -> int:
         raise ImportError("--plot draws with matplotlib, which this install lacks: pip install 'facemark[plot]'")
     check_video_outputs(args.input, out, args.json, args.plot)  # the arguments and the input first, then the model
     check_video_input(args.input)
-    from facemark.api import Landmarker
+    from facemark.landmarker import Landmarker
 
     landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
     summary = run_video(landmarker, args.input, out, json_path=args.json, smooth=not args.no_smooth,

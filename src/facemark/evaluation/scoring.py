@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from facemark.detection.nms import box_overlap
-from facemark.metrics import auc, failure_rate
-from facemark.preprocessing import box_from_points
-from facemark.scheme import FACE88_ANCHORS, IBUG68_ANCHORS, IBUG68_TO_FACE88, get_scheme
+from facemark.evaluation.metrics import auc, failure_rate
+from facemark.pipeline.crops import box_from_points
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS, IBUG68_TO_FACE88, get_scheme
 
 SUBSETS = ("68", "inner51", "anchors34", "5pt")
 INNER51 = np.arange(17, 68)

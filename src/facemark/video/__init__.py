@@ -1,0 +1,2 @@
+"""Faces through a video: reading frames (reader), following faces between detections (tracking) and
+temporal smoothing (smoothing)."""
