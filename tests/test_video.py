@@ -567,20 +567,23 @@ class FailingLandmarker:
         return self._landmarker.predict_crops(crops)
 
 
-def test_no_partial_output_after_a_failure_halfway(landmarker, astronaut, tmp_path):
+def test_an_interrupt_keeps_only_the_points_written_marked_incomplete(landmarker, astronaut, tmp_path):
     clip = write_clip(tmp_path / "moving.mp4", [window(astronaut, i)[0] for i in range(12)])
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="incomplete"):
         run_video(FailingLandmarker(landmarker, calls=6), clip, out_dir / "drawn.mp4",
                   json_path=out_dir / "points.jsonl", progress=False)
-    assert list(out_dir.iterdir()) == []
+    # no half-drawn video; the frames done are kept under a name that says they are incomplete
+    assert sorted(os.listdir(out_dir)) == ["points.incomplete.jsonl"]
+    kept = [json.loads(line) for line in (out_dir / "points.incomplete.jsonl").read_text().splitlines()]
+    assert 0 < len(kept) < 12
     # an earlier complete output under the same name is left as it was
     (out_dir / "points.jsonl").write_text("earlier\n")
     with pytest.raises(KeyboardInterrupt):
         run_video(FailingLandmarker(landmarker, calls=6), clip, None, json_path=out_dir / "points.jsonl",
                   progress=False)
-    assert sorted(os.listdir(out_dir)) == ["points.jsonl"]
+    assert sorted(os.listdir(out_dir)) == ["points.incomplete.jsonl", "points.jsonl"]
     assert (out_dir / "points.jsonl").read_text() == "earlier\n"
 
 

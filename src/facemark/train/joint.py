@@ -1,4 +1,4 @@
-"""One network, one head per point layout (issue 20): a joint scheme such as "face88+ibug68"
+"""One network, one head per point layout: a joint scheme such as "face88+ibug68"
 (`facemark.layouts.joint_scheme`) trains a single backbone and pyramid with one heatmap per point of every
 layout, on labels that give any of them (missing points are NaN and left out of the loss). For shipping, the
 network is split into one ordinary model per layout (`split_joint_model`): the heatmap head's last 1×1

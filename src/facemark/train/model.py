@@ -198,7 +198,7 @@ def points_to_unit(points: torch.Tensor, size: int) -> torch.Tensor:
 
 ARCHITECTURES = {"mobilenet": MobileNetLandmarks}
 
-# The transfer-learning baseline (issue 14): dlib's face-recognition ResNet, frozen, with a 1024-unit head;
+# The transfer-learning baseline : dlib's face-recognition ResNet, frozen, with a 1024-unit head;
 # a comparison, not a built-in model. Its module does not import this one (no cycle).
 from facemark.train.models.dlib_resnet import DlibResNetLandmarks  # noqa: E402
 

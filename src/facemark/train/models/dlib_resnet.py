@@ -1,4 +1,4 @@
-"""dlib's face-recognition ResNet in PyTorch, and the transfer-learning landmark baseline built on it (issue 14).
+"""dlib's face-recognition ResNet in PyTorch, and the transfer-learning landmark baseline built on it.
 
 `DlibFaceResNet` is the network of `dlib_face_recognition_resnet_model_v1.dat` (Davis King, public domain;
 trained on about 3 million faces for 128-D face descriptors): a 29-convolution ResNet on 150×150 RGB face chips.
