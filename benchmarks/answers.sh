@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every number of the README's "From points to answers" section, re-measured with the current model in one go
+# Every figure of docs/usage.md's "From points to answers" table, re-measured with the current model in one go
 # (about 25 minutes on 2 cores; needs ../shared/data and the `label` extra for the MediaPipe comparisons):
 #   bash benchmarks/answers.sh [--model WEIGHTS]
 # writes benchmarks/results/{head_pose,trust,blinks,chips}.md (+ blinks_*.png) and docs/answers.png.

@@ -19,14 +19,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from facemark.geometry.openness import BLINK_SHARE_OF_MEDIAN, eye_openness, find_blinks  # noqa: E402

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "tests"))
+from facemark.geometry.chips import aligned_chip, template_points
+from facemark.layouts import FACE88
 
-from facemark.geometry.chips import aligned_chip, template_points  # noqa: E402
-from facemark.layouts import FACE88  # noqa: E402
-from test_chips import blob_centre, blob_image, face88_with_five  # noqa: E402
+from blobs import blob_centre, blob_image, face88_with_five
+from report import write_report
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -34,8 +33,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "chips.md"))
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    lines = ["# Aligned chips: the five points against the template", "", "`python benchmarks/chips.py`", "",
-             "## 1. The cut itself (blobs at an exact similarity image of the template)", "",
+    lines = ["## 1. The cut itself (blobs at an exact similarity image of the template)", "",
              "| template | size | cases | mean error | max error |", "|---|---|---|---|---|"]
     worst = 0.0
     for template, size in [("arcface", 112), ("arcface", 224), ("square", 112), ("square", 256)]:
@@ -72,9 +70,7 @@ def main() -> None:
                   f"{len(res)} faces: the five points land on average {res.mean():.2f} px from the template "
                   f"(median {np.median(res):.2f}, 90th percentile {np.percentile(res, 90):.2f}); a similarity "
                   "cannot bend a face to the template's proportions, and no one asks it to.", ""]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).write_text(text)
+    write_report(args.out, "Aligned chips: the five points against the template", lines)
 
 
 if __name__ == "__main__":

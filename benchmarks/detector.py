@@ -24,24 +24,22 @@ Writes benchmarks/results/detector.md (or `--out`). Load average and busy proces
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from facemark.labels.annotations import read_pts
+from facemark.detection import create_detector
+from facemark.detection.nms import box_overlap
+from facemark.pipeline.crops import CropTransform, box_from_points, crop_image
 
-from speed import busy_processes, canvas_image, cpu_model, load_average  # noqa: E402  (benchmarks/speed.py)
-from facemark.labels.annotations import read_pts  # noqa: E402
-from facemark.detection import create_detector  # noqa: E402
-from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.pipeline.crops import CropTransform, box_from_points, crop_image  # noqa: E402
+from report import load_average, write_report
+from speed import busy_processes, canvas_image
+
+REPO = Path(__file__).resolve().parents[1]
 
 GROUP_SIZE = (4000, 3000)
 GROUP_FACE_SIZES = (40, 80, 160)
@@ -236,10 +234,7 @@ def main() -> None:
     heavy = (f"yes: {len(busy)} other process(es) over 30% of a core before starting — timings are disturbed"
              if busy else "no other process over 30% of a core before starting")
     lines = [
-        "# Face detectors side by side", "",
-        f"`python benchmarks/detector.py {' '.join(sys.argv[1:])}`", "",
-        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {args.threads} thread(s) (onnxruntime)",
-        f"- Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}",
+        f"- {args.threads} thread(s) (onnxruntime {onnxruntime.__version__})",
         f"- load average (1/5/15 min) before: {load_before}, after: {load_after}; another heavy process: {heavy}",
         *[f"  - {100 * share:.0f}% of a core: `{cmd}`" for share, cmd in busy],
         *[f"- {name}: not available ({why})" for name, why in unavailable.items()],
@@ -274,11 +269,7 @@ def main() -> None:
         "| detector | ms per image |", "|---|---:|",
         *[f"| {name} | {ms:.1f} |" for name, ms in speed.items()], "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(f"-> {args.out}")
+    write_report(args.out, "Face detectors side by side", lines)
 
 
 if __name__ == "__main__":

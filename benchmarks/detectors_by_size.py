@@ -26,27 +26,20 @@ Writes benchmarks/results/detectors_by_size.md (or `--out`), with the machine an
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from facemark.detection import create_detector
+from facemark.detection.nms import box_overlap
+from facemark.images import load_image
+
+from report import load_average, write_report
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from facemark.detection import create_detector  # noqa: E402
-from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.images import load_image  # noqa: E402
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-from speed import cpu_model, load_average  # noqa: E402  (the speed benchmark's machine description)
-
 SAMPLE = REPO / "examples" / "astronaut.png"
 SAMPLE_FACE_HEIGHT = 108.0  # the sample's face box (detectors' own boxes: MTCNN 113, YuNet 113, BlazeFace 96)
 SAMPLE_FACE_CENTRE = (224.0, 115.0)
@@ -213,10 +206,8 @@ def main() -> None:
     rows = [f"{w}×{h}" for w, h in FRAMES]
     columns = ["0.6", *[f"1/{round(1 / s)}" for s in SMALL_FACES]]
     lines = [
-        "# Face detectors by frame size", "",
-        f"`{shlex.join(['python', 'benchmarks/detectors_by_size.py', *sys.argv[1:]])}`", "",
-        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; every detector's onnxruntime session on 1 thread",
-        f"- Python {platform.python_version()}, numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
+        "- every detector's onnxruntime session on 1 thread",
+        f"- numpy {np.__version__}, onnxruntime {onnxruntime.__version__}, "
         f"OpenCV {cv2.__version__} (YuNet shrinks images with cv2.resize, on OpenCV's own {cv2.getNumThreads()} "
         "threads; BlazeFace resamples with Pillow, one thread)",
         f"- load average (1/5/15 min) before: {load_before}, after: {load_after}",
@@ -259,12 +250,7 @@ def main() -> None:
         with_any = sum(counts[(label, "face-free", k)][4] for k in kinds)
         ms = statistics.median(times[(label, "face-free")])
         lines.append(f"| {label} | {' | '.join(cells)} | {total} ({with_any}) | {ms:.1f} |")
-    lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(f"-> {args.out}")
+    write_report(args.out, "Face detectors by frame size", lines)
 
 
 if __name__ == "__main__":

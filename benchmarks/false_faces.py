@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+from report import write_report
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
 
 
 def face_free_sets(seed: int = 0) -> dict[str, list[np.ndarray]]:
@@ -58,12 +58,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import facemark.landmarker as api
+    from facemark.options import DEFAULT_MIN_TRUST
 
     sets = face_free_sets()
     landmarker = api.Landmarker()
-    lines = ["# False faces on face-free images", "", "`python benchmarks/false_faces.py"
-             + (f" --real {args.real}`" if args.real else "`") + ": 50 images per set, seed 0. Default: "
-             f"`Landmarker()` (min_trust {api.DEFAULT_MIN_TRUST}, faces found only in turned copies or not surely upright need "
+    lines = ["50 images per set, seed 0. Default: "
+             f"`Landmarker()` (min_trust {DEFAULT_MIN_TRUST}, faces found only in turned copies or not surely upright need "
              f"trust {api.UNSURE_MIN_TRUST}, only in tiles {api.TILED_MIN_TRUST}); floors off: min_trust=0 "
              "and both of those 0.", "",
              "| set | faces, default | faces, floors off | trust of the false faces (floors off) |", "|---|---:|---:|---|"]
@@ -90,8 +90,7 @@ def main() -> None:
         for floor in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
             lost = [f"{sum(t < floor for t in v['trust'])} of {len(v['trust'])}" for v in real.values()]
             lines.append(f"| {floor} | " + " | ".join(lost) + f" | {sum(t >= floor for t in false_trusts)} |")
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print(f"-> {args.out}")
+    write_report(args.out, "False faces on face-free images", lines)
 
 
 if __name__ == "__main__":

@@ -24,21 +24,19 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from facemark.images import load_image  # noqa: E402
 from facemark.geometry.pose import (angles_to_rotation, camera_matrix, head_pose, mean_face_3d,  # noqa: E402
                            rotation_angle_between, rotation_to_angles, similarity_3d)
 from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe  # noqa: E402
+from report import write_report  # noqa: E402
 
 METADATA = REPO / "benchmarks" / "data" / "mediapipe_geometry_pipeline_metadata_landmarks.pbtxt"
 SHARED = REPO.parent / "shared" / "data"
@@ -274,9 +272,7 @@ def main() -> None:
         warped = warped_part(landmarker, images, args.views, args.seed, Path(tmp), not args.quiet)
         videos = video_part(landmarker, [Path(v) for v in args.videos], Path(tmp), not args.quiet)
 
-    lines = ["# Head pose accuracy (`facemark.geometry.pose`)", "",
-             f"`python benchmarks/head_pose.py {shlex.join(sys.argv[1:])}` (model: {args.model or 'face88'}; "
-             "method: the benchmark's docstring)", "",
+    lines = [f"Model: {args.model or 'face88'}; method: the benchmark's docstring.", "",
              "## 1. Known rotation: faces re-rendered turned by a known rotation", "",
              f"{warped['faces']} faces of `{Path(args.images).name}`, {args.views} random rotations each (yaw ±35°, "
              f"pitch ±20°, roll ±25°), {warped['views']} views, {warped['missed']} without a face found. Error: "
@@ -300,12 +296,8 @@ def main() -> None:
         total = sum(r["frames"] for r in videos)
         mean = sum(r["mean"] * r["frames"] for r in videos) / total
         lines += ["", f"All {total} frames: mean angle between the two poses **{mean:.2f}°**."]
-    lines += ["", "Target (issue 15): mean error ≤ 5°.", "",
-              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    lines += ["", "Target: mean error ≤ 5°."]
+    write_report(args.out, "Head pose accuracy (`facemark.geometry.pose`)", lines)
 
 
 if __name__ == "__main__":

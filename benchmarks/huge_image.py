@@ -25,11 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from report import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "astronaut.png"
@@ -141,9 +142,7 @@ def main() -> None:
                     print(rows[-1], flush=True)
     load_after = os.getloadavg()
     command = "python benchmarks/huge_image.py" + (f" --before {args.before}" if args.before else "")
-    lines = ["# Huge images: peak memory and time", "", f"`{command}`", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, one "
-             "torch thread, OMP_NUM_THREADS=1; load average (1/5/15 min) before: "
+    lines = ["One torch thread, OMP_NUM_THREADS=1; load average (1/5/15 min) before: "
              f"{' '.join(f'{v:.2f}' for v in load_before)}, after: {' '.join(f'{v:.2f}' for v in load_after)} "
              "(other jobs were running: the seconds are noisy, the memory is not). "
              "code: after = this checkout; before = the package in `--before`. "
@@ -155,9 +154,7 @@ def main() -> None:
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {img} | {call} | {version} | {setup:.0f} | {peak:.0f} | {extra:.0f} | {sec:.2f} | {n} | {err} |"
               for img, call, version, setup, peak, extra, sec, n, err in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).write_text(text)
+    write_report(args.out, "Huge images: peak memory and time", lines, command=command)
 
 
 if __name__ == "__main__":

@@ -20,21 +20,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
+from facemark.labels.annotations import read_pts_folder
+from facemark.images import load_image
+from facemark.evaluation.metrics import ced
+from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise
+from report import write_report
 
-from facemark.labels.annotations import read_pts_folder  # noqa: E402
-from facemark.images import load_image  # noqa: E402
-from facemark.evaluation.metrics import ced  # noqa: E402
-from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def facemark_tool(model: str, flip: bool = False, detector: str | None = None):
@@ -145,10 +143,7 @@ def main() -> None:
             rows.append((name, subset, s, float(np.mean(common)) if common else float("nan"), ms))
             curves[f"{name} ({subset})"] = nmes
 
-    lines = [f"# Human-labelled accuracy on `{pts_dir}` ({len(faces)} faces)", "",
-             f"`python benchmarks/human_labels.py {shlex.join(sys.argv[1:])}`", ""]
-    if args.split_note:
-        lines += [args.split_note, ""]
+    lines = [args.split_note, ""] if args.split_note else []
     from facemark.detection.core import DEFAULT_DETECTOR
 
     lines += [f"facemark: {args.face88} and {args.ibug68}, detector {args.detector or DEFAULT_DETECTOR}, "
@@ -164,13 +159,8 @@ def main() -> None:
                      f"{100 * s['failure_rate@0.1']:.1f}% | {s['auc@0.1']:.3f} | {s['not_found']} | {ms:.0f} |")
     if skipped:
         lines += ["", "Not run: " + "; ".join(skipped)]
-    lines += ["", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"onnxruntime {__import__('onnxruntime').__version__}, {args.threads} threads, "
-              f"Python {platform.python_version()}."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(text)
+    lines += ["", f"onnxruntime {__import__('onnxruntime').__version__}, {args.threads} threads."]
+    write_report(out.with_suffix(".md"), f"Human-labelled accuracy on `{pts_dir}` ({len(faces)} faces)", lines)
     write_ced_plot(curves, out.with_name(out.name + "_ced.png"), len(faces))
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from report import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "astronaut.png"
@@ -94,10 +95,7 @@ def main() -> None:
                      "yes" if info["torch"] else "no", info["faces"]))
     train_mb = install_mb(Path(args.full), TRAIN_PACKAGES)
     lines = [
-        "# Install size and time to the first face",
-        "",
-        f"`python benchmarks/install.py` ({platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} logical cores; median of {args.runs - 1} fresh processes after a first one)",
+        f"Median of {args.runs - 1} fresh processes after a first one.",
         "",
         "| install | extras | site-packages MB (pip left out) | `import facemark` → first face, s | numpy "
         "| torch imported | faces |",
@@ -108,8 +106,7 @@ def main() -> None:
         f"{train_mb:.0f} MB; MediaPipe, jax and dlib (label, teacher) most of the rest.",
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, "Install size and time to the first face", lines)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,14 +35,16 @@ import cv2
 import numpy as np
 import torch
 
+from facemark.landmarker import Landmarker
+from facemark.detection.nms import box_overlap
+from facemark.pipeline.crops import box_from_points
+from facemark.video.tracking import TrackedFace, TrackerConfig
+from facemark.cli.video import draw_faces, open_video, run_video, video_fps
+from facemark.train.weights import load_weights, resolve_weights_path
+
+from report import write_report
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-from facemark.landmarker import Landmarker  # noqa: E402
-from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.pipeline.crops import box_from_points  # noqa: E402
-from facemark.video.tracking import TrackedFace, TrackerConfig  # noqa: E402
-from facemark.cli.video import draw_faces, open_video, run_video, video_fps  # noqa: E402
-from facemark.train.weights import load_weights, resolve_weights_path  # noqa: E402
 
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 RESULTS = REPO / "benchmarks" / "results" / "jitter.md"
@@ -170,15 +171,9 @@ def ramp_lag(config: TrackerConfig, speed: float, fps: float = 30.0) -> float:
 
 
 def machine_lines(threads: int, model_note: str, load_before: str) -> list[str]:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return [f"- machine: {cpu}, {os.cpu_count()} logical cores; torch threads: {threads} "
-            f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
-            f"- Python {platform.python_version()}, torch {torch.__version__}, OpenCV {cv2.__version__}",
+    """What the report's header does not say: threads, library versions, the model, the load before and after."""
+    return [f"- torch threads: {threads} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
+            f"- torch {torch.__version__}, OpenCV {cv2.__version__}",
             f"- {model_note}",
             f"- load average (1/5/15 min) before: {load_before}, after: {_load()}"
             + (" — other work shared the CPU (a training job, when this was written), so speeds are pessimistic"
@@ -296,10 +291,7 @@ def main() -> None:
     main_labels = set(modes)
     mean_header = ["mode (all clips)", "mean jitter", "mean NME vs teacher", "detector calls / frames",
                    "end-to-end fps", "filter lag at 0.5 face/s", "at 2 face/s"]
-    text = "\n".join([
-        "# Landmark jitter on video: tracking, One-Euro smoothing, per-frame detection", "",
-        f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/jitter.py "
-        f"--threads {args.threads}` ({time.strftime('%Y-%m-%d %H:%M')})", "",
+    lines = [
         *machine_lines(args.threads, note, load_before),
         "- clips:", *["  " + line for line in clip_lines], "",
         "jitter: mean over frames and points of |p(t+1) − 2p(t) + p(t−1)| / inter-ocular distance (one track, "
@@ -316,11 +308,11 @@ def main() -> None:
         "min_cutoff in Hz; beta per (face size per second) of speed, face size = geometric mean of the points' "
         "box sides; d_cutoff in Hz (the cut-off of the speed estimate).", "",
         table(mean_header, [r for r, label in zip(mean_rows, totals) if label.startswith("sweep: ")]), "",
-    ] if sweep else []))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
+    ] if sweep else [])
     print()
-    print(text)
+    write_report(args.out, "Landmark jitter on video: tracking, One-Euro smoothing, per-frame detection", lines,
+                 command=f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python benchmarks/jitter.py "
+                         f"--threads {args.threads}")
 
 
 if __name__ == "__main__":

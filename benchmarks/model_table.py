@@ -10,9 +10,6 @@ so a rerun resumes finished ones); the table is printed and written to benchmark
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +23,8 @@ from facemark.train.model import TorchLandmarkNetwork
 from facemark.evaluation.metrics import landmark_metrics
 from facemark.train.training import TrainConfig, predict_cache, train
 from facemark.train.weights import load_weights, save_weights
+
+from report import write_report
 
 # name -> model keyword arguments (plus an optional "loss"; wing unless said)
 CONFIGS = {
@@ -91,20 +90,15 @@ def main() -> None:
                      m["nme"], m["mae_px"], ms_per_face(model),
                      ms_per_face(onnx_network_from_torch(model, threads=args.threads))))
         print(f"{name}: NME {100 * m['nme']:.2f}%", flush=True)
-    lines = [f"# Size/accuracy table ({args.epochs} epochs on {args.max_train} training faces, same schedule)", "",
-             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
-             f"{torch.__version__}, {args.threads} threads; input {round(160 * args.rho)} px; validation: "
+    lines = [f"torch {torch.__version__}, {args.threads} threads; input {round(160 * args.rho)} px; validation: "
              f"{len(val)} faces of held-out identities.", "",
-             f"Command: `python {' '.join(sys.argv)}`", "",
              "| config | params | fp16 file | int8 file | val NME | val MAE (px, 160 crop) | ms/face torch | "
              "ms/face onnxruntime |", "|---|---|---|---|---|---|---|---|"]
     for name, params, fp16, int8, nme, mae, ms, ms_onnx in rows:
         lines.append(f"| {name} | {params:,} | {fp16 / 1e6:.2f} MB | {int8 / 1e6:.2f} MB | {100 * nme:.2f}% | "
                      f"{mae:.2f} | {ms:.2f} | {ms_onnx:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    write_report(args.out, f"Size/accuracy table ({args.epochs} epochs on {args.max_train} training faces, same "
+                 "schedule)", lines)
 
 
 def _finished(run: Path, epochs: int) -> bool:

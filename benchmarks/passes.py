@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
+from facemark.labels.annotations import read_pts_folder
+from facemark.images import load_image
+from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise
+from report import write_report
 
-from facemark.labels.annotations import read_pts_folder  # noqa: E402
-from facemark.images import load_image  # noqa: E402
-from facemark.evaluation.scoring import match_face, nme_against_ibug68, summarise  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,10 +107,7 @@ def main() -> None:
         finally:
             for k, v in saved.items():
                 setattr(passes, k, v)
-    lines = ["# Landmark passes on human labels", "",
-             f"`python benchmarks/passes.py --pts-dir {' '.join(args.pts_dir)}"
-             f"{' --always-refine' if args.always_refine else ''}`, model {args.model or 'face88'}, "
-             "`Landmarker(min_trust=0)` (every face found is scored). NME over the 34 "
+    lines = [f"Model {args.model or 'face88'}, `Landmarker(min_trust=0)` (every face found is scored). NME over the 34 "
              "points face88 shares with iBUG, normalised by the human outer eye corners; the labelled face "
              "matched by position. Spearman: rank correlation of (1 - trust) with the NME.", "",
              "| passes | set | faces | not found | NME | FR@0.1 | faces refined | Spearman | median ms |",
@@ -120,9 +116,8 @@ def main() -> None:
         lines.append(f"| {name} | {folder} | {s['faces']} | {s['not_found']} | {100 * s['nme']:.2f}% | "
                      f"{100 * s['failure_rate@0.1']:.1f}% | {100 * s['refined']:.0f}% | {s['spearman']:.3f} | "
                      f"{s['ms']:.1f} |")
-    Path(args.out + ".md").write_text("\n".join(lines) + "\n")
+    write_report(args.out + ".md", "Landmark passes on human labels", lines)
     Path(args.out + "_trust.json").write_text(json.dumps(trust_dump))
-    print(f"-> {args.out}.md")
 
 
 if __name__ == "__main__":

@@ -24,13 +24,14 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from report import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "300w" / "helen_train"
@@ -113,7 +114,6 @@ def main() -> None:
     if args.json:
         print(json.dumps(measure(args.model, args.faces, ANGLES, args.detector)))
         return
-    sys.path.insert(0, str(REPO / "src"))
     after = measure(args.model, args.faces, ANGLES, args.detector)
     before = None
     if args.before:
@@ -141,21 +141,16 @@ def main() -> None:
     command = "python benchmarks/rotation.py" + (f" --model {args.model}" if args.model != "face88" else "") + (
         f" --detector {args.detector}" if args.detector else "") + (" --before DIR" if args.before else "")
     points = "the 34 points face88 shares with iBUG-68" if after["subset"] == "anchors34" else "all 68 points"
-    text = "\n".join([
-        "# Tilted faces: NME per roll angle", "",
-        f"`{command}`", "",
+    write_report(args.out, "Tilted faces: NME per roll angle", [
         f"Model `{args.model}`, detector `{args.detector or 'default'}`, scored over {points}, normalised by "
         "the human outer eye corners; "
         f"{after['faces']} HELEN training faces (300-W), each cut to twice its labelled box, resized to "
         f"{PATCH} px on a {CANVAS}×{CANVAS} grey canvas and turned about the canvas centre (positive: "
         "counter-clockwise on screen). NME over the faces found; × 0°: this row's NME over the 0° row's. "
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, one thread "
-        "(the times are noisy: other jobs were running)." + (
+        "One thread." + (
             " before: the package in `--before` (there, with its own default detector unless `--detector`)."
             if before else ""), "",
-        head, rule, *rows, ""])
-    Path(args.out).write_text(text)
-    print(text)
+        head, rule, *rows], command=command)
 
 
 if __name__ == "__main__":

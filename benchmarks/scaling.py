@@ -23,14 +23,14 @@ import argparse
 import json
 import logging
 import os
-import platform
-import shlex
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from report import write_report
 
 FACEMARK = [sys.executable, "-m", "facemark"]
 
@@ -78,9 +78,7 @@ def main() -> None:
                           f"{args.startup_count} images: {startup:.1f} s)", flush=True)
         finally:
             ray.shutdown()
-    text = _table(args, rows, cores)
-    print(text)
-    Path(args.out).write_text(text)
+    write_report(args.out, "Scaling out: `--workers`, `--shard`, `--ray` on the same images", _table(args, rows, cores))
 
 
 def _timed(args, make, images: Path, count: int, tmp: Path, address: str, cores: int):
@@ -212,13 +210,11 @@ def _shown(command: list[str], images: Path, address: str, processes: int) -> st
     return f"`{' '.join(words)}`"
 
 
-def _table(args, rows, cores: int) -> str:
+def _table(args, rows, cores: int) -> list[str]:
     from facemark.detection.core import DEFAULT_DETECTOR
 
     n, few = args.count, args.startup_count
-    lines = ["# Scaling out: `--workers`, `--shard`, `--ray` on the same images", "",
-             f"`python {shlex.join(sys.argv)}`", "",
-             f"Machine: {platform.machine()}, {cores} cores (`nproc`). {args.note} Images: the first {n:,} of "
+    lines = [f"{cores} cores (`nproc`). {args.note} Images: the first {n:,} of "
              f"{args.images} by name (CelebA, 178×218 JPEG), linked into one folder. predict: the default detector "
              f"({DEFAULT_DETECTOR}) and face88 (onnxruntime), JSON Lines; label: the MediaPipe Face Mesh teacher. "
              f"Each run timed {args.repeat} times, the fastest shown; every output held each image once. "
@@ -235,7 +231,7 @@ def _table(args, rows, cores: int) -> str:
         steady = (n - few) / (took - startup) if took > startup else float("nan")
         lines.append(f"| {verb} | {way} | {command} | {took:.1f} | {rate:.1f} | {rate / run_cores:.1f} | "
                      f"{startup:.1f} | {steady:.1f} | {steady / run_cores:.1f} | {100 * other:.0f}% |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -23,13 +22,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing: this checkout's facemark, not another
+from facemark.landmarker import Landmarker
+from facemark.images import load_image
+from facemark.network import load_network
+from facemark.pipeline.crops import crop_image, normalise_crop, square_crop_transform
+from report import load_average, write_report
 
-from facemark.landmarker import Landmarker  # noqa: E402
-from facemark.images import load_image  # noqa: E402
-from facemark.network import load_network  # noqa: E402
-from facemark.pipeline.crops import crop_image, normalise_crop, square_crop_transform  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SAMPLE = REPO / "examples" / "astronaut.png"
 CANVAS = (640, 480)  # width, height
@@ -141,28 +140,10 @@ def size_policy_rows(shares=(1 / 4, 1 / 10, 1 / 20, 1 / 30)) -> list[tuple[str, 
 
 def false_face_rows() -> list[tuple[str, int]]:
     """Faces `Landmarker()` returns on each face-free set of benchmarks/false_faces.py."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from false_faces import face_free_sets
 
     landmarker = Landmarker()
     return [(name, sum(len(landmarker.detect(im)) for im in images)) for name, images in face_free_sets().items()]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def busy_processes(seconds: float = 1.0, threshold: float = 0.3) -> list[tuple[float, str]]:
@@ -246,9 +227,9 @@ LOAD_CONFIGS = [
 ]
 LOAD_RUN = """
 import json, resource, sys, time
-sys.path[:0] = [{repo!r} + '/src', {repo!r}]  # this checkout's facemark; benchmarks.speed
+sys.path.insert(0, {benchmarks!r})  # benchmarks/speed.py, for its canvas
 import facemark  # first, as `facemark predict` does: its thread settings precede torch's import
-from benchmarks.speed import canvas_image
+from speed import canvas_image
 from facemark.landmarker import Landmarker
 kwargs = json.loads(sys.argv[1])
 landmarker = Landmarker(**kwargs)
@@ -270,7 +251,7 @@ def load_table(count: int, processes: int, rounds: int = 3) -> list[tuple[str, f
 
     def run(kwargs: dict, env: dict) -> tuple[float, float]:
         kwargs = {k: (os.cpu_count() if v == "cores" else v) for k, v in kwargs.items()}
-        code = LOAD_RUN.format(repo=str(REPO), count=count)
+        code = LOAD_RUN.format(benchmarks=str(REPO / "benchmarks"), count=count)
         environment = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
         done = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True,
                               env={**environment, **env}, check=True)
@@ -389,15 +370,10 @@ def main() -> None:
     heavy = (f"yes: {len(busy)} other process(es) over 30% of a core before starting — timings are pessimistic"
              if busy else "no other process over 30% of a core before starting")
     lines = [
-        "# Speed",
+        f"Medians of {repeats} calls after {warmup} warm-up calls, time.perf_counter.",
         "",
-        f"`python benchmarks/speed.py --threads {args.threads} --repeats {repeats}` "
-        f"(medians of {repeats} calls after {warmup} warm-up calls, time.perf_counter)",
-        "",
-        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; threads used: {args.threads} "
-        f"(torch.set_num_threads and onnxruntime intra_op_num_threads)",
-        f"- Python {platform.python_version()}, torch {torch.__version__}, onnxruntime {ort_version}, "
-        f"numpy {np.__version__}",
+        f"- threads used: {args.threads} (torch.set_num_threads and onnxruntime intra_op_num_threads)",
+        f"- torch {torch.__version__}, onnxruntime {ort_version}, numpy {np.__version__}",
         f"- model: {args.model or 'face88'} — {config.arch} alpha={config.alpha} rho={config.rho} "
         f"shallow={config.shallow} head={config.head}, {size}×{size} input, {params / 1e6:.2f} M parameters, "
         f"{network.scheme.num_points} {network.scheme.name} points",
@@ -456,12 +432,7 @@ def main() -> None:
         lines += ["## False faces: face-free images (`Landmarker()` defaults; benchmarks/false_faces.py)", "",
                   "| set (50 images) | faces returned |", "|---|---:|",
                   *[f"| {name} | {count} |" for name, count in false_rows], ""]
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"-> {out}")
+    write_report(args.out, "Speed", lines)
 
 
 if __name__ == "__main__":

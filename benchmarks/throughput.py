@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import write_report
 
 FACEMARK = [sys.executable, "-m", "facemark"]
 
@@ -53,8 +54,7 @@ def main() -> None:
             rows[name] = (count_lines(outs), took)
             print(name, rows[name], flush=True)
     old = _old_rows(Path(args.out))
-    lines = ["# Throughput over a folder", "", f"`python {' '.join(sys.argv)}`", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores (`nproc`), nothing else running. Images: "
+    lines = [f"Images: "
              f"{args.images} (CelebA, 178×218 JPEG). label = MediaPipe Face Mesh teacher; predict = MTCNN + "
              "face88 network (onnxruntime), JSON Lines output."
              + ("" if set(args.runs) == set(RUNS) else
@@ -66,9 +66,7 @@ def main() -> None:
             lines.append(f"| {name} | {n:,} | {took:.1f} | {n / took:.0f} |")
         elif name in old:
             lines.append(old[name])
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).write_text(text)
+    write_report(args.out, "Throughput over a folder", lines)
 
 
 def _label(workers):

@@ -15,20 +15,15 @@ figures measure the network alone; `benchmarks/human_labels.py` measures the who
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from facemark.train.evaluation import evaluate_cache
+from facemark.train.export import onnx_network_from_torch
+from facemark.train.weights import load_weights, resolve_weights_path
 
-from model_table import file_size, ms_per_face  # noqa: E402
-
-from facemark.train.evaluation import evaluate_cache  # noqa: E402
-from facemark.train.export import onnx_network_from_torch  # noqa: E402
-from facemark.train.weights import load_weights, resolve_weights_path  # noqa: E402
+from model_table import file_size, ms_per_face
+from report import write_report
 
 
 def _pct(x: float | None) -> str:
@@ -71,20 +66,14 @@ def main() -> None:
         print(" | ".join(rows[-1]), flush=True)
     header = ["model", "network", "layout", "params", "file", "int8 file", "CelebA val NME (vs teacher)",
               "MAE px @160", "MSE px² @160", "FR@0.1", "AFW NME (human)", "AFW FR@0.1", "ms/face onnxruntime"]
-    lines = [f"# {args.title}", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-             f"{args.threads} thread(s); onnxruntime at batch 1.", "",
-             f"Command: `python {' '.join(sys.argv)}`", "",
+    lines = [f"torch {torch.__version__}, {args.threads} thread(s); onnxruntime at batch 1.", "",
              "CelebA val: the teacher-labelled validation identities (never trained on). AFW: 337 human-labelled "
              "faces no facemark model trained on; face88 on the 34 points it shares with iBUG-68, ibug68 on all 68; "
              "crops framed on the labelled points (the network alone, no detector). NME: outer-eye-corner "
              "normalised.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    text = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
+    write_report(args.out, args.title, lines)
 
 
 if __name__ == "__main__":

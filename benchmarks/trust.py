@@ -17,22 +17,19 @@ shifted by half a face, boxes three times too large, and crops of noise.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from facemark.labels.annotations import read_pts_folder
+from facemark.images import load_image
+from facemark.pipeline.crops import box_from_points
+from facemark.layouts import IBUG68
+from facemark.evaluation.scoring import match_face, nme_against_ibug68
+from report import write_report
 
-from facemark.labels.annotations import read_pts_folder  # noqa: E402
-from facemark.images import load_image  # noqa: E402
-from facemark.pipeline.crops import box_from_points  # noqa: E402
-from facemark.layouts import IBUG68  # noqa: E402
-from facemark.evaluation.scoring import match_face, nme_against_ibug68  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def spearman(a, b) -> float:
@@ -94,8 +91,7 @@ def main() -> None:
     rho = spearman(1 - trusts, nmes)
     keep95 = float(np.quantile(trusts, 0.05))
     kept = trusts >= keep95
-    lines = ["# Trust score against actual error", "",
-             f"`python benchmarks/trust.py {shlex.join(sys.argv[1:])}` (model: {args.model or 'face88'})", "",
+    lines = [f"Model: {args.model or 'face88'}.", "",
              f"{len(nmes)} of the {len(records)} annotated faces of `{pts_dir.name}` found (human labels, never "
              "trained on); NME over the 34 points face88 shares with iBUG, normalised by the human outer eye "
              "corners.", "",
@@ -131,11 +127,7 @@ def main() -> None:
     d93 = float(np.percentile(-TRUST_SCALE * np.log(np.clip(trusts, 1e-300, 1.0)), 93))
     lines += ["", f"Calibration (facemark.pipeline.trust.TRUST_SCALE = {TRUST_SCALE}): the 93rd percentile of these faces' "
               f"disagreement is {d93:.4f}; trust is 0.5 there with TRUST_SCALE = {d93 / np.log(2):.4f}."]
-    lines += ["", f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    write_report(args.out, "Trust score against actual error", lines)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ benchmarks/results/video_speed.md.
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,12 +23,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))  # this checkout's facemark, not an installed one
+from facemark.landmarker import Landmarker
+from facemark.images import load_image
+from facemark.cli.video import run_video
+from report import write_report
 
-from facemark.landmarker import Landmarker  # noqa: E402
-from facemark.images import load_image  # noqa: E402
-from facemark.cli.video import run_video  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SAMPLE = REPO / "examples" / "astronaut.png"
 FACE_BOX = (169.7, 61.0, 277.8, 169.1)  # the sample's face (BlazeFace box) in the 512-px image
@@ -97,17 +95,14 @@ def main() -> None:
             mp_fps, mp_found = mediapipe_fps(clip)
             rows.append((f"{width}×{height}", args.frames, drawn_fps, json_fps, mp_fps, mp_found))
             print(rows[-1], flush=True)
-    lines = ["# Video speed, end to end", "",
-             f"`python benchmarks/video_speed.py --frames {args.frames}`; {platform.machine()}, "
-             "facemark with its defaults (1 thread, BlazeFace every 30 frames, tracking, smoothing).", "",
+    lines = ["facemark with its defaults (1 thread, BlazeFace every 30 frames, tracking, smoothing).", "",
              "| clip | frames | `facemark video --out --json` fps | `facemark video --json` fps "
              "| MediaPipe Face Mesh, video mode, fps | MediaPipe frames with a face |",
              "|---|---:|---:|---:|---:|---:|",
              *[f"| {size} | {n} | {a:.1f} | {b:.1f} | {c:.1f} | {found} |" for size, n, a, b, c, found in rows], "",
              "facemark's figures include decoding and, with `--out`, drawing and encoding the output video; "
              "MediaPipe's include decoding only."]
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print(f"-> {args.out}")
+    write_report(args.out, "Video speed, end to end", lines)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from facemark.train.models.mtcnn_nets import FORMAT, VERSION, WEIGHTS_PATH, ONet, PNet, RNet  # noqa: E402
+from facemark.train.models.mtcnn_nets import FORMAT, VERSION, WEIGHTS_PATH, ONet, PNet, RNet
 
 NETWORKS = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 EXPECTED_WHEEL = "facenet_pytorch-2.6.0-py3-none-any.whl"

@@ -12,18 +12,18 @@ here against torch on random inputs and printed.
 
 from __future__ import annotations
 
+import argparse
 import io
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from facemark.train.export import compact_initializers
+from facemark.train.models.mtcnn_nets import load_networks
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-from facemark.train.export import compact_initializers  # noqa: E402
-from facemark.train.models.mtcnn_nets import load_networks  # noqa: E402
 
 OUT = REPO / "src" / "facemark" / "detection" / "mtcnn"
 OUTPUTS = {"pnet": ["prob", "reg"], "rnet": ["prob", "reg"], "onet": ["prob", "reg", "marks"]}
@@ -64,6 +64,7 @@ def export(name: str, net: torch.nn.Module) -> Path:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help says what it does
     for name, net in zip(("pnet", "rnet", "onet"), load_networks()):
         export(name, net)
 

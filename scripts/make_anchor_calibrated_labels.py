@@ -21,16 +21,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from facemark.labels.annotations import read_labels  # noqa: E402
-from facemark.labels.ensemble import warp_points  # noqa: E402
-from facemark.images import ImageError, load_image  # noqa: E402
-from facemark.train.model import predict_crops  # noqa: E402
-from facemark.pipeline.crops import box_from_points, crop_image, square_crop_transform  # noqa: E402
-from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS  # noqa: E402
-from facemark.train.weights import load_weights  # noqa: E402
+from facemark.labels.annotations import read_labels
+from facemark.labels.ensemble import warp_points
+from facemark.images import ImageError, load_image
+from facemark.train.model import predict_crops
+from facemark.pipeline.crops import box_from_points, crop_image, square_crop_transform
+from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
+from facemark.train.weights import load_weights
 
 
 def network_points(network, rgb: np.ndarray, box) -> np.ndarray:

@@ -7,19 +7,17 @@ mouth openness, trust) and its ArcFace chip beside it.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from facemark.landmarker import Landmarker
+from facemark.drawing import draw_points
+from facemark.images import load_image
 
-from facemark.landmarker import Landmarker  # noqa: E402
-from facemark.drawing import draw_points  # noqa: E402
-from facemark.images import load_image  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

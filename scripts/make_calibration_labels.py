@@ -14,15 +14,11 @@ Image paths are written absolute, so `facemark cache` takes any --images.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from facemark.labels.annotations import LabelRecord, read_labels, read_pts_folder  # noqa: E402
-from facemark.pipeline.crops import box_from_points  # noqa: E402
-from facemark.layouts import ibug68_as_face88  # noqa: E402
+from facemark.labels.annotations import LabelRecord, read_labels, read_pts_folder
+from facemark.pipeline.crops import box_from_points
+from facemark.layouts import ibug68_as_face88
 
 
 def main() -> None:

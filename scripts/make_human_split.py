@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from facemark.labels.cache import identity_of, is_validation_identity  # noqa: E402
+from facemark.labels.cache import identity_of, is_validation_identity
 
 SETS = {"afw": "afw", "helen": "helen_train", "lfpw": "lfpw_train"}
 

@@ -28,16 +28,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from facemark.labels.annotations import read_pts_folder  # noqa: E402
-from facemark.labels.cache import context_transform  # noqa: E402
-from facemark.labels.ensemble import (EnsembleError, EnsembleParams, ensemble_face88, ensemble_ibug68,  # noqa: E402
+from facemark.labels.annotations import read_pts_folder
+from facemark.labels.cache import context_transform
+from facemark.labels.ensemble import (EnsembleError, EnsembleParams, ensemble_face88, ensemble_ibug68,
                                fit_box_map, map_box)
-from facemark.images import ImageError, load_image  # noqa: E402
-from facemark.pipeline.crops import DEFAULT_MARGIN, DEFAULT_SIZE, box_from_points, crop_image  # noqa: E402
-from facemark.layouts import FACE88, IBUG68, ibug68_as_face88, joint_scheme  # noqa: E402
+from facemark.images import ImageError, load_image
+from facemark.pipeline.crops import DEFAULT_MARGIN, DEFAULT_SIZE, box_from_points, crop_image
+from facemark.layouts import FACE88, IBUG68, ibug68_as_face88, joint_scheme
 
 MIN_FACE_PX = 40  # teacher faces narrower than this (face88 box) are left out: too few pixels to learn from
 

@@ -29,13 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from facemark.images import load_image
+from facemark.geometry.pose import EYE_CORNER_DISTANCE_MM, rotation_to_angles, similarity_3d
+from facemark.layouts import FACE88
+from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe
 
-from facemark.images import load_image  # noqa: E402
-from facemark.geometry.pose import EYE_CORNER_DISTANCE_MM, rotation_to_angles, similarity_3d  # noqa: E402
-from facemark.layouts import FACE88  # noqa: E402
-from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 MIRROR_X = np.array([-1.0, 1.0, 1.0])
 

@@ -26,13 +26,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from facemark.labels.annotations import read_pts  # noqa: E402
-from facemark.detection.nms import box_overlap  # noqa: E402
-from facemark.images import ImageError, iter_image_files, load_image  # noqa: E402
-from facemark.pipeline.crops import box_from_points  # noqa: E402
+from facemark.labels.annotations import read_pts
+from facemark.detection.nms import box_overlap
+from facemark.images import ImageError, iter_image_files, load_image
+from facemark.pipeline.crops import box_from_points
 
 MIN_MATCH_IOU = 0.3  # a detection is the labelled face when it overlaps the person's box this much
 

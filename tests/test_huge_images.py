@@ -1,7 +1,7 @@
 """Very large images: regions at reduced resolution (`ImageReader`) and `Landmarker.detect` on them.
 
 Every image is generated here. The landmark tests lower `size_policy.LARGE_IMAGE_SIDE` so that images of a few
-thousand pixels take the reduced path (fast, little memory); one test runs a real 6000×6000 file in a fresh
+thousand pixels take the reduced path (fast, little memory); one test runs a real 7000×7000 file in a fresh
 process and bounds its peak memory.
 """
 
@@ -267,15 +267,16 @@ def test_large_jpeg_close_to_full_resolution_without_full_decode(tmp_path, landm
 def test_large_png_and_pil_decoded_once(tmp_path, landmarker, monkeypatch, load_sizes):
     """No reduced decoding for PNG: one full decode, the detector's copy and the crops cut from it."""
     monkeypatch.setattr(size_policy, "LARGE_IMAGE_SIDE", 1000)
-    canvas = Image.new("RGB", (1900, 1300), (120, 120, 120))
-    canvas.paste(_portrait(1200), (500, 50))
+    # under TILED_LOOK_SIDE: the array's look is the whole image's too, as on the reduced path
+    canvas = Image.new("RGB", (1020, 760), (120, 120, 120))
+    canvas.paste(_portrait(700), (160, 30))
     path = tmp_path / "big.png"
     canvas.save(path, compress_level=1)
     reference = landmarker.detect(np.asarray(canvas))
     monkeypatch.setattr(ImageReader, "array", lambda self: pytest.fail("the whole image became an array"))
     load_sizes.clear()
     faces = landmarker.detect(path)
-    assert load_sizes == [(1900, 1300)]
+    assert load_sizes == [(1020, 760)]
     # the same pixels; the detector's copies differ only in how they were shrunk (the reader's Lanczos for the
     # file, OpenCV's area average for the array): points within a hundredth of a pixel
     assert _worst_error(faces, reference) < 0.01
@@ -326,9 +327,9 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak resident set from /proc")
 def test_memory_stays_far_below_one_decoded_copy(tmp_path):
-    """A 6000×6000 JPEG (its RGB array: 108 MB) in a fresh process: the peak resident set grows by far less
+    """A 7000×7000 JPEG (its RGB array: 147 MB) in a fresh process: the peak resident set grows by far less
     than one full-size copy (the full-resolution path grows by several)."""
-    side = 6000
+    side = 7000
     # grey keeps this process's own image small (36 MB); the face is found on grey as on colour
     Image.open(ASTRONAUT).convert("L").resize((side, side), Image.Resampling.BICUBIC).save(
         tmp_path / "huge.jpg", quality=85)

@@ -9,7 +9,7 @@ from PIL import Image, ImageFilter
 
 from facemark.pipeline import size_policy
 from facemark.landmarker import Landmarker
-from facemark.detection import create_detector
+from facemark.detection import Look, create_detector
 
 from conftest import ASTRONAUT
 
@@ -62,9 +62,17 @@ def test_one_face_found_once_at_every_size(landmarker, face, size, share):
     assert len(faces) == 1 and _found_at(faces, centre, side) == 1
 
 
+def test_min_face_never_enlarges_the_copy():
+    """With a min_face the tiles enlarge, the copy never does: a 320×240 photo stays 320×240 (s = 1), a 12-MP
+    photo with min_face=100 is shrunk by 4 (a 100-px face keeps 25 px)."""
+    blazeface = create_detector("blazeface")
+    assert size_policy.detector_look(blazeface, 320, 240, 40.0, reduced=False, sized=True) == (1.0, Look(40.0))
+    assert size_policy.detector_look(blazeface, 4032, 3024, 100.0, reduced=False, sized=True) == (4.0, Look(25.0))
+
+
 @pytest.mark.parametrize("size", [(1920, 1080), (4032, 3024)])
 def test_group_photo_faces_of_a_twentieth(landmarker, face, size):
-    """Above TILED_LOOK_SIDE the default look adds one level of tiles: six faces a twentieth of the longer side,
+    """Above TILED_LOOK_SIDE the default look looks for a crowd's faces: six faces a twentieth of the longer side,
     in a row, all found."""
     w, h = size
     side = max(w, h) / 20
@@ -118,16 +126,28 @@ def test_detector_copy_is_shrunk_by_a_whole_factor():
     """BlazeFace's default look: the look side shrunk to at most LOOK_SIDE by a whole factor; a long image by
     its shorter side; MTCNN keeps every pixel up to LARGE_IMAGE_SIDE for its 40-px faces."""
     blazeface = create_detector("blazeface")
-    for (w, h), expected in [((640, 480), 1), ((1280, 720), 2), ((1920, 1080), 3), ((4032, 3024), 7),
-                             ((8000, 1400), 3), ((20000, 200), 1)]:
-        s = size_policy.detect_scale(blazeface, w, h, None, reduced=False, own_min_face=None, owns_detector=True)
+    for (w, h), expected in [((640, 480), 1), ((1280, 720), 1), ((1920, 1080), 2), ((4032, 3024), 3),
+                             ((8000, 1400), 1), ((20000, 200), 1)]:
+        s, look = size_policy.detector_look(blazeface, w, h, None, reduced=False, sized=True)
         assert s == expected
-        assert size_policy.look_side(w, h, blazeface.long_aspect) / s <= size_policy.LOOK_SIDE
+        crowd = size_policy.crowd_face(w, h, blazeface.LONG_ASPECT)
+        assert look == Look(None if crowd is None else crowd / s)
+        # a crowd's faces keep MIN_FACE_IN_COPY pixels in the copy; without them, the look side is at most LOOK_SIDE
+        assert (crowd / s >= size_policy.MIN_FACE_IN_COPY if crowd
+                else size_policy.look_side(w, h, blazeface.LONG_ASPECT) / s <= size_policy.LOOK_SIDE)
     mtcnn = create_detector("mtcnn")
-    assert size_policy.detect_scale(mtcnn, 4032, 3024, None, reduced=False, own_min_face=None,
-                                    owns_detector=True) == 1.0
-    assert size_policy.detect_scale(mtcnn, 4032, 3024, 80.0, reduced=False, own_min_face=None,
-                                    owns_detector=True) == 2.0
+    assert size_policy.detector_look(mtcnn, 4032, 3024, None, reduced=False, sized=True) == (1.0, None)
+    assert size_policy.detector_look(mtcnn, 4032, 3024, 80.0, reduced=False, sized=True) == (2.0, None)
+
+
+def test_the_size_policy_writes_nothing_onto_the_detector():
+    """What to look for is a value handed to `detect`: planning a look leaves the detector as it was, and a
+    detector given to the Landmarker keeps its own look."""
+    blazeface = create_detector("blazeface")
+    before = dict(vars(blazeface))
+    s, look = size_policy.detector_look(blazeface, 4032, 3024, 100.0, reduced=False, sized=True)
+    assert look == Look(100.0 / max(s, 1.0)) and dict(vars(blazeface)) == before
+    assert size_policy.detector_look(blazeface, 4032, 3024, 100.0, reduced=False, sized=False)[1] is None
 
 
 def test_scaled_copy_keeps_the_pixel_centre_convention():

@@ -72,7 +72,7 @@ def test_min_face_trades_reach_for_speed(group_photo):
 
 @pytest.mark.parametrize("bad", [0, 4, -40, float("nan"), "40", True])
 def test_bad_min_face_is_a_clear_error(bad):
-    with pytest.raises(ValueError, match="min_face must be a number of pixels, at least 8"):
+    with pytest.raises(ValueError, match="min_face must be a number of pixels from 8 to 100000"):
         Landmarker(min_face=bad)
 
 
@@ -80,7 +80,7 @@ def test_predict_min_face_option(tmp_path, capsys):
     """`--min-face` reaches the Landmarker; out of range it is a one-line usage error (exit 2)."""
     assert main(["predict", str(ASTRONAUT), "--min-face", "4", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--min-face must be from 8 to 100000 pixels" in err and "\n" not in err
+    assert "--min-face must be a number of pixels from 8 to 100000" in err and "\n" not in err
     out = tmp_path / "p.jsonl"
     assert main(["predict", str(ASTRONAUT), "--min-face", "60", "--json", str(out), "--quiet"]) == 0
     assert '"faces": [{' in out.read_text()

@@ -118,4 +118,4 @@ def test_predict_min_trust_option(tmp_path, capsys):
     assert json.loads(out.read_text())["faces"] == []
     assert main(["predict", str(ASTRONAUT), "--min-trust", "-0.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith("--min-trust must be from 0 to 1, got -0.5")
+    assert err[-1].endswith("--min-trust must be a number from 0 to 1, got -0.5")

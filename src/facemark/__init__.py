@@ -10,11 +10,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from facemark.layouts import FACE88, IBUG68, Scheme, get_scheme  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["FACE88", "IBUG68", "Face", "Landmarker", "Scheme", "get_scheme", "__version__"]
+__all__ = ["FACE88", "IBUG68", "Face", "Landmarker", "LandmarkerOptions", "Scheme", "get_scheme", "__version__"]
 
 
 def __getattr__(name):
     # The API loads onnxruntime, OpenCV and the detector; import it on first use so `facemark --help` stays quick.
+    if name == "LandmarkerOptions":
+        from facemark.options import LandmarkerOptions
+        return LandmarkerOptions
     if name in ("Landmarker", "Face"):
         from facemark import landmarker
         return getattr(landmarker, name)

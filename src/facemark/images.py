@@ -27,6 +27,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_PIXELS",
     "ImageError",
     "ImageReader",
+    "from_bgr",
     "image_frames",
     "image_size",
     "iter_image_files",
@@ -113,6 +115,25 @@ def load_image(source: Source, *, max_side: int | None = None) -> np.ndarray:
     return _load(source, None if max_side is None else _check_max_side(max_side))[0]
 
 
+def from_bgr(image) -> np.ndarray:
+    """An image in OpenCV's channel order as an array `load_image` reads: BGR and BGRA become RGB and RGBA; a
+    grey H×W (or H×W×1) array has no channel order and is returned as it is (never mirrored)."""
+    if isinstance(image, str | bytes | os.PathLike):
+        raise ValueError("bgr=True is for arrays in OpenCV's channel order (BGR, BGRA); a file is read in its own "
+                         "colours")
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        return np.ascontiguousarray(a[..., [2, 1, 0, 3][:a.shape[2]]])
+    return a
+
+
+def _check_source(source) -> None:
+    if not isinstance(source, str | bytes | os.PathLike | Image.Image | np.ndarray):
+        kind = type(source).__name__
+        hint = " (np.asarray(...) makes an array of it)" if isinstance(source, list | tuple) else ""
+        raise _error(f"<{kind}>", f"expected a path, a PIL image or a numpy array, got a {kind}{hint}")
+
+
 def load_image_downscaled(source: Source, max_side: int) -> tuple[np.ndarray, float]:
     """(rgb, s): `source` shrunk so its longest side is <= `max_side`, and the scale factor s >= 1.
 
@@ -145,20 +166,26 @@ def image_frames(path: str | os.PathLike) -> tuple[str, int]:
     """(format, pictures) of an image file, from its headers: more than one picture for an animated GIF, WebP
     or PNG (APNG) or a multi-page TIFF, of which `load_image` and the Landmarker read the first only; 0 for
     several that cannot be counted (a GIF damaged after its first frame)."""
-    name = os.fspath(path)
-    with _open(name) as img:
-        try:
-            return img.format, int(getattr(img, "n_frames", 1))  # a GIF: reads every frame's header
-        except Exception:
-            return img.format, 0
+    with _open(os.fspath(path)) as img:
+        return _pictures(img)
+
+
+def _pictures(img: Image.Image) -> tuple[str | None, int]:
+    """(format, pictures) of an open image (see image_frames)."""
+    try:
+        return img.format, int(getattr(img, "n_frames", 1))  # a GIF: reads every frame's header
+    except Exception:
+        return img.format, 0
 
 
 class ImageReader:
     """One image file or PIL image, decoded no more than the parts asked for need (for very large images).
 
+    - `size`: (width, height) in displayed orientation; `format` (Pillow's name) and `pictures` (frames of an
+      animated image or pages of a TIFF; 0 when they cannot be counted), all from the header read once;
     - `downscaled(max_side)`: what `load_image_downscaled` gives;
     - `region(box, reduction)`: the pixels of a box of the image shrunk by `reduction`, one of `reductions`;
-    - `array()`: the whole image, as `load_image` gives it.
+    - `array()`: the whole image, as `load_image` gives it (decoded once, then kept).
 
     A JPEG file offers reductions 8, 4, 2 and 1: libjpeg decodes it directly at 1/8, 1/4 or 1/2 size (DCT
     scaling, far cheaper than a full decode). Other files and PIL images offer only 1 and are decoded whole,
@@ -175,12 +202,14 @@ class ImageReader:
     """
 
     def __init__(self, source: str | os.PathLike | Image.Image):
+        _check_source(source)
         if isinstance(source, Image.Image):
             self.name = getattr(source, "filename", "") or "<PIL image>"
             self._path, self._image = None, source
             self._method = _transpose_of(source)
             stored = source.size
             jpeg = False
+            self.format, self.pictures = _pictures(source)
         else:
             self.name = os.fspath(source)
             self._path, self._image = self.name, None
@@ -193,17 +222,22 @@ class ImageReader:
                 self._method = _transpose_of(img)
                 stored = img.size
                 jpeg = isinstance(img, JpegImageFile) and len(img.tile) == 1
+                self.format, self.pictures = _pictures(img)
         self._stored_size = stored
         self.size = (stored[1], stored[0]) if self._method in _SWAPS_AXES else stored  # (width, height) displayed
         # a draft reduction r needs r <= each side (libjpeg then gives exactly ceil(side / r) pixels)
         self.reductions = tuple(r for r in (8, 4, 2) if jpeg and r <= min(stored)) + (1,)
         self._decoded: tuple[int, Image.Image] | None = None  # (reduction, RGB image in stored orientation)
+        self._array: np.ndarray | None = None
 
     def array(self) -> np.ndarray:
-        """The whole image as `load_image` gives it: a full-size array (the reader lets go of its decode)."""
-        rgb = self._decode(1)
-        self._decoded = None
-        return _finish(rgb, self._method, None, None)
+        """The whole image as `load_image` gives it: a full-size array, decoded on the first call and kept (the
+        reader lets go of its partial decodes)."""
+        if self._array is None:
+            rgb = self._decode(1)
+            self._decoded = None
+            self._array = _finish(rgb, self._method, None, None)
+        return self._array
 
     def downscaled(self, max_side: int) -> tuple[np.ndarray, float]:
         """(rgb, s) exactly as `load_image_downscaled(source, max_side)` gives them; the decode it was made
@@ -273,7 +307,10 @@ def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
       name, files before subfolders; names starting with "." (".git", macOS "._x.jpg" forks) are skipped;
     - anything else containing * ? or [ is a glob (recursive "**" allowed), streamed in glob order: matched
       folders are walked as above, matched files are yielded if they have an image suffix;
-    - anything else raises ImageError("no such file or folder: ...").
+    - anything else raises ImageError("no such file or folder: ...");
+    - a folder that cannot be listed (permissions) and an entry that cannot be examined (a symlink cycle) are
+      yielded themselves: reading them raises the ImageError that says why, so a batch records each as one
+      failed input and goes on.
 
     Folders are read one at a time with os.scandir and only their image names are held, so a million-file
     folder is listed once. Files found by walking are not remembered; files given directly or by a glob are.
@@ -310,6 +347,7 @@ def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
 
 
 def _load(source, max_side: int | None) -> tuple[np.ndarray, float]:
+    _check_source(source)
     if isinstance(source, np.ndarray):
         return _decode(_array_image(source), _array_name(source), max_side, from_file=False)
     if isinstance(source, Image.Image):
@@ -418,6 +456,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
         out = Image.new("RGB", img.size)  # black
         out.paste(rgba.convert("RGB"), mask=rgba.getchannel("A"))
         return out
+    if mode == "I" and img.format is None:  # made in memory (Image.fromarray of int32): read as its array is
+        a = np.asarray(img)
+        if a.size and 0 <= a.min() and a.max() <= 255:  # 8-bit values held in 32-bit integers
+            return Image.fromarray(a.astype(np.uint8)).convert("RGB")
     if mode == "I" or mode.startswith("I;16"):  # 16-bit gray (mode I is what Pillow gives 16-bit PGM)
         return Image.fromarray(_scale16(np.clip(np.asarray(img), 0, 65535))).convert("RGB")
     if mode == "F":  # 32-bit float gray (a float TIFF)
@@ -452,6 +494,8 @@ def _array_name(a: np.ndarray) -> str:
 
 def _array_image(a: np.ndarray) -> Image.Image:
     name = _array_name(a)
+    if not a.dtype.isnative:  # big-endian data (from a file or a network): the same values, in this byte order
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or a.size == 0:
@@ -550,7 +594,7 @@ def _open(name: str) -> Iterator[Image.Image]:
     except OSError as e:
         raise _error(name, e.strerror or e) from None
     if stat.S_ISDIR(st.st_mode):
-        raise _error(name, "is a directory")
+        raise _error(name, _folder_reason(name))
     if not stat.S_ISREG(st.st_mode):
         raise _error(name, "not a regular file")  # a FIFO or device would block or never end
     if st.st_size == 0:
@@ -572,6 +616,16 @@ def _open(name: str) -> Iterator[Image.Image]:
             yield img
 
 
+def _folder_reason(name: str) -> str:
+    """Why a folder is not an image: it is one, or (a folder met in a walk) it cannot even be listed."""
+    try:
+        with os.scandir(name):
+            pass
+    except OSError as e:
+        return f"a folder that cannot be listed ({e.strerror or e})"
+    return "is a directory"
+
+
 def file_head(name: str, size: int = 32) -> bytes | str:
     """The first bytes of a file, or the reason they cannot be read."""
     try:
@@ -588,17 +642,55 @@ def looks_like_text(head: bytes) -> str | None:
     return None
 
 
-def _not_an_image(name: str) -> str:
-    """Why Pillow could not identify the file, guessed from its first bytes."""
+# ISO-BMFF brands of still or animated images, and their names; an 'ftyp' file of another brand is an MP4/MOV video
+IMAGE_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC",
+                b"hevx": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What a file's first bytes say it is.
+
+    kind: "unreadable" (detail: why), "text" (detail: 'looks like text: ...'), "heif" (detail: HEIC, HEIF or
+    AVIF), "mp4" (an MP4/MOV container), "matroska" (Matroska/WebM), "avi", or "unknown" (detail: the first
+    bytes in hex). head: the first bytes read (empty when unreadable)."""
+
+    kind: str
+    detail: str = ""
+    head: bytes = b""
+
+
+def sniff(name: str) -> Sniffed:
+    """The kind of file `name` is, from its first 32 bytes: the one place that tells containers apart (images,
+    videos, text saved under an image's name)."""
     head = file_head(name)
     if isinstance(head, str):
-        return head
+        return Sniffed("unreadable", head)
     if head[4:8] == b"ftyp":
-        return "unsupported format (HEIC/AVIF container?)"
+        brand = IMAGE_BRANDS.get(head[8:12])
+        return Sniffed("heif", brand, head) if brand else Sniffed("mp4", "", head)
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return Sniffed("matroska", "", head)
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return Sniffed("avi", "", head)
     text = looks_like_text(head)
     if text:
-        return f"not an image file ({text})"
-    return f"not an image file (unknown format, starts with {head[:8].hex(' ')})"
+        return Sniffed("text", text, head)
+    return Sniffed("unknown", head[:8].hex(" "), head)
+
+
+def _not_an_image(name: str) -> str:
+    """Why Pillow could not identify the file, guessed from its first bytes."""
+    found = sniff(name)
+    if found.kind == "unreadable":
+        return found.detail
+    if found.kind in ("heif", "mp4"):
+        return "unsupported format (HEIC/AVIF container?)"
+    if found.kind == "text":
+        return f"not an image file ({found.detail})"
+    if found.kind == "unknown":
+        return f"not an image file (unknown format, starts with {found.detail})"
+    return "not an image file (a video container)"
 
 
 def _png_corruption(name: str) -> str | None:
@@ -663,12 +755,20 @@ def _walk(
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
-                if entry.is_dir():
-                    dirs.append(entry.name)
-                elif _has_image_suffix(entry.name) and entry.is_file():
+                try:
+                    if entry.is_dir():
+                        dirs.append(entry.name)
+                    elif _has_image_suffix(entry.name) and entry.is_file():
+                        files.append(entry.name)
+                except OSError:
+                    # a symlink cycle, an entry that cannot be examined: yielded as it is, so that reading it
+                    # records it as one failed input (with the reason) and the rest of the folder goes on
                     files.append(entry.name)
-    except OSError as e:
-        raise ImageError(f"cannot list folder {folder!r}: {e.strerror or e}") from None
+    except OSError:
+        # a folder that cannot be listed (permissions, a cycle of links) is one failed input, not the end of
+        # the batch: yielded itself, reading it says why (`_open`)
+        yield folder, key
+        return
     files.sort()
     for name in files:
         yield os.path.join(folder, name), os.path.join(key, os.path.normcase(name))

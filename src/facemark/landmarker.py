@@ -10,7 +10,7 @@ The common path, top to bottom (`Landmarker.detect`), one module per step:
 4. **Way up** (facemark.pipeline.orientation): a face not surely upright is tried the four ways up; when no face is surely
    upright the image's quarter turns are searched too.
 5. **Kept faces**: one face found twice is kept once; faces found only in tiles or turned copies, or not surely
-   upright, need a higher trust, and every face at least `min_trust` (default DEFAULT_MIN_TRUST).
+   upright, need a higher trust, and every face at least `min_trust` (facemark.options.DEFAULT_MIN_TRUST by default).
 
 Images above size_policy.LARGE_IMAGE_SIDE given as files or PIL images take the huge-image path
 (facemark.pipeline.large_images): never decoded whole. The result type, `Face`, is in facemark.face.
@@ -25,26 +25,19 @@ import numpy as np
 
 from facemark.pipeline import size_policy
 from facemark.pipeline.candidates import QUARTER_TURNS, Candidate, find_candidates
-from facemark.detection.core import DEFAULT_DETECTOR
+from facemark.detection.core import DEFAULT_DETECTOR, FaceDetector, Look
 from facemark.detection.nms import box_overlap, nms
 from facemark.face import Face
 from facemark.pipeline.large_images import croppers_by_decode
-from facemark.images import ImageReader, load_image
+from facemark.images import ImageReader, from_bgr, load_image
 from facemark.network import load_network, predict_crops
+from facemark.options import LandmarkerOptions
 from facemark.pipeline.orientation import UNSURE_MIN_TRUST, four_ways_up, surely_upright
 from facemark.pipeline.passes import Cropper, LandmarkPasses
 from facemark.pipeline.crops import CropTransform, crop_image, square_crop_transform
 
-__all__ = ["Landmarker", "Face", "Candidate", "check_min_face", "check_min_trust"]
+__all__ = ["Landmarker", "LandmarkerOptions", "Face", "Candidate"]
 
-# CPU threads of the detector and the landmark network unless asked otherwise. One: the work per image is a few
-# small networks, which gain little from more threads on an idle machine and lose much on a busy one (threads
-# waiting on a preempted sibling; benchmarks/results/speed.md). More cores: `facemark predict --workers N`.
-DEFAULT_THREADS = 1
-# Faces whose trust is below this are dropped unless `min_trust` says otherwise (min_trust=0 keeps every face).
-# On 1,331 real faces (AFW, LFPW train, infants) 0.15 drops 15, all with NME above 0.077 (11 over 0.1); on 200
-# face-free images it keeps 1 of 51 false faces found upright (benchmarks/results/false_faces.md).
-DEFAULT_MIN_TRUST = 0.15
 # A face found only in a tile (BlazeFace looking for faces smaller than its whole-image look finds) is kept when
 # its trust is at least this (benchmarks/results/false_faces.md).
 TILED_MIN_TRUST = 0.15
@@ -55,75 +48,85 @@ DUPLICATE_IOU = 0.5
 class Landmarker:
     """Landmarks for every face in an image.
 
+    Built from keyword arguments or from a LandmarkerOptions (`Landmarker.from_options`; facemark.options says
+    what each option does and its default): model, detector, refine, threads, backend, flip, min_face,
+    find_turned, trust, min_trust.
+
     model: a built-in name ("face88"), a weights file or an .onnx file. detector: a name from
     facemark.detection.DETECTORS, "blazeface" by default (MediaPipe's BlazeFace converted to ONNX, built in),
-    "mtcnn" (built in, ONNX too) or "mediapipe" (needs the `label` extra), or a FaceDetector. threads: CPU
-    threads of the detector and the landmark network (default DEFAULT_THREADS, 1; torch's setting, for the torch
-    back end, is process-wide). refine: allow the refining pass (facemark.pipeline.passes) for faces whose first batch is
-    poorly framed, tilted or untrusted. backend: "auto" or "onnx" (onnxruntime; a built-in name runs its .onnx
-    file) or "torch" (the `train` extra). flip: also average every pass of video tracking (`predict_crops`,
-    `landmarks_for_transforms` without refining) with the mirrored crop.
-    min_face: the smallest face to find, its side in pixels of the input image; None (default): one look at the
-    whole image (facemark.pipeline.size_policy: BlazeFace finds faces down to about a tenth of the image's longer side, or
-    of a long image's shorter side; MTCNN down to DEFAULT_MIN_FACE, 40 px). Smaller values reach further at a
-    cost that grows with the image's area over min_face². find_turned: when no face found upright is surely
-    upright, look again in the image turned by 90°, 180° and 270°. trust: give each face a trust score in [0, 1]
-    (facemark.pipeline.trust; from its last landmark batch, at no extra cost). min_trust: leave out faces whose trust is
-    below it; None (default): DEFAULT_MIN_TRUST, 0.15, which drops the false faces of face-free images and faces
-    whose points are lost (benchmarks/results/false_faces.md); 0 keeps every face.
-    Raises ValueError for a min_face that is not a number of at least 8 pixels, a min_trust outside [0, 1].
+    "mtcnn" (built in, ONNX too) or "mediapipe" (needs the `label` extra), or a FaceDetector, which keeps its own
+    look (a detector made from a name looks where the size policy says). min_face: the smallest face to find, its
+    side in pixels of the input image; None (default): one look at the whole image (facemark.pipeline.size_policy:
+    BlazeFace finds faces down to about a tenth of the image's longer side, or of a long image's shorter side;
+    MTCNN down to DEFAULT_MIN_FACE, 40 px). Smaller values reach further at a cost that grows with the image's
+    area over min_face². min_trust: leave out faces whose trust is below it; None (default):
+    facemark.options.DEFAULT_MIN_TRUST; 0 keeps every face.
+    Raises facemark.options.OptionError (a ValueError naming the option) for an option out of range.
     """
 
-    def __init__(self, model=None, detector: str = DEFAULT_DETECTOR, refine: bool = True, threads: int | None = None,
-                 backend: str = "auto", flip: bool = False, min_face: float | None = None, find_turned: bool = True,
-                 trust: bool = True, min_trust: float | None = None):
+    def __init__(self, model=None, detector: str | FaceDetector = DEFAULT_DETECTOR, refine: bool = True,
+                 threads: int | None = None, backend: str = "auto", flip: bool = False, min_face: float | None = None,
+                 find_turned: bool = True, trust: bool = True, min_trust: float | None = None, *,
+                 options: LandmarkerOptions | None = None):
         from facemark.detection import create_detector
 
-        self.min_face = None if min_face is None else check_min_face(min_face)
-        self.trust = bool(trust)
+        if options is None:
+            options = LandmarkerOptions(model, detector, refine, threads, backend, flip, min_face, find_turned,
+                                        trust, min_trust)
+        self.options = options
+        self.min_face = options.min_face
+        self.trust = options.trust
         # the floor applies with trust off too (the score is computed either way; only the Face leaves it out)
-        self.min_trust = DEFAULT_MIN_TRUST if min_trust is None else check_min_trust(min_trust, trust)
-        self.find_turned = bool(find_turned)
-        threads = DEFAULT_THREADS if threads is None else threads
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        self.network = load_network(model, backend=backend, threads=threads)
+        self.min_trust = options.trust_floor
+        self.find_turned = options.find_turned
+        threads = options.thread_count
+        self.network = load_network(options.model, backend=options.backend, threads=threads)
         self.scheme = self.network.scheme
-        self.detector = create_detector(detector, threads=threads) if isinstance(detector, str) else detector
-        self._owns_detector = isinstance(detector, str)  # then the Landmarker sizes its input (min_face)
-        if self._owns_detector and getattr(self.detector, "max_side", None) is not None:
-            self.detector.max_side = None
-        self._own_min_face = getattr(self.detector, "min_face", None)
+        # a detector made here sees the copy the size policy makes and looks for what it asks; one given keeps
+        # its own settings
+        detector = options.detector
+        self._sized = isinstance(detector, str)
+        self.detector = create_detector(detector, threads=threads, whole_image=True) if self._sized else detector
+        refine, flip = options.refine, options.flip
         self.refine = refine
         self.flip = flip
         self.passes = LandmarkPasses(self.network, refine=refine, flip=flip)
         self.crop_size = self.network.config.input_size
 
+    @classmethod
+    def from_options(cls, options: LandmarkerOptions) -> Landmarker:
+        """A Landmarker built with `options` (validated when they were made)."""
+        return cls(options=options)
+
     def detect(self, image, *, bgr: bool = False) -> list[Face]:
-        """Faces by descending score. `image`: a path, a PIL image or an H×W×3 uint8 array, RGB unless
+        """Faces by descending score. `image`: a path, a PIL image, a facemark.images.ImageReader (a file already
+        opened; its decode is kept for the caller) or an H×W×3 uint8 array, RGB unless
         `bgr=True` (as OpenCV gives it); other arrays are converted by facemark.images.load_image (gray, RGBA,
         uint16, float). An RGB uint8 array is used as it is (not copied); a file or PIL image larger than
         size_policy.LARGE_IMAGE_SIDE is never decoded whole into an array. Boxes and points are in image pixels,
         origin at the centre of the top-left pixel; a box may reach outside the image (a face cut by its edge).
         Raises facemark.images.ImageError for an unreadable image."""
         if bgr:
-            image = np.ascontiguousarray(np.asarray(image)[..., ::-1])
+            image = from_bgr(image)  # a grey H×W frame has no channel order: it is not mirrored
         if isinstance(image, np.ndarray):
             rgb = image if _is_rgb(image) else load_image(image)
         else:
-            reader = ImageReader(image)
+            reader = image if isinstance(image, ImageReader) else ImageReader(image)
             if max(reader.size) > size_policy.LARGE_IMAGE_SIDE:
                 return self._detect_large(reader)
             rgb = reader.array()
         height, width = rgb.shape[:2]
-        small, s = size_policy.scaled_for_detector(rgb, self._detect_scale(width, height))
+        if size_policy.too_thin(width, height):
+            return []
+        s, look = self._look(width, height)
+        small, s = size_policy.scaled_for_detector(rgb, s)
         crop = functools.partial(crop_image, rgb)
-        found = self._find(small, s, (0,))
+        found = self._find(small, s, look, (0,))
         faces = self._landmarks(crop, found)
         if self.find_turned and not any(f.upright for f in faces):
             # no face surely upright: the detector may take a face lying on its side for a bigger, wrong one,
             # upright; look in the image's quarter turns too, and keep one face where both ways found it
-            faces = _one_per_face(faces, self._landmarks(crop, self._find(small, s, QUARTER_TURNS)))
+            faces = _one_per_face(faces, self._landmarks(crop, self._find(small, s, look, QUARTER_TURNS)))
         return self._kept([f.face(self.scheme, (width, height), rgb, self.trust) for f in faces], faces)
 
     def candidates(self, rgb: np.ndarray) -> list[Candidate]:
@@ -131,8 +134,11 @@ class Landmarker:
         for `min_face`, padded; when none is found upright and `find_turned`, those of the image's quarter
         turns)."""
         height, width = rgb.shape[:2]
-        small, s = size_policy.scaled_for_detector(rgb, self._detect_scale(width, height))
-        return self._find(small, s)
+        if size_policy.too_thin(width, height):
+            return []
+        s, look = self._look(width, height)
+        small, s = size_policy.scaled_for_detector(rgb, s)
+        return self._find(small, s, look)
 
     def landmarks_for_boxes(self, rgb: np.ndarray, boxes) -> list[np.ndarray]:
         """Points for faces whose landmark boxes (≈ the upright box around their points, image pixels) are
@@ -155,20 +161,26 @@ class Landmarker:
 
     # ------------------------------------------------------------------------------------------ the steps
 
-    def _detect_scale(self, width: int, height: int, reduced: bool = False) -> float:
-        return size_policy.detect_scale(self.detector, width, height, self.min_face, reduced=reduced,
-                                        own_min_face=self._own_min_face, owns_detector=self._owns_detector)
+    def _look(self, width: int, height: int, reduced: bool = False) -> tuple[float, Look | None]:
+        return size_policy.detector_look(self.detector, width, height, self.min_face, reduced=reduced,
+                                         sized=self._sized)
 
-    def _find(self, small: np.ndarray, s: float, turns: tuple[int, ...] | None = None) -> list[Candidate]:
-        """Candidates in `small` (the image scaled by 1/s) in image pixels; turns: the quarter turns to look in;
-        None: upright, then, when nothing is found there and `find_turned`, the other three."""
+    def _find(self, small: np.ndarray, s: float, look: Look | None,
+              turns: tuple[int, ...] | None = None) -> list[Candidate]:
+        """Candidates in `small` (the image scaled by 1/s) in image pixels, the detector looking for `look`; turns:
+        the quarter turns to look in; None: upright, then, when nothing is found there and `find_turned`, the
+        other three."""
         pad = round(size_policy.BORDER_PAD * min(small.shape[:2]))
-        args = (self.detector, small, s, pad)
+
+        def find(turns):
+            return find_candidates(self.detector, small, s, pad, turns, self.crop_size, self.network.config.margin,
+                                   look)
+
         if turns is not None:
-            return find_candidates(*args, turns, self.crop_size, self.network.config.margin)
-        found = find_candidates(*args, (0,), self.crop_size, self.network.config.margin)
+            return find(turns)
+        found = find((0,))
         if not found and self.find_turned:
-            found = find_candidates(*args, QUARTER_TURNS, self.crop_size, self.network.config.margin)
+            found = find(QUARTER_TURNS)
         return found
 
     def _landmarks(self, crop: Cropper, found: list[Candidate]) -> list[_Found]:
@@ -203,9 +215,11 @@ class Landmarker:
         """The huge-image path (facemark.pipeline.large_images): the detector on a shrunk decode, each face cut from the
         smallest decode that keeps it sharp."""
         width, height = reader.size
-        s = self._detect_scale(width, height, reduced=True)
+        if size_policy.too_thin(width, height):
+            return []
+        s, look = self._look(width, height, reduced=True)
         small, s = reader.downscaled(max(12, math.floor(max(width, height) / s)))
-        found = self._find(small, s)
+        found = self._find(small, s, look)
         del small
         faces: list[_Found | None] = [None] * len(found)
         for indices, crop in croppers_by_decode(reader, [c.transform for c in found], self.crop_size):
@@ -247,18 +261,6 @@ def _points_box(points: np.ndarray) -> list[float]:
     return [*np.nanmin(points, axis=0), *np.nanmax(points, axis=0)]
 
 
-def check_min_trust(min_trust, trust: bool = True) -> float | None:
-    """`min_trust` as a float in [0, 1] (or None), or a ValueError saying what is wrong with it."""
-    if min_trust is None:
-        return None
-    if isinstance(min_trust, bool) or not isinstance(min_trust, int | float | np.number) \
-            or not 0.0 <= float(min_trust) <= 1.0:
-        raise ValueError(f"min_trust must be a number from 0 to 1, got {min_trust!r}")
-    if not trust and min_trust > 0:
-        raise ValueError("min_trust needs trust scores: do not turn trust off")
-    return float(min_trust)
-
-
 def _distinct_points(points: list[np.ndarray], priority: list[float], mode: str = "union") -> list[int]:
     """Indices (in their order) of the shapes whose points' boxes overlap no shape of higher priority by more
     than DUPLICATE_IOU (intersection over union, or over the smaller box: facemark.detection.nms.box_overlap);
@@ -269,14 +271,6 @@ def _distinct_points(points: list[np.ndarray], priority: list[float], mode: str 
     boxes = np.array([[*np.nanmin(points[i], axis=0), *np.nanmax(points[i], axis=0)] for i in usable])
     kept = {usable[j] for j in nms(boxes, np.array([priority[i] for i in usable], np.float64), DUPLICATE_IOU, mode)}
     return [i for i in range(len(points)) if i in kept or i not in usable]
-
-
-def check_min_face(min_face) -> float:
-    """`min_face` as a float, or a ValueError saying what is wrong with it."""
-    if isinstance(min_face, bool) or not isinstance(min_face, int | float | np.number) \
-            or not math.isfinite(min_face) or min_face < 8:
-        raise ValueError(f"min_face must be a number of pixels, at least 8, got {min_face!r}")
-    return float(min_face)
 
 
 def _is_rgb(image: np.ndarray) -> bool:

@@ -2,7 +2,8 @@
 
 A scheme names the regions of a layout, says which point a horizontal flip sends each point to, and which
 two points normalise errors (the outer eye corners). Everything else in facemark takes a scheme and asks it,
-so a model for another layout only needs another `Scheme`.
+so a model for another layout only needs another `Scheme`. Layouts are written as small JSON files
+(facemark.layout_files, docs/layouts.md); the built-in ones, face88 and ibug68, are such files in layouts_data/.
 
 Coordinates everywhere in facemark: pixels, x to the right, y down, origin at the centre of the top-left
 pixel ("pixel-centre convention"). "left"/"right" always mean as seen in the image.
@@ -26,6 +27,11 @@ class Scheme:
     normaliser: tuple[int, int]
     # polylines for drawing and geometry checks: (indices, closed)
     contours: tuple[tuple[tuple[int, ...], bool], ...] = field(default=())
+    # how each point is obtained from another layout's labels: ((source, per point: source indices whose mean
+    # it is, or None where that source does not give it), ...); sources: "ibug68", "mediapipe" (layout_files)
+    sources: tuple[tuple[str, tuple[tuple[int, ...] | None, ...]], ...] = field(default=(), compare=False)
+    # the crop's framing for this layout: crop side = margin × side of the points' box (None: the default)
+    margin: float | None = field(default=None, compare=False)
 
     def __post_init__(self):
         n = self.num_points
@@ -70,69 +76,61 @@ class Scheme:
         p = np.asarray(points, dtype=np.float64)
         return np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1)
 
+    def source(self, name: str) -> tuple[tuple[int, ...] | None, ...] | None:
+        """Per point, the indices of layout `name` ("ibug68", "mediapipe") whose mean it is; None when the
+        layout does not say how its points follow from that source."""
+        return dict(self.sources).get(name)
+
+    def from_source(self, name: str, points: np.ndarray) -> np.ndarray:
+        """This layout's (…, P, 2) points from a (…, N, 2) shape of source `name`: each the mean of its source
+        points, NaN where the source does not give it. Raises ValueError when the layout has no such source."""
+        table = self.source(name)
+        if table is None:
+            raise ValueError(f"layout {self.name} does not say how its points follow from {name} "
+                             f"(add \"from_{name}\" to its layout file)")
+        points = np.asarray(points, dtype=np.float64)
+        out = np.full(points.shape[:-2] + (self.num_points, 2), np.nan)
+        for i, idx in enumerate(table):
+            if idx is not None:
+                out[..., i, :] = points[..., list(idx), :].mean(axis=-2)
+        return out
+
     def to_dict(self) -> dict:
-        return {"name": self.name, "regions": [list(r) for r in self.regions], "flip": list(self.flip),
-                "normaliser": list(self.normaliser),
-                "contours": [[list(idx), closed] for idx, closed in self.contours]}
+        d = {"name": self.name, "regions": [list(r) for r in self.regions], "flip": list(self.flip),
+             "normaliser": list(self.normaliser),
+             "contours": [[list(idx), closed] for idx, closed in self.contours]}
+        # the layout travels whole with a cache, a weights file and an ONNX file; the built-in models' files,
+        # written before layouts had sources, keep the keys above only
+        if self.sources:
+            d["sources"] = {name: [None if idx is None else list(idx) for idx in table]
+                            for name, table in self.sources}
+        if self.margin is not None:
+            d["margin"] = self.margin
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scheme":
         return cls(name=d["name"], regions=tuple((str(n), int(c)) for n, c in d["regions"]),
                    flip=tuple(int(i) for i in d["flip"]), normaliser=tuple(d["normaliser"]),
-                   contours=tuple((tuple(idx), bool(closed)) for idx, closed in d.get("contours", [])))
+                   contours=tuple((tuple(idx), bool(closed)) for idx, closed in d.get("contours", [])),
+                   sources=tuple((str(name), tuple(None if idx is None else tuple(int(i) for i in idx)
+                                                   for idx in table))
+                                 for name, table in d.get("sources", {}).items()),
+                   margin=None if d.get("margin") is None else float(d["margin"]))
 
 
-def _flip_from_pairs(n: int, pairs: list[tuple[int, int]]) -> tuple[int, ...]:
-    flip = list(range(n))
-    for a, b in pairs:
-        flip[a], flip[b] = b, a
-    return tuple(flip)
+def _builtin(name: str) -> Scheme:
+    """A built-in layout from its file in layouts_data/ (facemark.layout_files reads it; it imports this module,
+    whose Scheme exists by now)."""
+    from facemark.layout_files import BUILTIN_LAYOUT_DIR, parse_layout, read_layout_json
+
+    path = BUILTIN_LAYOUT_DIR / f"{name}.json"
+    return parse_layout(read_layout_json(path), str(path))
 
 
-def _rng(a: int, b: int) -> tuple[int, ...]:
-    """Inclusive index range."""
-    return tuple(range(a, b + 1))
-
-
-# --- face88: ../shared/docs/face88.md -------------------------------------------------------------------
-_FACE88_PAIRS = (
-    [(i, 20 - i) for i in range(10)]
-    + [(21, 33), (22, 32), (23, 31), (24, 30), (25, 29), (26, 36), (27, 35), (28, 34)]
-    + [(37, 49), (38, 48), (39, 47), (40, 46), (41, 45), (42, 52), (43, 51), (44, 50)]
-    + [(53, 59), (54, 58), (55, 57), (60, 64), (61, 63), (65, 69), (66, 68), (70, 74), (71, 73)]
-    + [(79, 87), (80, 86), (81, 85), (82, 84)]
-)
-
-FACE88 = Scheme(
-    name="face88",
-    regions=(("face_profile", 21), ("left_eye", 8), ("right_eye", 8), ("left_eyebrow", 8),
-             ("right_eyebrow", 8), ("mouth", 22), ("nose", 13)),
-    flip=_flip_from_pairs(88, _FACE88_PAIRS),
-    normaliser=(21, 33),
-    contours=((_rng(0, 20), False), (_rng(21, 28), True), (_rng(29, 36), True), (_rng(37, 44), True),
-              (_rng(45, 52), True), (_rng(53, 64), True), (_rng(65, 74), True), (_rng(75, 78), False),
-              (_rng(79, 87), False)),
-)
-
-# --- iBUG / 300-W 68-point layout (0-based), region names as seen in the image ---------------------------
-_IBUG68_PAIRS = (
-    [(i, 16 - i) for i in range(8)]
-    + [(17, 26), (18, 25), (19, 24), (20, 23), (21, 22)]
-    + [(31, 35), (32, 34)]
-    + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
-    + [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)]
-)
-
-IBUG68 = Scheme(
-    name="ibug68",
-    regions=(("face_profile", 17), ("left_eyebrow", 5), ("right_eyebrow", 5), ("nose", 9),
-             ("left_eye", 6), ("right_eye", 6), ("mouth", 20)),
-    flip=_flip_from_pairs(68, _IBUG68_PAIRS),
-    normaliser=(36, 45),
-    contours=((_rng(0, 16), False), (_rng(17, 21), False), (_rng(22, 26), False), (_rng(27, 30), False),
-              (_rng(31, 35), False), (_rng(36, 41), True), (_rng(42, 47), True), (_rng(48, 59), True),
-              (_rng(60, 67), True)),
-)
+# face88: ../shared/docs/face88.md; iBUG / 300-W 68-point layout (0-based), region names as seen in the image
+FACE88 = _builtin("face88")
+IBUG68 = _builtin("ibug68")
 
 # 0-based iBUG index -> face88 index, the 34 points the two layouts share (face88.md).
 IBUG68_TO_FACE88: dict[int, int] = {
@@ -200,4 +198,5 @@ def get_scheme(name_or_scheme: str | Scheme) -> Scheme:
     try:
         return SCHEMES[name_or_scheme]
     except (KeyError, TypeError):  # TypeError: a list or dict from a malformed file is no name at all
-        raise ValueError(f"unknown scheme {name_or_scheme!r}; known: {', '.join(SCHEMES)}") from None
+        raise ValueError(f"unknown scheme {name_or_scheme!r}; known: {', '.join(SCHEMES)} (a layout of your own: "
+                         f"give its file with --layout, or load it with facemark.layout_files.load_layout)") from None

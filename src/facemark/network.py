@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facemark.extras import install_hint
 from facemark.pipeline.crops import normalise_crop
 from facemark.layouts import FACE88, Scheme
 
@@ -30,8 +31,8 @@ VERSION = 1
 INPUT_NAME, OUTPUT_NAME = "crops", "points"
 BACKENDS = ("auto", "onnx", "torch")
 BUILTIN_DIR = Path(__file__).parent / "weights"
+WEIGHTS_ENTRY_POINTS = "facemark.weights"  # pyproject.toml's entry points: the loader of .pt files
 BUILTIN_MODELS = ("face88", "ibug68")  # <name>.onnx (runtime) and <name>.pt (training) in BUILTIN_DIR
-TRAIN_HINT = "pip install 'facemark[train]'"
 
 
 @dataclass
@@ -174,6 +175,21 @@ def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarr
     return pred if s == n else (pred + 0.5) * (s / n) - 0.5
 
 
+def weights_loader():
+    """The loader of torch weights files, `loader(path, backend=, threads=) -> network`, which the `train` extra
+    registers under the entry point group "facemark.weights" (name "pt"); None when torch or onnx is missing.
+    The runtime never imports the training side itself."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=WEIGHTS_ENTRY_POINTS):
+        if entry.name == "pt":
+            try:
+                return entry.load()
+            except ImportError:
+                return None
+    return None
+
+
 def load_network(model: str | Path | None = None, *, backend: str = "auto", threads: int | None = None):
     """The landmark network of a built-in name, an .onnx file or (with the `train` extra) a torch weights file.
 
@@ -190,11 +206,13 @@ def load_network(model: str | Path | None = None, *, backend: str = "auto", thre
         if backend == "torch":
             raise ValueError(f"{path} is an ONNX model: run it with backend 'onnx' or 'auto'")
         return LandmarkNetwork(path, threads=threads)
-    try:
-        from facemark.train.export import network_from_weights
-    except ImportError:  # torch (or onnx) missing: say what to do, in one line
+    network_from_weights = weights_loader()
+    if network_from_weights is None:  # torch (or onnx) missing: say what to do, in one line
+        if builtin and backend == "torch":  # the built-in models ship as ONNX already: nothing to export
+            raise WeightsError(f"backend 'torch' needs {install_hint('train')}; the built-in models run on "
+                               "onnxruntime without it (backend 'auto' or 'onnx', the default)") from None
         if not path.is_file():
             raise WeightsError(f"no model file {path} (built-in models: {', '.join(BUILTIN_MODELS)})") from None
-        raise WeightsError(f"{path} is a torch weights file: running it needs {TRAIN_HINT}, or export it "
+        raise WeightsError(f"{path} is a torch weights file: running it needs {install_hint('train')}, or export it "
                            "to ONNX with `facemark export` where torch is installed") from None
     return network_from_weights(path, backend=backend, threads=threads)

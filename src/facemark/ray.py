@@ -33,7 +33,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
-RAY_HINT = "pip install 'facemark[ray]'"
+from facemark.extras import install_hint
+
+RAY_HINT = install_hint("ray")
 
 try:
     import pyarrow as pa
@@ -51,6 +53,7 @@ from facemark.labels.labelling import LabelSummary
 from facemark.cli.outputs import check_writable_file
 from facemark.cli.predict import PredictSummary, predict_record, predicted_images, repair_tail
 from facemark.cli.sharding import in_shard
+from facemark.options import LandmarkerOptions
 
 # Images per call of an actor: enough to make Ray's per-task cost small beside ~15 ms per image, few enough that
 # a restarted actor repeats little work and the last batches spread over every actor.
@@ -83,7 +86,8 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 def predict_dataset(dataset: ray.data.Dataset, *, batch_size: int = DEFAULT_BATCH_SIZE,
                     workers: int | tuple[int, int] | None = None, num_cpus: float = 1, num_gpus: float = 0,
-                    max_retries: int = DEFAULT_MAX_RETRIES, **landmarker_options) -> ray.data.Dataset:
+                    max_retries: int = DEFAULT_MAX_RETRIES, options: LandmarkerOptions | None = None,
+                    **landmarker_options) -> ray.data.Dataset:
     """Landmarks for every row of a Ray Dataset of images: a Dataset with one record per row (lazy, like any
     Ray Dataset; iterate, `take_all()` or `write_parquet()` it).
 
@@ -100,9 +104,9 @@ def predict_dataset(dataset: ray.data.Dataset, *, batch_size: int = DEFAULT_BATC
     rounded to 0.01 px) and "error" (None, or the one-line reason).
     The other columns are not passed on.
 
-    landmarker_options: keyword arguments of facemark.Landmarker (model, detector, flip, min_face, min_trust,
-    ...); `threads` defaults to the CPUs each worker holds. A Landmarker is built here first, so bad options
-    raise their ValueError at once rather than on the cluster.
+    options, landmarker_options: a facemark.LandmarkerOptions, or its keyword arguments (model, detector, flip,
+    min_face, min_trust, ...); `threads` defaults to the CPUs each worker holds. A Landmarker is built here
+    first, so bad options raise their ValueError at once rather than on the cluster.
     batch_size: rows per call of a worker. workers: the number of actors (each with its own Landmarker), or
     (min, max) for a pool that grows with the work; default (1, as many as the cluster's CPUs, or GPUs with
     num_gpus, hold). A fixed pool that holds every CPU leaves none for the dataset's own read tasks, and Ray
@@ -116,14 +120,15 @@ def predict_dataset(dataset: ray.data.Dataset, *, batch_size: int = DEFAULT_BATC
     schema = dataset.schema(fetch_if_missing=False)
     if schema is not None and not {"image", "bytes", "path"} & set(schema.names):
         raise ValueError(f"the dataset needs an 'image', 'bytes' or 'path' column; it has {', '.join(schema.names)}")
-    options = _worker_options(landmarker_options, num_cpus)
+    options = _worker_options(options.replace(**landmarker_options) if options else
+                              LandmarkerOptions(**landmarker_options), num_cpus)
     _check_landmarker(options)
     return _predicted(dataset, options, batch_size=_batch_size(batch_size),
                       pool=_pool(workers, num_cpus, num_gpus), num_cpus=num_cpus, num_gpus=num_gpus,
                       max_retries=max_retries)
 
 
-def _predicted(dataset: ray.data.Dataset, options: dict, *, batch_size: int, pool: dict, num_cpus: float = 1,
+def _predicted(dataset: ray.data.Dataset, options: LandmarkerOptions, *, batch_size: int, pool: dict, num_cpus: float = 1,
                num_gpus: float = 0, max_retries: int = DEFAULT_MAX_RETRIES,
                for_command: bool = False) -> ray.data.Dataset:
     """predict_dataset without its checks: the records of `dataset` from a pool of _Predictor actors."""
@@ -139,10 +144,10 @@ class _Predictor:
     for_command: also give each row's record as its JSON line ("json", exactly the plain run's, whatever fields
     a record has) and the plain run's notice for it ("notice": an animated image read on its first frame)."""
 
-    def __init__(self, options: dict, for_command: bool = False):
+    def __init__(self, options: LandmarkerOptions, for_command: bool = False):
         from facemark.landmarker import Landmarker
 
-        self.landmarker = Landmarker(**options)
+        self.landmarker = Landmarker.from_options(options)
         self.for_command = for_command
         self.scratch = tempfile.TemporaryDirectory(prefix="facemark-ray-")  # fetched files, one at a time
 
@@ -217,16 +222,16 @@ def _fetch(uri: str) -> bytes:
         raise ImageError(f"cannot read image {uri!r}: {' '.join(str(e).split())}") from None
 
 
-def _worker_options(options: dict, num_cpus: float) -> dict:
+def _worker_options(options: LandmarkerOptions, num_cpus: float) -> LandmarkerOptions:
     """Landmarker options for an actor: as many threads as the CPUs it holds, unless given."""
-    return {**options, "threads": options.get("threads") or max(1, int(num_cpus))}
+    return options.replace(threads=options.threads or max(1, int(num_cpus)))
 
 
-def _check_landmarker(options: dict) -> None:
-    """Build the Landmarker once here: bad options fail at once, in one line, not in every actor."""
+def _check_landmarker(options: LandmarkerOptions) -> None:
+    """Build the Landmarker once here: a model that cannot load fails at once, in one line, not in every actor."""
     from facemark.landmarker import Landmarker
 
-    Landmarker(**options)
+    Landmarker.from_options(options)
 
 
 def _batch_size(batch_size) -> int:
@@ -263,14 +268,14 @@ def _pool(workers, num_cpus: float, num_gpus: float, batches: int | None = None)
 # ---------------------------------------------------------------------------------------------- command line
 
 
-def predict_on_ray(options: dict, inputs: list[str], *, address: str | None = None,
+def predict_on_ray(options: LandmarkerOptions, inputs: list[str], *, address: str | None = None,
                    json_path: str | Path | None = None, parquet_path: str | None = None, progress: bool = True,
                    shard: tuple[int, int] | None = None, resume: bool = False, workers: int | None = None,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> PredictSummary:
     """`facemark predict INPUTS --ray [ADDRESS]`: the plain run's records (facemark.cli.predict.predict_inputs), each
     input once, in input order, computed by a pool of Ray actors.
 
-    options: Landmarker keyword arguments (`threads` is ignored: one per actor). inputs: image files, folders,
+    options: the LandmarkerOptions (`threads` is ignored: one per actor). inputs: image files, folders,
     globs (as the plain run), list files (`*.txt`, one path or URL a line; relative paths from the current
     folder), or URIs of files or folders (`s3://bucket/photos/`). address: "local" or None starts a local
     cluster for this run (`workers` CPUs, default all) and stops it at the end; "auto", "HOST:PORT" or
@@ -288,7 +293,7 @@ def predict_on_ray(options: dict, inputs: list[str], *, address: str | None = No
         check_writable_file(json_path, in_place=True)
     if parquet_path is not None and not _URI.match(str(parquet_path)):
         check_writable_file(parquet_path)
-    options = _worker_options({k: v for k, v in options.items() if k != "threads"}, 1)
+    options = options.replace(threads=1)
     _check_landmarker(options)  # a bad --model fails before Ray starts
     done = predicted_images(json_path) if resume else set()
     summary = PredictSummary()

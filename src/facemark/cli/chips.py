@@ -23,6 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from facemark.images import ImageError, iter_image_files, load_image
+from facemark.options import LandmarkerOptions
 
 
 @dataclass
@@ -39,11 +40,13 @@ class ChipSummary:
                 f"(transforms in {self.out}/chips.jsonl)")
 
 
-def write_chips(inputs: list[str], out: str | Path, *, model=None, detector: str | None = None,
-                backend: str = "auto", threads: int | None = 1, size: int = 112, template: str = "arcface",
-                margin: float = 0.25, min_trust: float | None = None, progress: bool = True) -> ChipSummary:
-    """Chips of every face in the inputs, into folder `out` (module docstring). Raises ImageError when no input
-    exists or none is an image; ValueError for bad chip arguments (checked before any model loads)."""
+def write_chips(inputs: list[str], out: str | Path, options: LandmarkerOptions | None = None, *, size: int = 112,
+                template: str = "arcface", margin: float = 0.25, min_trust: float | None = None,
+                progress: bool = True) -> ChipSummary:
+    """Chips of every face in the inputs, into folder `out` (module docstring), found by a Landmarker built with
+    `options` (None: the defaults); faces trusted less than `min_trust` are left out and counted. Raises
+    ImageError when no input exists or none is an image; ValueError for bad chip arguments (checked before any
+    model loads)."""
     from facemark.geometry.chips import aligned_chip, template_points
     from facemark.cli.predict import DrawingNames
 
@@ -53,10 +56,7 @@ def write_chips(inputs: list[str], out: str | Path, *, model=None, detector: str
         raise ImageError(f"no images found in {' '.join(map(str, inputs))}")
     from facemark.landmarker import Landmarker
 
-    options = {"model": model, "backend": backend, "threads": threads}
-    if detector is not None:
-        options["detector"] = detector
-    landmarker = Landmarker(**options)
+    landmarker = Landmarker.from_options(options or LandmarkerOptions())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = DrawingNames(out, inputs)

@@ -12,10 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+from facemark.extras import install_hint
 from facemark.labels.annotations import AnnotationError
 from facemark.detection.core import DEFAULT_DETECTOR, DETECTORS
 from facemark.images import ImageError
 from facemark.cli.outputs import check_writable_file, check_writable_folder
+from facemark.web.cli import add_parser as add_web_parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_HEAD_CHANNELS = {"heatmap": 64, "flatten": 48, "gap": 48}
@@ -28,8 +30,8 @@ BACKEND_HELP = ("landmark network runtime: auto/onnx = onnxruntime (a .pt weight
 RAY_HELP = ("run on a Ray cluster (the `ray` extra): no ADDRESS starts a local one for this run; 'auto', "
             "HOST:PORT or ray://HOST:10001 joins a running one (put --ray after the inputs, or write "
             "--ray=ADDRESS); docs/scaling.md")
-THREADS_HELP = ("CPU threads of the detector and the landmark network (1 stays fast when other programs load the "
-                "CPU; use --workers to use more cores)")
+THREADS_HELP = "CPU threads of the detector and the landmark network (1 stays fast when other programs load the CPU)"
+PREDICT_THREADS_HELP = THREADS_HELP[:-1] + "; use --workers to use more cores)"  # only predict has --workers
 
 
 class UsageError(Exception):
@@ -64,10 +66,8 @@ def _installed(module: str) -> bool:
 
 def _require_torch(verb: str) -> None:
     """A one-line error, before anything loads, when a command that needs torch runs on the light install."""
-    from facemark.network import TRAIN_HINT
-
     if not _installed("torch"):
-        raise ImportError(f"`facemark {verb}` runs on torch, which this install lacks: {TRAIN_HINT}")
+        raise ImportError(f"`facemark {verb}` runs on torch, which this install lacks: {install_hint('train')}")
 
 
 def _check_model(model, option: str = "--model") -> None:
@@ -89,6 +89,17 @@ def _eval_folder(model) -> Path:
     return Path(f"{path.name}_eval")
 
 
+def _check_out_folder(out: str, why: str) -> None:
+    """An --out folder that is a file, or lies under one (`notes.txt/sub`), is one usage error (exit 2)."""
+    path = Path(out)
+    for above in [path, *path.parents]:
+        if above.is_dir():
+            return
+        if above.exists():
+            where = "is a file" if above == path else f"{above} is a file"
+            raise UsageError(f"--out {out}: {where}; {why}")
+
+
 def _shard_arg(args) -> tuple[int, int] | None:
     from facemark.cli.sharding import parse_shard
 
@@ -106,6 +117,15 @@ def _ray_address(args) -> str:
     return args.ray
 
 
+def _layout(args):
+    """The Scheme of --layout (a layout file or a built-in name), registered by its name; None without it."""
+    if getattr(args, "layout", None) is None:
+        return None
+    from facemark.layout_files import load_layout
+
+    return load_layout(args.layout)
+
+
 def _cmd_label(args) -> int:
     from facemark.labels.labelling import label_folder
 
@@ -120,7 +140,7 @@ def _cmd_label(args) -> int:
                          progress=not args.quiet, shard=shard)
     else:
         s = label_folder(args.images, args.out, teacher=args.teacher, workers=args.workers or os.cpu_count() or 1,
-                         progress=not args.quiet, shard=shard)
+                         progress=not args.quiet, shard=shard, layout=_layout(args))
     took = time.perf_counter() - start
     print(f"labelled {s.labelled}, no face {s.no_face}, unreadable {s.unreadable}, "
           f"already in {args.out}: {s.skipped_existing}"
@@ -134,6 +154,7 @@ def _cmd_clean(args) -> int:
     for output in (args.out, args.report):
         if output is not None:
             check_writable_file(output)
+    _layout(args)  # a layout of your own: the label file names it
     report = clean_label_file(args.labels, args.out, report_path=args.report, images_dir=args.images,
                               outlier_threshold=args.outlier_threshold)
     print(report.summary_line())
@@ -150,7 +171,7 @@ def _cmd_cache(args) -> int:
         images = args.labels
     check_writable_folder(args.out)
     meta = build_cache(args.labels, images, args.out, size=args.size, margin=args.margin,
-                       val_fraction=args.val_fraction, progress=not args.quiet)
+                       val_fraction=args.val_fraction, progress=not args.quiet, layout=_layout(args))
     print(f"cached {meta['count']} faces ({meta['train_count']} train / {meta['val_count']} val, "
           f"{meta['val_identities']} val identities) -> {args.out}")
     return EXIT_OK
@@ -255,15 +276,14 @@ def _cmd_predict(args) -> int:
     if args.ray is not None and args.draw:
         raise UsageError("--draw does not combine with --ray (the drawings would be written on the cluster's "
                          "machines)")
-    if args.draw and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out}: is a file; the drawings need a folder")
+    if args.draw:
+        _check_out_folder(args.out, "the drawings need a folder")
     if args.json not in (None, "-") and Path(args.json).is_dir():
         raise UsageError(f"--json {args.json}: is a folder; give the JSON Lines file to write")
     _check_model(args.model)
     # predict_inputs builds the Landmarker once the inputs check out (a bad input is refused at once), also
     # with workers, so a bad --model fails before the worker processes start
-    options = {"model": args.model, "detector": args.detector, "backend": args.backend, "flip": args.flip,
-               "threads": args.threads, "min_trust": _min_trust_arg(args), "min_face": _min_face_arg(args)}
+    options = _landmarker_options(args, flip=args.flip, min_face=args.min_face, min_trust=args.min_trust)
     draw_dir = args.out if args.draw else None
     json_path = args.json
     if json_path is None and not args.draw and args.parquet is None:
@@ -286,22 +306,22 @@ def _cmd_predict(args) -> int:
     print(f"{summary.images} images, {summary.faces} faces, {len(summary.failed)} failed"
           + (f"; {summary.skipped_existing} already in {args.json}" if args.resume else "")
           + (f"; shard {args.shard}: {summary.other_shards} inputs left to other shards" if shard else "")
-          + (f"; drawings in {draw_dir}/" if draw_dir else "") + (f"; points in {args.json}" if args.json else "")
+          + (f"; drawings in {os.path.join(draw_dir, '')}" if draw_dir else "") + (f"; points in {args.json}" if args.json else "")
           + (f"; records in {args.parquet}" if args.parquet else ""),
           file=sys.stderr)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def _min_face_arg(args) -> float | None:
-    if args.min_face is not None and not 8 <= args.min_face <= 100_000:
-        raise UsageError(f"--min-face must be from 8 to 100000 pixels, got {args.min_face:g}")
-    return args.min_face
+def _landmarker_options(args, **more):
+    """The LandmarkerOptions of a verb's flags (--model, --detector, --backend, --threads, --min-trust and
+    `more`), validated once: an option out of range is a usage error naming its flag."""
+    from facemark.options import LandmarkerOptions, OptionError
 
-
-def _min_trust_arg(args) -> float | None:
-    if args.min_trust is not None and not 0.0 <= args.min_trust <= 1.0:
-        raise UsageError(f"--min-trust must be from 0 to 1, got {args.min_trust:g}")
-    return args.min_trust
+    try:
+        return LandmarkerOptions(model=args.model, detector=args.detector, backend=args.backend,
+                                 threads=args.threads, **more)
+    except OptionError as e:
+        raise UsageError(e.for_flag()) from None
 
 
 def _cmd_chips(args) -> int:
@@ -313,17 +333,16 @@ def _cmd_chips(args) -> int:
         raise UsageError(f"--size must be from 8 to 4096 pixels, got {args.size}")
     if not 0 <= args.margin <= 10:
         raise UsageError(f"--margin must be from 0 to 10, got {args.margin:g}")
-    min_trust = _min_trust_arg(args)
+    # --min-trust here leaves chips out after the Landmarker's own floor (counted as dropped in the summary)
+    min_trust = _landmarker_options(args, min_trust=args.min_trust).min_trust
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out}: is a file; the chips need a folder")
+    _check_out_folder(args.out, "the chips need a folder")
     _check_model(args.model)
     check_writable_folder(out)  # before the model loads: one error, not one per image
     from facemark.cli.chips import write_chips
 
-    summary = write_chips(args.inputs, out, model=args.model, detector=args.detector, backend=args.backend,
-                          threads=args.threads, size=args.size, template=args.template, margin=args.margin,
-                          min_trust=min_trust, progress=not args.quiet)
+    summary = write_chips(args.inputs, out, _landmarker_options(args), size=args.size, template=args.template,
+                          margin=args.margin, min_trust=min_trust, progress=not args.quiet)
     for problem in summary.failed:
         print(f"facemark chips: {problem}", file=sys.stderr)
     print(summary.summary_line(), file=sys.stderr)
@@ -368,12 +387,12 @@ def _cmd_video(args) -> int:
         out = f"{Path(args.input).stem}_landmarks.mp4"
     _check_model(args.model)
     if args.plot and not _installed("matplotlib"):
-        raise ImportError("--plot draws with matplotlib, which this install lacks: pip install 'facemark[plot]'")
+        raise ImportError(f"--plot draws with matplotlib, which this install lacks: {install_hint('plot')}")
     check_video_outputs(args.input, out, args.json, args.plot)  # the arguments and the input first, then the model
     check_video_input(args.input)
     from facemark.landmarker import Landmarker
 
-    landmarker = Landmarker(args.model, detector=args.detector, threads=args.threads, backend=args.backend)
+    landmarker = Landmarker.from_options(_landmarker_options(args))
     summary = run_video(landmarker, args.input, out, json_path=args.json, smooth=not args.no_smooth,
                         detect_every=args.detect_every, progress=not args.quiet, plot_path=args.plot)
     if args.quiet:  # run_video prints its notices only along with the progress bar
@@ -403,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS", help=RAY_HELP)
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="label only shard I of N (0 <= I < N; by a hash of each image's relative path)")
+    p.add_argument("--layout", default=None, metavar="FILE_OR_NAME",
+                   help="write this layout (a layout file, docs/layouts.md) through its from_mediapipe table (dlib: "
+                        "from_ibug68) instead of the teacher's own")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_label)
 
@@ -411,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="clean label file to write")
     p.add_argument("--report", help="Markdown report to write (a contact-sheet PNG is written beside it)")
     p.add_argument("--images", help="images folder, for the contact sheet (default: the label file's folder)")
+    p.add_argument("--layout", default=None, metavar="FILE",
+                   help="the layout file of labels in a layout of your own (docs/layouts.md)")
     p.add_argument("--outlier-threshold", type=float, default=None,
                    help="robust z-score above which a shape is a statistical outlier (default 6)")
     p.set_defaults(run=_cmd_clean)
@@ -422,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="crop size S (default 160)")
     p.add_argument("--margin", type=float, default=None, help="square side / face box side (default 1.25)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of identities held out")
+    p.add_argument("--layout", default=None, metavar="FILE_OR_NAME",
+                   help="the cache's layout (docs/layouts.md): .pts files of its point count, or labels it says how "
+                        "to convert (from_ibug68: every 68-point .pts set); its margin frames the crops")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_cache)
 
@@ -492,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write each image with its points drawn into --out, as DIR/SUBFOLDERS/NAME_landmarks.png "
                         "(the inputs' paths below the folder they share)")
     p.add_argument("--out", help="folder for drawings")
-    p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    p.add_argument("--threads", type=int, default=1, help=PREDICT_THREADS_HELP)
     p.add_argument("--shard", metavar="I/N", default=None,
                    help="only the inputs in shard I of N (0 <= I < N; by a hash of each image's path as listed)")
     p.add_argument("--workers", type=int, default=None,
@@ -558,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_video)
+    add_web_parser(sub)  # `facemark web`: facemark.web.cli
     for verb_parser in sub.choices.values():  # every verb's help shows its options' defaults
         verb_parser.formatter_class = _HelpFormatter
     return parser
@@ -577,6 +605,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ImageError, AnnotationError, ValueError, RuntimeError, OSError, ImportError) as e:
         print(f"facemark {args.verb}: error: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print(f"facemark {args.verb}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # its message, if any, says what was kept
+        print(f"facemark {args.verb}: interrupted" + (f"; {e}" if str(e) else ""), file=sys.stderr)
         return 130

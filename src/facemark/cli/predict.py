@@ -24,21 +24,25 @@ naming `facemark video`, which reads every frame.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import multiprocessing
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from facemark.images import ImageError, file_head, image_frames, image_size, iter_image_files, load_image
+from facemark.images import ImageError, ImageReader, image_size, iter_image_files, sniff
 from facemark.cli.outputs import check_writable_file, check_writable_folder
 from facemark.cli.sharding import in_shard
+from facemark.options import LandmarkerOptions
 
 
 @dataclass
@@ -54,25 +58,29 @@ class PredictSummary:
 # Suffixes of video files, for a helpful error when one is given to `predict` (a folder walk never lists them)
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg",
                               ".3gp", ".ts", ".mts", ".m2ts", ".ogv"})
-# ISO-BMFF brands of still images (HEIC, AVIF): an 'ftyp' file with another brand is an MP4/MOV video
-_STILL_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 
 
 def predict_record(landmarker, path: Path) -> tuple[dict, list, str | None]:
     """(JSON record, faces, notice or None) for one image; errors go into the record, the notice says when
-    only the first of several pictures was read.
+    only the first of several pictures was read."""
+    record, faces, notice, _ = _predicted(landmarker, path)
+    return record, faces, notice
 
-    The Landmarker reads the file itself (a huge image is never decoded whole)."""
+
+def _predicted(landmarker, path: Path) -> tuple[dict, list, str | None, ImageReader | None]:
+    """predict_record, and the image's reader (None when unreadable): the file is opened once, its header read
+    once, its pixels decoded once (a huge image: never whole), and a drawing reuses that decode."""
     record = {"image": str(path), "width": None, "height": None, "faces": [], "error": None}
     try:
-        record["width"], record["height"] = image_size(path)
-        fmt, pictures = image_frames(path)
-        faces = landmarker.detect(path)
+        reader = ImageReader(path)
+        record["width"], record["height"] = reader.size
+        faces = landmarker.detect(reader)
     except ImageError as e:
         record.update(width=None, height=None, error=_video_instead(path) or str(e))
-        return record, [], None
+        return record, [], None, None
     record["faces"] = [f.to_dict() for f in faces]
-    return record, faces, None if pictures == 1 else _first_frame_only(path, fmt, pictures)
+    pictures = reader.pictures
+    return record, faces, None if pictures == 1 else _first_frame_only(path, reader.format, pictures), reader
 
 
 # Pillow's formats that hold animations (`facemark video` reads them), and how they are called
@@ -91,16 +99,11 @@ def _first_frame_only(path: Path, fmt: str, pictures: int) -> str:
 
 def _video_instead(path: Path) -> str | None:
     """The error for a video file given as an image (it says so and names the command for videos), else None."""
-    head = file_head(str(path), 16)
-    if isinstance(head, str):  # unreadable: the image error says why
+    found = sniff(str(path))
+    if found.kind == "unreadable":  # the image error says why
         return None
-    if head[4:8] == b"ftyp":
-        kind = None if head[8:12] in _STILL_IMAGE_BRANDS else "an MP4/MOV video"
-    elif head.startswith(b"\x1a\x45\xdf\xa3"):
-        kind = "a Matroska/WebM video"
-    elif head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        kind = "an AVI video"
-    else:
+    kind = {"mp4": "an MP4/MOV video", "matroska": "a Matroska/WebM video", "avi": "an AVI video"}.get(found.kind)
+    if kind is None and found.kind != "heif":
         kind = "a video" if path.suffix.lower() in VIDEO_EXTENSIONS else None
     if kind is None:
         return None
@@ -154,25 +157,40 @@ def _input_root(item) -> str:
 class _LazyLandmarker:
     """A Landmarker built from its options on first use, so a batch of unreadable files never loads a model."""
 
-    def __init__(self, options: dict):
+    def __init__(self, options: LandmarkerOptions):
         self._options, self._landmarker = options, None
 
     def __getattr__(self, name):
         if self._landmarker is None:
             from facemark.landmarker import Landmarker
 
-            self._landmarker = Landmarker(**self._options)
+            self._landmarker = Landmarker.from_options(self._options)
         return getattr(self._landmarker, name)
 
 
 _worker = None  # the Landmarker of a predict worker process
 
 
-def _init_worker(options: dict) -> None:
+@contextlib.contextmanager
+def workers_ignore_ctrl_c():
+    """Processes started inside ignore Ctrl-C (SIGINT: an ignored signal stays ignored through their exec, and
+    Python then installs no KeyboardInterrupt of its own): the parent alone handles it and stops them, so no
+    worker prints a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _init_worker(options: LandmarkerOptions) -> None:
     global _worker
     from facemark.landmarker import Landmarker
 
-    _worker = Landmarker(**options, threads=1)  # one process per core scales better than threads in one
+    _worker = Landmarker.from_options(options.replace(threads=1))  # one process per core beats threads in one
 
 
 def _predict_in_worker(item: tuple[str, str | None]) -> tuple[dict, int, str | None, str | None]:
@@ -183,11 +201,11 @@ def _predict_in_worker(item: tuple[str, str | None]) -> tuple[dict, int, str | N
 def _predict_and_draw(landmarker, path: Path, drawing: Path | None) -> tuple[dict, int, str | None, str | None]:
     """(JSON record, number of faces, why the drawing failed or None, notice or None); the drawing, if asked
     for, is written here (where the image is). A drawing that fails never takes the record's points with it."""
-    record, faces, notice = predict_record(landmarker, path)
+    record, faces, notice, reader = _predicted(landmarker, path)
     if drawing is None or record["error"]:
         return record, len(faces), None, notice
     try:
-        _draw(load_image(path), faces, landmarker.scheme, drawing)
+        _draw(reader.array(), faces, landmarker.scheme, drawing)
     except (ImageError, OSError, ValueError) as e:
         why = f"cannot write the drawing of {path} to {drawing}: {' '.join(str(e).split())}"
         return record, len(faces), why, notice
@@ -257,8 +275,7 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
                    workers: int = 1) -> PredictSummary:
     """Predict every image named by `inputs` (files, folders, globs; see `iter_image_files`), streaming.
 
-    landmarker: a Landmarker, or the dict of Landmarker keyword arguments (model, detector, backend, flip,
-    threads) to build one from once the inputs check out (so a bad input is refused at once, and a batch with
+    landmarker: a Landmarker, or the LandmarkerOptions to build one from once the inputs check out (so a bad input is refused at once, and a batch with
     nothing readable in it never loads a model); needed with workers > 1, where each worker process builds
     its own (with one thread).
 
@@ -292,9 +309,9 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
     peek = list(itertools.islice(files, 1))
     files = itertools.chain(peek, files)
     head = [Path(item) for item in missing] + head  # load_image records "no such file" for them
-    options = landmarker if isinstance(landmarker, dict) else None
+    options = landmarker if isinstance(landmarker, LandmarkerOptions) else None
     if options is None and workers > 1:
-        raise ValueError("with workers > 1, pass the Landmarker options (a dict), not a Landmarker")
+        raise ValueError("with workers > 1, pass the LandmarkerOptions, not a Landmarker")
     if options is not None:
         landmarker = _LazyLandmarker(options)
         if not peek and not any(_readable(path) for path in head):
@@ -313,6 +330,9 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         if resume:
             repair_tail(json_path)
+        elif earlier := len(predicted_images(json_path)):
+            summary.notices.append(f"{json_path} held {earlier} records of an earlier run, replaced by this one's "
+                                   "(after an interrupted run, --resume continues it instead)")
         out = open(json_path, "a" if resume else "w", encoding="utf-8")
     if draw_dir is not None:
         Path(draw_dir).mkdir(parents=True, exist_ok=True)
@@ -334,16 +354,19 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
     pool = None
     if workers > 1:
         landmarker = None  # built above only to check the options; each worker builds its own
-        worker_options = {k: v for k, v in options.items() if k != "threads"}  # one thread per worker
-        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (worker_options,))
+        with workers_ignore_ctrl_c():
+            pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (options,))
         # a small chunk keeps memory flat and the order cheap to restore; imap yields in input order
         results = pool.imap(_predict_in_worker,
                             ((str(p), None if d is None else str(d)) for p, d in todo()), chunksize=2)
     else:
         results = (_predict_and_draw(landmarker, path, drawing) for path, drawing in todo())
+    show_bar = progress and len(head) >= 2
+    # the bar's total: a second, names-only pass over the inputs (nothing is held, as in the first)
+    total = sum(1 for path in itertools.chain(map(Path, missing), iter_image_files(present))
+                if (shard is None or in_shard(str(path), *shard)) and str(path) not in done) if show_bar else None
     try:
-        # a running count: the total is not known without listing everything first
-        with tqdm(desc="predict", unit="img", disable=not progress or len(head) < 2) as bar:
+        with tqdm(desc="predict", unit="img", total=total, disable=not show_bar) as bar:
             for record, n_faces, draw_error, notice in results:
                 summary.images += 1
                 summary.faces += n_faces
@@ -357,6 +380,12 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
                     out.write(json.dumps(record) + "\n")
                     out.flush()
                 bar.update(1)
+    except KeyboardInterrupt:
+        if out is None or out is sys.stdout:
+            raise
+        # what was written stays: whole records (each flushed as it came), which --resume continues from
+        raise KeyboardInterrupt(f"{json_path} holds the records of the {len(done) + summary.images} images done; "
+                                "the same command with --resume continues") from None
     finally:
         if pool is not None:
             pool.terminate()

@@ -11,10 +11,13 @@ same frame count, size and frame rate. One JSON line per frame:
 (pixels, pixel-centre convention; `time` in seconds from the container's timestamps; `track` stays with a face
 while it is followed. `eye_openness`: eye aspect ratio of the image-left and image-right eye, `mouth_openness`:
 inner-lip gap over mouth width (facemark.geometry.openness); `pose`: degrees, facemark.geometry.pose with its default camera,
-null when no pose fits; all from the frame's drawn (smoothed) points.) `plot_path` writes a PNG of the eye and
+null when no pose fits; all from the frame's drawn (smoothed) points. `blink`, only on the frame a face's eyes
+are open again after a blink: {"start": first frame, "end": last frame} of the run of frames whose mean eye
+openness was under 0.65 × the median of that track's last 300 frames; facemark.geometry.openness.BlinkDetector.)
+`plot_path` writes a PNG of the eye and
 mouth openness of each track over time, with the blink threshold. Outputs are written under temporary names
 beside the targets and renamed when complete, so an error or an interrupt never leaves a partial file under the
-name asked for.
+name asked for; an interrupt (Ctrl-C) keeps the JSON Lines of the frames done as NAME.incomplete.jsonl.
 
 - Rotated videos (phones store portrait video as landscape pixels plus a display rotation): frames are turned
   upright as a player shows them, so points, the JSON and the output video (written upright, without a
@@ -267,6 +270,11 @@ def _has_libx264(ffmpeg: str) -> bool:
     return done.returncode == 0 and any(line.split()[1:2] == ["libx264"] for line in done.stdout.splitlines())
 
 
+def incomplete_name(path: Path) -> Path:
+    """Where an interrupted run leaves the JSON Lines it wrote: clip.jsonl -> clip.incomplete.jsonl."""
+    return path.with_name(f"{path.stem}.incomplete{path.suffix}")
+
+
 def _temporary(path: Path) -> Path:
     """A hidden name beside `path`, with its suffix (OpenCV picks the container from it)."""
     return path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
@@ -293,6 +301,21 @@ def _face_record(face: TrackedFace, size: tuple[int, int] | None) -> dict:
     except PoseError:
         record["pose"] = None
     return record
+
+
+def _add_blinks(record: dict, detectors: dict) -> None:
+    """A face's record gets `"blink": {"start": first, "end": last}` (frame numbers, inclusive) on the frame its
+    eyes are open again after a blink (facemark.geometry.openness.BlinkDetector, one per track)."""
+    from facemark.geometry.openness import BlinkDetector
+
+    for face in record["faces"]:
+        if "eye_openness" not in face:
+            continue
+        values = [v for v in face["eye_openness"] if v is not None]
+        detector = detectors.setdefault(face["track"], BlinkDetector())
+        blink = detector.update(record["frame"], float(np.mean(values)) if values else math.nan)
+        if blink is not None:
+            face["blink"] = {"start": blink[0], "end": blink[1]}
 
 
 def _rounded(v: float) -> float | None:
@@ -391,6 +414,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
     video_error: str | None = None  # why the drawn video was dropped; the points are still written
     undrawn: list[str] = []  # frames whose points could not be drawn (written without them)
     written = 0  # frames in the drawn video: those decoded, and a stand-in for each that could not be
+    in_json = 0  # frames in the JSON Lines so far
 
     def write_stand_ins(count: int, rgb: np.ndarray | None) -> None:
         """In the drawn video, frames that could not be decoded as a player shows them: the frame before (the
@@ -439,6 +463,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         track_ids: set[int] = set()
         bar = tqdm(total=reader.stated_frames or None, desc="video", unit="frame", disable=not progress)
         timeline_of_measures: list[dict] = []  # the frames' records, for the plot
+        blink_detectors: dict = {}  # track -> BlinkDetector
         last_number, last_rgb = None, None
         with bar:
             while frame is not None:
@@ -455,10 +480,12 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                 summary.frames_with_faces += bool(faces)
                 track_ids.update(f.track for f in faces)
                 record = _frame_record(frame.number, frame.time, faces, (width, height))
+                _add_blinks(record, blink_detectors)
                 if plot_path is not None:
                     timeline_of_measures.append(record)
                 if json_out is not None:  # the points first: nothing about the drawing may lose them
                     json_out.write(json.dumps(record) + "\n")
+                    in_json += 1
                 if writer is not None:
                     try:
                         draw_faces(frame.bgr, faces, landmarker.scheme)
@@ -542,6 +569,17 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         if target is not None:
             os.replace(video_tmp, target)
             video_tmp = None
+    except KeyboardInterrupt:
+        if json_tmp is None or json_out is None:
+            raise
+        # Ctrl-C: the frames done are kept, under a name that says they are not all (the drawn video is not)
+        json_out.close()
+        json_out = None
+        kept = incomplete_name(json_target)
+        os.replace(json_tmp, kept)
+        json_tmp = None
+        raise KeyboardInterrupt(f"the points of the first {in_json} frames are in {kept} (incomplete: the video "
+                                "was not read to its end); no other output was written") from None
     finally:
         reader.close()
         if writer is not None:

@@ -5,8 +5,12 @@ in image pixels with the pixel-centre convention (the centre of the top-left pix
 Detectors live one per module or folder (`blazeface/`, `mtcnn/`, `yunet/`, `mediapipe_detector.py`) and are
 created by name:
 
-    detector = create_detector("blazeface", min_face=20)
-    for d in detector.detect(rgb): ...
+    detector = create_detector("blazeface")
+    for d in detector.detect(rgb, Look(min_face=20)): ...
+
+What the pipeline needs from a detector is declared on `FaceDetector` (`LANDMARK_BOX`, `TAKES_MIN_FACE`,
+`fixed_min_face`, `LONG_ASPECT`); what to look for in one image is a `Look` passed to `detect`, computed by the
+pure size policy (facemark.pipeline.size_policy). Nothing is written onto a detector per call.
 """
 
 from __future__ import annotations
@@ -31,17 +35,48 @@ class Detection:
     tiled: bool = False
 
 
+@dataclass(frozen=True)
+class Look:
+    """What a detector is asked to look for in one image, in the pixels of the image it is given.
+
+    min_face: the smallest face to find (the longer side of the box around its landmarks); None: the detector's
+        whole-image look alone (it finds faces down to about a tenth of the image's look side).
+    Detectors that do not take a min_face (`FaceDetector.TAKES_MIN_FACE` False) ignore the Look.
+    """
+
+    min_face: float | None = None
+
+
 class FaceDetector(ABC):
-    """Base class of all face detectors."""
+    """Base class of all face detectors: what the pipeline needs from one is declared here.
+
+    - `LANDMARK_BOX`: the detector's calibration, how its box relates to the box around a face's landmarks.
+    - `TAKES_MIN_FACE`: `detect` honours `Look.min_face` (tiles or finer levels planned for it).
+    - `fixed_min_face`: the smallest face a cascade with a fixed pyramid finds, in its own pixels (MTCNN), or
+      None; the pipeline scales the detector's copy so the face asked for becomes that size.
+    - `look`: what `detect` looks for when it is given no `Look` (set at construction).
+    - `LONG_ASPECT`: an image whose longer side exceeds this many times its shorter side is looked at along its
+      length as squares of its shorter side (None: always whole).
+    """
 
     # How this detector's box relates to the tight box around a face's landmarks (what the landmark network
     # is framed on): (centre shift x, centre shift y) in units of the box's width/height, then (width,
     # height) ratios. Each detector measures its own; identity here.
     LANDMARK_BOX = (0.0, 0.0, 1.0, 1.0)
+    TAKES_MIN_FACE = False
+    LONG_ASPECT: float | None = None
+    look = Look()  # what `detect` looks for when given no Look (detectors taking a min_face set it at construction)
+
+    @property
+    def fixed_min_face(self) -> float | None:
+        """The smallest face found, in pixels of the image the detector is given, when it is fixed at construction
+        (a cascade's pyramid); None when a `Look` sets it or the detector has none."""
+        return None
 
     @abstractmethod
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in an RGB uint8 H×W×3 image, sorted by score descending ([] when there are none)."""
+    def detect(self, image: np.ndarray, look: Look | None = None) -> list[Detection]:
+        """Faces in an RGB uint8 H×W×3 image, sorted by score descending ([] when there are none). look: what to
+        look for (None: the detector's own settings from its construction)."""
 
     def landmark_box(self, box) -> tuple[float, float, float, float]:
         """A detection box turned into an estimate of the box around the face's landmarks."""
@@ -51,12 +86,12 @@ class FaceDetector(ABC):
         cx, cy = (x0 + x1) / 2 + dx * w, (y0 + y1) / 2 + dy * h
         return cx - sw * w / 2, cy - sh * h / 2, cx + sw * w / 2, cy + sh * h / 2
 
-    def detect_padded(self, image: np.ndarray, pad: int) -> list[Detection]:
+    def detect_padded(self, image: np.ndarray, pad: int, look: Look | None = None) -> list[Detection]:
         """`detect` on `image` inside a black border `pad` pixels wide (a face cut by the image's edge is then a
         whole window); results in the padded image's pixels (pixel (x, y) of `image` is (x + pad, y + pad)).
         Detectors that can treat the border as virtual (BlazeFace: its windows may leave the image) override
         this to skip building the padded copy."""
-        return self.detect(pad_image(image, pad))
+        return self.detect(pad_image(image, pad), look)
 
     def close(self) -> None:
         """Free what the detector holds (a native graph, say); the detector is unusable afterwards."""
@@ -115,15 +150,20 @@ DETECTORS = {
 DEFAULT_DETECTOR = next(iter(DETECTORS))
 
 
-def create_detector(name: str, *, threads: int | None = None, **kwargs) -> FaceDetector:
+def create_detector(name: str, *, threads: int | None = None, whole_image: bool = False, **kwargs) -> FaceDetector:
     """A detector by name (see DETECTORS: "blazeface", "blazeface-full", "blazeface-short", "mtcnn",
     "mediapipe", "yunet"); keyword arguments go to its constructor, over the name's own defaults. `threads`
     goes to detectors that run their own thread pool (BlazeFace's, MTCNN's and YuNet's onnxruntime sessions)
-    and is ignored by the others (MediaPipe chooses its own). Raises ValueError for an unknown name."""
+    and is ignored by the others (MediaPipe chooses its own). `whole_image`: the caller sizes the image itself
+    (the Landmarker's size policy), so a detector that would shrink large images first (`max_side`) does not.
+    Raises ValueError for an unknown name."""
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r}; known: {', '.join(DETECTORS)}")
     module, cls, defaults = DETECTORS[name]
     detector_class = getattr(importlib.import_module(module), cls)
-    if threads is not None and "threads" in inspect.signature(detector_class).parameters:
+    accepted = inspect.signature(detector_class).parameters
+    if threads is not None and "threads" in accepted:
         kwargs = {"threads": threads, **kwargs}
+    if whole_image and "max_side" in accepted:
+        kwargs = {"max_side": None, **kwargs}
     return detector_class(**{**defaults, **kwargs})

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facemark.detection.core import Detection, FaceDetector, check_image
-from facemark.labels.teachers import import_mediapipe
+from facemark.detection.core import Detection, FaceDetector, Look, check_image
+from facemark.extras import import_mediapipe
 
 class MediaPipeDetector(FaceDetector):
     """BlazeFace via `mp.solutions.face_detection`.
@@ -31,7 +31,8 @@ class MediaPipeDetector(FaceDetector):
         self._detector = mp.solutions.face_detection.FaceDetection(
             model_selection=1 if full_range else 0, min_detection_confidence=min_detection_confidence)
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, look: Look | None = None) -> list[Detection]:
+        """As FaceDetector.detect; the Look is not used (MediaPipe's graph chooses its own scale)."""
         if self._detector is None:
             raise RuntimeError("this MediaPipeDetector was closed")
         rgb = check_image(image)

@@ -77,6 +77,27 @@ def template_points(template: str = "arcface", size: int = 112, margin: float = 
     return points
 
 
+# the nose tip and mouth corners (image-left, image-right) in the sources a layout file can name
+_FIVE_SOURCE_POINTS = {"ibug68": (30, 48, 54), "mediapipe": (4, 61, 291)}
+
+
+def _five_from_sources(p: np.ndarray, scheme: Scheme) -> np.ndarray:
+    """The five points of a layout of your own: its eye regions' centres, and the points its layout file says
+    are iBUG-68's (or Face Mesh's) nose tip and mouth corners."""
+    names = scheme.region_names
+    for source, wanted in _FIVE_SOURCE_POINTS.items():
+        table = scheme.source(source) or ()
+        found = [next((i for i, idx in enumerate(table) if idx == (w,)), None) for w in wanted]
+        if "left_eye" in names and "right_eye" in names and None not in found:
+            s = scheme.region_slice
+            five = np.stack([p[s("left_eye")].mean(axis=0), p[s("right_eye")].mean(axis=0), *p[found]])
+            if not np.isfinite(five).all():
+                raise ChipError("aligned chips need finite eye, nose and mouth points")
+            return five
+    raise ChipError(f"aligned chips need eye regions and the nose tip and mouth corners; layout {scheme.name} "
+                    f"does not say which of its points they are (from_ibug68 [30], [48], [54] in its layout file)")
+
+
 def five_points(points: np.ndarray, scheme: Scheme | str) -> np.ndarray:
     """The (5, 2) standard points of a face88 or ibug68 shape: eye centres (image-left, image-right), nose tip,
     mouth corners (image-left, image-right). Offsets inside each region follow the layout's order
@@ -91,7 +112,7 @@ def five_points(points: np.ndarray, scheme: Scheme | str) -> np.ndarray:
     elif scheme.name == "ibug68":
         nose_tip = s("nose").start + 3  # 27-30 ridge, 30 the tip
     else:
-        raise ChipError(f"aligned chips need face88 or ibug68 points, not {scheme.name}")
+        return _five_from_sources(p, scheme)
     mouth = s("mouth").start
     five = np.stack([p[s("left_eye")].mean(axis=0), p[s("right_eye")].mean(axis=0), p[nose_tip],
                      p[mouth], p[mouth + 6]])

@@ -108,3 +108,33 @@ def find_blinks(openness: np.ndarray, threshold: float | None = None) -> list[tu
     if start is not None:
         blinks.append((start, len(closed) - 1))
     return blinks
+
+
+class BlinkDetector:
+    """Blinks of one face as its frames arrive: a run of frames whose openness (mean of both eyes) is under
+    `share` × the median of the face's last `window` values. `update` returns the blink (first, last frame,
+    inclusive) on the first frame whose eyes are open again, else None; frames without a value (NaN) end a run
+    without reporting it, as `find_blinks` does not count them either. On a whole clip it finds what
+    `find_blinks` finds once its median has settled (from a few frames on)."""
+
+    def __init__(self, share: float = BLINK_SHARE_OF_MEDIAN, window: int = 300):
+        self.share, self.window = float(share), int(window)
+        self._values: list[float] = []
+        self._start: int | None = None
+        self._last: int | None = None
+
+    def update(self, frame: int, openness: float) -> tuple[int, int] | None:
+        v = float(openness)
+        if not np.isfinite(v):
+            self._start = self._last = None
+            return None
+        self._values = (self._values + [v])[-self.window:]
+        closed = v < self.share * float(np.median(self._values))
+        if closed:
+            if self._start is None:
+                self._start = frame
+            self._last = frame
+            return None
+        blink = None if self._start is None else (self._start, self._last)
+        self._start = self._last = None
+        return blink

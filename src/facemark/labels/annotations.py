@@ -67,16 +67,19 @@ def read_pts(path: str | Path) -> np.ndarray:
     return np.asarray(points, dtype=np.float64)
 
 
-def read_pts_folder(folder: str | Path) -> Iterator[LabelRecord]:
+def read_pts_folder(folder: str | Path, layout=None) -> Iterator[LabelRecord]:
     """A folder of images with `.pts` files beside them (300-W style) as label records, sorted by name.
 
-    The scheme follows from the point count (68: ibug68, 88: face88); image names are relative to `folder`.
+    The scheme follows from the point count: `layout`'s (a Scheme, e.g. from facemark.layout_files) when it
+    has that many points, else 68: ibug68, 88: face88; image names are relative to `folder`.
     A `.pts` without an image beside it, or with an unknown point count, raises AnnotationError.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise AnnotationError(f"{folder} is not a folder")
     schemes = {get_scheme(name).num_points: name for name in ("ibug68", "face88")}
+    if layout is not None:
+        schemes[layout.num_points] = layout.name
     found = False
     for pts_path in sorted(folder.rglob("*.pts")):
         found = True
@@ -86,11 +89,34 @@ def read_pts_folder(folder: str | Path) -> Iterator[LabelRecord]:
             raise AnnotationError(f"{pts_path}: no image beside it")
         points = read_pts(pts_path)
         if len(points) not in schemes:
-            raise AnnotationError(f"{pts_path}: {len(points)} points fit no known scheme (68 or 88)")
+            known = " or ".join(str(k) for k in sorted(schemes))
+            raise AnnotationError(f"{pts_path}: {len(points)} points fit no known layout ({known}); give the "
+                                  f"layout file of {len(points)}-point labels with --layout")
         yield LabelRecord(image=image.relative_to(folder).as_posix(), scheme=schemes[len(points)],
                           points=points, source="pts")
     if not found:
         raise AnnotationError(f"{folder}: no .pts files")
+
+
+def as_layout(record: LabelRecord, layout) -> LabelRecord:
+    """`record` in `layout` (a Scheme): as it is when it already is, else converted through the layout's
+    `from_<scheme>` table (each point the mean of its source points, NaN where the source lacks it; the box
+    becomes the source points' box, the framing of a partial shape). Raises AnnotationError when the layout
+    does not say how its points follow from the record's scheme."""
+    if record.scheme == layout.name or record.points is None:
+        return record if record.points is not None else LabelRecord(**{**vars(record), "scheme": layout.name})
+    if layout.source(record.scheme) is None:
+        raise AnnotationError(f"{record.image}: a {record.scheme} label, and layout {layout.name} does not say "
+                              f"how its points follow from {record.scheme} (add \"from_{record.scheme}\" to "
+                              f"the layout file)")
+    points = layout.from_source(record.scheme, record.points)
+    box = record.box
+    if not np.isfinite(points).all():
+        finite = record.points[np.isfinite(record.points).all(axis=1)]
+        box = tuple(float(v) for v in (*finite.min(axis=0), *finite.max(axis=0))) if len(finite) else None
+    return LabelRecord(image=record.image, scheme=layout.name, points=points, box=box,
+                       source=f"{record.source or record.scheme} as {layout.name}", error=record.error,
+                       width=record.width, height=record.height)
 
 
 def write_pts(path: str | Path, points: np.ndarray) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facemark.labels.annotations import LabelRecord, read_labels, read_pts_folder
+from facemark.labels.annotations import LabelRecord, as_layout, read_labels, read_pts_folder
 from facemark.images import ImageError, load_image
 from facemark.pipeline.crops import (DEFAULT_MARGIN, DEFAULT_SIZE, CropTransform, box_from_points, crop_image,
                                     square_crop_transform)
@@ -62,20 +62,28 @@ def context_transform(box: tuple[float, float, float, float], size: int, margin:
 
 
 def build_cache(labels: str | Path, images_dir: str | Path, out: str | Path, *, size: int | None = None,
-                margin: float | None = None, val_fraction: float = 0.1, progress: bool = True) -> dict:
+                margin: float | None = None, val_fraction: float = 0.1, progress: bool = True,
+                layout: Scheme | None = None) -> dict:
+    """`layout`: the cache's point layout; labels of another layout are converted to it through its
+    `from_<layout>` table (facemark.labels.annotations.as_layout), and its `margin` frames the crops unless
+    `margin` is given. None: the labels' own layout."""
     size = DEFAULT_SIZE if size is None else size
+    if margin is None and layout is not None and layout.margin is not None:
+        margin = layout.margin
     margin = DEFAULT_MARGIN if margin is None else margin
     if size < 16 or margin <= 0 or not 0 < val_fraction < 1:
         raise ValueError(f"need size >= 16, margin > 0 and 0 < val fraction < 1 (got {size}, {margin}, {val_fraction})")
     images_dir, out = Path(images_dir), Path(out)
-    source = read_pts_folder(labels) if Path(labels).is_dir() else read_labels(labels)
+    source = read_pts_folder(labels, layout) if Path(labels).is_dir() else read_labels(labels)
+    if layout is not None:
+        source = (as_layout(r, layout) for r in source)
     records = [r for r in source if framing_box(r) is not None]
     if not records:
         raise ValueError(f"{labels}: no usable labelled faces")
     schemes = {r.scheme for r in records}
     if len(schemes) != 1:
         raise ValueError(f"{labels}: mixes schemes {sorted(schemes)}; a cache holds one")
-    scheme = get_scheme(schemes.pop())
+    scheme = layout if layout is not None else get_scheme(schemes.pop())
     context = context_size(size)
     out.mkdir(parents=True, exist_ok=True)
     crops = np.lib.format.open_memmap(out / "crops.npy.tmp", mode="w+", dtype=np.uint8,

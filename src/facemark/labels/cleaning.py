@@ -2,7 +2,8 @@
 
 Each rule is a plain function of one shape (or, for outliers, of the whole set). Geometric rules work in a
 frame taken from the face profile's two ends, not from the eyes, so that swapped eyes are still visible as
-swapped. Rules only use region names, so they work for any scheme that has the usual regions.
+swapped. Rules only use region names: a layout of your own gets every rule whose regions it has
+(RULE_REGIONS; without a face_profile the frame comes from the eyes), and the report names the rules left out.
 """
 
 from __future__ import annotations
@@ -30,6 +31,24 @@ RULES = {
     "shape_outlier": "after removing position, scale and rotation, the shape is far from all others",
 }
 
+# the regions each shape rule needs; "duplicate", "missing", "outside_image", "implausible_size" and
+# "shape_outlier" apply to any layout
+RULE_REGIONS = {
+    "eyes_swapped": ("face_profile", "left_eye", "right_eye"),
+    "eyes_overlap": ("face_profile", "left_eye", "right_eye"),
+    "mouth_above_nose": ("left_eye", "right_eye", "nose", "mouth"),
+    "profile_not_below_eyes": ("face_profile", "left_eye", "right_eye", "mouth"),
+    "contour_folded": ("face_profile",),
+}
+
+
+def rules_left_out(scheme: Scheme) -> dict[str, list[str]]:
+    """Rule -> the regions `scheme` lacks for it (only the rules it cannot apply)."""
+    have = set(scheme.region_names)
+    out = {rule: [r for r in need if r not in have] for rule, need in RULE_REGIONS.items()}
+    return {rule: missing for rule, missing in out.items() if missing}
+
+
 OUTSIDE_TOLERANCE = 0.10  # of the face size
 MIN_EYE_DISTANCE = 8.0  # px: below this the points carry no usable detail
 DEFAULT_OUTLIER_THRESHOLD = 6.0  # robust z-score of the Procrustes residual
@@ -40,9 +59,13 @@ def _centre(points: np.ndarray, scheme: Scheme, region: str) -> np.ndarray:
 
 
 def face_frame(points: np.ndarray, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors (right, down) of the face, from the profile's first point (image-left) to its last."""
-    profile = points[scheme.region_slice("face_profile")]
-    right = profile[-1] - profile[0]
+    """Unit vectors (right, down) of the face, from the profile's first point (image-left) to its last (a
+    layout without a profile: from the left eye's centre to the right eye's)."""
+    if "face_profile" in scheme.region_names:
+        profile = points[scheme.region_slice("face_profile")]
+        right = profile[-1] - profile[0]
+    else:
+        right = _centre(points, scheme, "right_eye") - _centre(points, scheme, "left_eye")
     norm = np.linalg.norm(right)
     right = right / norm if norm > 0 else np.array([1.0, 0.0])
     down = np.array([-right[1], right[0]])
@@ -86,21 +109,28 @@ def geometry_problems(points: np.ndarray, scheme: Scheme, width: int | None = No
     if iod < MIN_EYE_DISTANCE or (width and height and face_size > 3 * max(width, height)):
         problems.append("implausible_size")
 
+    left_out = rules_left_out(scheme)
+    if len(left_out) == len(RULE_REGIONS):
+        return problems
     right, down = face_frame(points, scheme)
+    if "mouth_above_nose" not in left_out:
+        nose, mouth = _centre(points, scheme, "nose") @ down, _centre(points, scheme, "mouth") @ down
+        if mouth <= nose:
+            problems.append("mouth_above_nose")
+    if "eyes_swapped" in left_out:
+        return problems
     left_eye = points[scheme.region_slice("left_eye")] @ right
     right_eye = points[scheme.region_slice("right_eye")] @ right
     if right_eye.mean() <= left_eye.mean():
         problems.append("eyes_swapped")
     elif left_eye.max() >= right_eye.min():
         problems.append("eyes_overlap")
-    nose, mouth = _centre(points, scheme, "nose") @ down, _centre(points, scheme, "mouth") @ down
-    if mouth <= nose:
-        problems.append("mouth_above_nose")
     profile = points[scheme.region_slice("face_profile")]
-    chin = profile[len(profile) // 2] @ down
-    eyes = (_centre(points, scheme, "left_eye") + _centre(points, scheme, "right_eye")) / 2 @ down
-    if chin <= max(eyes, mouth):
-        problems.append("profile_not_below_eyes")
+    if "profile_not_below_eyes" not in left_out:
+        chin = profile[len(profile) // 2] @ down
+        eyes = (_centre(points, scheme, "left_eye") + _centre(points, scheme, "right_eye")) / 2 @ down
+        if chin <= max(eyes, _centre(points, scheme, "mouth") @ down):
+            problems.append("profile_not_below_eyes")
     if polyline_folds(profile):
         problems.append("contour_folded")
     return problems
@@ -139,12 +169,15 @@ class CleanResult:
     counts: Counter = field(default_factory=Counter)  # per rule; a record breaking two rules counts twice
     total: int = 0
     report_path: Path | None = None
+    left_out: dict = field(default_factory=dict)  # rule -> regions its layout lacks (rules not applied)
 
     def summary_line(self) -> str:
         removed = len(self.rejected)
         share = 100.0 * removed / max(self.total, 1)
         rules = ", ".join(f"{k} {v}" for k, v in self.counts.most_common()) or "none"
         return (f"kept {len(self.kept)} of {self.total}, removed {removed} ({share:.2f}%): {rules}"
+                + (f"; not applied (the layout lacks their regions): {', '.join(self.left_out)}"
+                   if self.left_out else "")
                 + (f"; report {self.report_path}" if self.report_path else ""))
 
 
@@ -183,7 +216,10 @@ def clean_records(records: list[LabelRecord], *,
                 kept.append(record)
     order = {id(r): k for k, r in enumerate(records)}
     kept.sort(key=lambda r: order[id(r)])
-    return CleanResult(kept=kept, rejected=rejected, counts=counts, total=len(records))
+    left_out = {}
+    for name in by_scheme:
+        left_out.update(rules_left_out(get_scheme(name)))
+    return CleanResult(kept=kept, rejected=rejected, counts=counts, total=len(records), left_out=left_out)
 
 
 def clean_label_file(labels: str | Path, out: str | Path, *, report_path: str | Path | None = None,
@@ -220,6 +256,10 @@ def write_report(result: CleanResult, path: Path, images_dir: Path, *, bad_lines
     for rule, meaning in RULES.items():
         lines.append(f"| {rule} | {result.counts.get(rule, 0)} | {meaning} |")
     lines += ["", "A record breaking several rules is counted under each.", ""]
+    if result.left_out:
+        lines += ["Not applied, for the layout lacks the regions they need: "
+                  + "; ".join(f"{rule} (needs {', '.join(missing)})" for rule, missing in result.left_out.items()),
+                  ""]
     if bad_lines:
         lines += ["## Malformed lines", ""] + [f"- {p}" for p in bad_lines[:50]] + [""]
     sheet_path.unlink(missing_ok=True)  # never leave an earlier run's sheet beside this report

@@ -18,15 +18,16 @@ from tqdm import tqdm
 
 from facemark.labels.annotations import LabelRecord, ensure_line_end, labelled_images
 from facemark.images import ImageError, iter_image_files, load_image
+from facemark.cli.predict import workers_ignore_ctrl_c
 from facemark.cli.sharding import in_shard
 from facemark.labels.teachers import create_teacher
 
 _teacher = None  # one per worker process: the teacher's graph is not shareable between processes
 
 
-def _init_worker(teacher_name: str) -> None:
+def _init_worker(teacher_name: str, layout=None) -> None:
     global _teacher
-    _teacher = create_teacher(teacher_name)
+    _teacher = create_teacher(teacher_name, layout)
 
 
 def _label_one(job: tuple[str, str]) -> tuple[str, str]:
@@ -55,11 +56,13 @@ class LabelSummary:
 
 def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "mediapipe",
                  workers: int = 1, progress: bool = True,
-                 shard: tuple[int, int] | None = None) -> LabelSummary:
+                 shard: tuple[int, int] | None = None, layout=None) -> LabelSummary:
     """Label the images under `images_dir` into `out` (appending; images already in it are skipped).
 
     `shard=(i, n)` labels only the images whose name (path relative to `images_dir`) falls in shard i of n
-    (`facemark.cli.sharding.in_shard`), so n machines can split a folder without coordination."""
+    (`facemark.cli.sharding.in_shard`), so n machines can split a folder without coordination. `layout`: a
+    Scheme of your own that the teacher writes through its `from_mediapipe` (or, for dlib, `from_ibug68`) table."""
+    global _teacher
     images_dir, out = Path(images_dir), Path(out)
     if not images_dir.is_dir():
         raise ImageError(f"not a folder: {images_dir}")
@@ -82,18 +85,21 @@ def label_folder(images_dir: str | Path, out: str | Path, *, teacher: str = "med
             yield str(path), name
 
     total = sum(1 for _, name in names() if name not in done)  # a cheap first pass: names only
+    # the teacher before any output: one that cannot start (a missing extra) is one line, and no empty label
+    # file is left behind for a later run to "resume"
+    first_teacher = create_teacher(teacher, layout)
     out.parent.mkdir(parents=True, exist_ok=True)
     ensure_line_end(out)
     with out.open("a", encoding="utf-8") as fh, tqdm(total=max(total, 0), disable=not progress,
                                                      unit="img", desc="label") as bar:
         if workers <= 1:
-            _init_worker(teacher)
+            _teacher = first_teacher
             results = map(_label_one, jobs())
             pool = None
         else:
-            # a teacher that cannot start (a missing extra) fails here in one line, not in every worker forever
-            create_teacher(teacher).close()
-            pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (teacher,))
+            first_teacher.close()  # it started, so the workers' teachers will: none fails forever in a worker
+            with workers_ignore_ctrl_c():  # the parent alone answers Ctrl-C: no worker prints a traceback
+                pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (teacher, layout))
             results = pool.imap(_label_one, jobs(), chunksize=8)
         try:
             for line, outcome in results:

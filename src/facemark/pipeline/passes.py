@@ -29,15 +29,13 @@ Cropper = Callable[[CropTransform], np.ndarray]  # a crop transform (image pixel
 
 # A face's first batch is final when the square framed on its points is within these of the crop it was seen in:
 # the centre within FRAMING_SHIFT of the side, the side within FRAMING_SCALE (log ratio), the roll within
-# FRAMING_ROLL. On AFW's 337 faces (anchors34 NME): every face refined 3.93%, none 3.97%; these keep 46% of the
-# faces at one batch, 3.92% (0.04 / 0.06 / 8°: 24%, 3.93%; 0.08 / 0.1 / 12°: 70%, 3.94%); benchmarks/passes.py.
+# FRAMING_ROLL (benchmarks/results/passes.md)
 FRAMING_SHIFT = 0.06
 FRAMING_SCALE = 0.08
 FRAMING_ROLL = math.radians(10)
-# A one-batch face's disagreement (its two halves against their average) is about this much smaller than the
-# refining pass's (both halves against the points the crop was framed on): the median ratio on AFW is 1.80. It is
-# scaled up by it, so one trust scale (facemark.pipeline.trust) serves both: Spearman's rank correlation with the NME on
-# AFW 0.528 (0.487 unscaled; 0.535 with every face refined).
+# A one-batch face's disagreement (its two halves against their average) times this is comparable with a refining
+# pass's (both halves against the points the crop was framed on), so one trust scale serves both: the median ratio
+# on AFW (benchmarks/results/passes.md)
 ONE_BATCH_DISAGREEMENT = 1.8
 # ...and its trust at least this (a face the network is unsure of is framed again on its points)
 REFINE_BELOW_TRUST = 0.5

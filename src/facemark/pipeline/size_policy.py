@@ -1,34 +1,30 @@
-"""What the face detector sees: the image scaled (and, for BlazeFace, the smallest face it is asked for), so that
-the work costs what the photo needs.
+"""What the face detector sees: the image scaled, and what it looks for in it (a `Look`), so that the work costs
+what the photo needs and no face a person would call part of the photo is missed.
 
-By default (`min_face=None`) the detector takes **one look at the whole image**: the faces a person would call
-the subjects of a photo, at any size, in bounded time.
-
-- BlazeFace (the default detector) sees a copy whose look side (the longer side; the shorter one for a long image,
-  see below) is at most LOOK_SIDE pixels: its networks take 128- and 192-px inputs, so a larger copy only costs
-  resampling time. It finds faces down to about a tenth of the look side (`FACES_FOUND_BY_DEFAULT`).
-- A long image (the longer side over BlazeFace's LONG_IMAGE_ASPECT times the shorter: a panorama, a strip of
-  photos) is covered along its length by squares of its shorter side, so a face filling a tenth of the strip's
-  height is found wherever it is.
-- MTCNN (a fixed smallest face, `min_face_size`) sees the image scaled so a DEFAULT_MIN_FACE (40-px) face becomes
+By default (`min_face=None`):
+- BlazeFace (the default detector) sees a copy whose look side (the longer side; the shorter one for a long
+  image) is at most LOOK_SIDE pixels and looks at it whole: faces down to about a tenth of the look side.
+- Above TILED_LOOK_SIDE it also looks for a crowd: faces down to CROWD_FACE_SHARE of the look side, or
+  CROWD_FACE_PX where that is smaller (a 12-MP photo), in tiles, the copy kept large enough for them (MIN_FACE_IN_COPY). A near
+  face in front (a group selfie) does not stop the look (benchmarks/results/group_photos.md).
+- A long image (the longer side over the detector's LONG_ASPECT times the shorter: a panorama, a strip of
+  photos) is covered along its length by squares of its shorter side.
+- MTCNN (a fixed smallest face, `fixed_min_face`) sees the image scaled so a DEFAULT_MIN_FACE (40-px) face becomes
   its own smallest face: every pixel up to LARGE_IMAGE_SIDE.
+- An image thinner than MIN_IMAGE_SIDE is not searched.
 
-With `min_face` (pixels of the input image) smaller faces are looked for: BlazeFace adds tiled passes down to
-that size (time grows with the image's area over min_face²), MTCNN sees the image scaled for it. Images above
-LARGE_IMAGE_SIDE given as files are never decoded whole (facemark.pipeline.large_images); the detector's copy then holds at
-most HUGE_DETECT_PIXELS unless the default look needs more (a long image keeps its short side up to LOOK_SIDE).
+With `min_face` (pixels of the input image) BlazeFace adds tiles down to that size (time grows with the image's
+area over min_face²; the copy is never enlarged), MTCNN sees the image scaled for it. Images above
+LARGE_IMAGE_SIDE given as files are never decoded whole (facemark.pipeline.large_images).
 
-Default face sizes found, as the smallest face's side over the image's look side (held by
-tests/test_size_policy.py on the sample face pasted at known sizes; `FACES_FOUND_BY_DEFAULT`):
+Default face sizes found, held by tests/test_size_policy.py and tests/test_group_photos.py:
 
-| image | look side | smallest face found by default (BlazeFace) |
-|---|---|---|
-| 640×480 | 640 | ~64 px |
-| 1280×720 | 1280 | ~128 px |
-| 1920×1080 | 1920 | ~192 px |
-| 4032×3024 (12 MP) | 4032 | ~400 px |
-| 8000×1400 (panorama) | 1400 | ~140 px |
-| 20000×200 (strip) | 200 | ~20 px |
+| image | smallest face found by default (BlazeFace) |
+|---|---|
+| up to 1024 px (640×480) | ~1/10 of the longer side (~64 px) |
+| 1280×720, 1920×1080 | 1/30 of the longer side (43 px, 64 px) |
+| 3840×2160, 4032×3024 (12 MP) | 80 px |
+| 8000×1400 (panorama) | 1/30 of its shorter side (47 px) |
 """
 
 from __future__ import annotations
@@ -39,14 +35,16 @@ import cv2
 import numpy as np
 from PIL import Image
 
-# Files and PIL images with a longer side above this are never decoded whole (facemark.pipeline.large_images). Up to this
-# size (a 12-MP phone photo, 4032×3024) the image is decoded whole and everything runs on it.
-LARGE_IMAGE_SIDE = 4096
+from facemark.detection.core import FaceDetector, Look
+
+# Files and PIL images with a longer side above this are never decoded whole (facemark.pipeline.large_images); up to
+# it (a 24-MP phone photo, 6000×4000) the image is decoded whole and everything runs on it
+LARGE_IMAGE_SIDE = 6144
 # The detector's copy has a look side of at most this (BlazeFace, default look): 3.3× the full-range network's
-# 192-px input, so the network sees the same pixels; more only costs resampling time.
+# 192-px input; more only costs resampling time
 LOOK_SIDE = 640
-# Smallest face looked for by default by a detector with a fixed smallest face (MTCNN): 40 px, so it runs on
-# every pixel up to LARGE_IMAGE_SIDE (a 12-MP photo: ~0.6 s of detection on one core).
+# Smallest face looked for by default by a detector with a fixed smallest face (MTCNN): it then runs on every
+# pixel up to LARGE_IMAGE_SIDE
 DEFAULT_MIN_FACE = 40.0
 # The detector's copy never holds more pixels than this (a small min_face on a big photo would enlarge it)...
 MAX_DETECT_PIXELS = 50_000_000
@@ -55,14 +53,21 @@ MAX_DETECT_PIXELS = 50_000_000
 # a smaller min_face to look at every pixel, at the memory cost of a full decode).
 HUGE_DETECT_PIXELS = 640 * 640
 # Black border around the detector's copy, as a fraction of its shorter side: a face whose centre lies on the
-# image's edge is then still a whole face-sized window for the detector. 30 HELEN faces cut through their middle
-# by the left edge: found 21 without, 26 / 27 / 28 with 0.10 / 0.15 / 0.25 (tests/test_small_and_border_faces.py).
+# image's edge is then still a whole face-sized window for the detector (tests/test_small_and_border_faces.py)
 BORDER_PAD = 0.25
-# Above this longer side, BlazeFace's default look adds one level of tiles twice as fine as the whole image (unless
-# its short-range network finds a face filling a quarter of the image): group photos keep faces down to ~1/20 of
-# the longer side. Up to it, one whole-image pass (faces from ~1/10: 64 px in a 640-px photo); tiles there changed
-# the framing of 17 infant faces and lost 6 (benchmarks/passes.py).
+# Above this look side, the default look of a detector that takes a min_face also looks for the faces of a crowd
+# (CROWD_FACE_SHARE, CROWD_FACE_PX); up to it, one whole-image look (benchmarks/results/group_photos.md)
 TILED_LOOK_SIDE = 1024
+# ...down to this share of the look side (a twentieth, with room to spare)...
+CROWD_FACE_SHARE = 1 / 30
+# ...or down to this many pixels where that is smaller (a 12-MP group photo's faces of ~120 px)
+CROWD_FACE_PX = 80.0
+# A face looked for keeps at least this many pixels in the detector's copy (it is shrunk by a whole factor no
+# larger than that allows): smaller, it would be blurred away before a tile enlarges it
+MIN_FACE_IN_COPY = 24.0
+# Images whose shorter side is below this are not searched: too thin to hold a face with the context a detector
+# needs (a strip of noise a few pixels wide)
+MIN_IMAGE_SIDE = 32
 # The smallest face BlazeFace's default look finds, as a share of the look side (its 20-px smallest face at the
 # 192-px input: benchmarks/detector.py).
 FACES_FOUND_BY_DEFAULT = 0.1
@@ -75,42 +80,65 @@ def look_side(width: int, height: int, long_aspect: float | None) -> float:
     return float(shorter if long_aspect is not None and longer > long_aspect * shorter else longer)
 
 
-def detect_scale(detector, width: int, height: int, min_face: float | None, *, reduced: bool,
-                 own_min_face: float | None, owns_detector: bool) -> float:
-    """Image pixels per detector pixel (s ≥ 1 shrinks) for a width×height image, and, for a detector that tiles
-    (a `min_face` attribute, BlazeFace) created by the Landmarker (`owns_detector`), its `min_face` set in its own
-    pixels: the one asked for, or its own default (`own_min_face`, None: the default look). A tiling detector
-    given to the Landmarker with no min_face of its own gets the default look's scale too.
+def detector_look(detector: FaceDetector, width: int, height: int, min_face: float | None, *, reduced: bool,
+                  sized: bool) -> tuple[float, Look | None]:
+    """(s, look) for a width×height image: image pixels per detector pixel (s ≥ 1 shrinks), and what the detector
+    is to look for in its copy (a `Look` in the copy's pixels; None: the detector's own look from its
+    construction). A pure function of the detector's declared capabilities (facemark.detection.core.FaceDetector).
 
-    - A tiling detector without min_face: the look side (see `look_side`) shrunk to at most LOOK_SIDE by a whole
-      factor.
-    - A detector with a fixed smallest face (`min_face_size`, MTCNN): scaled so a min_face face (default
-      DEFAULT_MIN_FACE) becomes that size; on the reduced path (`reduced`) or for an image above
-      LARGE_IMAGE_SIDE without min_face, a copy of at most HUGE_DETECT_PIXELS (so an array and its file give
-      the same faces).
+    sized: the detector was made by the Landmarker, which then decides what it looks for; a detector given to
+    the Landmarker keeps its own look (its min_face, if set, is in pixels of the image).
+    - A detector that takes a min_face (BlazeFace), with no min_face asked for: one look at the whole image, the
+      look side (see `look_side`) shrunk to at most LOOK_SIDE by a whole factor; above TILED_LOOK_SIDE it also
+      looks for a crowd's faces (`crowd_face`), the copy then kept large enough to hold them.
+    - The same with a min_face: tiles down to that face, in a copy shrunk only as far as that face allows (never
+      enlarged: the tiles enlarge).
+    - A detector with a fixed smallest face (MTCNN): scaled so a min_face face (default DEFAULT_MIN_FACE)
+      becomes that size; on the reduced path (`reduced`) or for an image above LARGE_IMAGE_SIDE without
+      min_face, a copy of at most HUGE_DETECT_PIXELS (so an array and its file give the same faces).
     - Any copy holds at most MAX_DETECT_PIXELS."""
-    smallest = getattr(detector, "min_face_size", None)
-    tiles = hasattr(detector, "min_face") and not smallest
+    smallest = detector.fixed_min_face
+    tiles = detector.TAKES_MIN_FACE and not smallest
     area = float(width) * float(height)
     s = math.sqrt(area / MAX_DETECT_PIXELS)
-    # a detector given to the Landmarker keeps its settings; its min_face, if set, is in pixels of the image
-    default_look = tiles and min_face is None and (owns_detector or detector.min_face is None)
-    if default_look:
-        side = look_side(width, height, getattr(detector, "long_aspect", None))
-        if owns_detector:
-            detector.min_face = own_min_face
-            if hasattr(detector, "default_tiles"):
-                detector.default_tiles = max(width, height) > TILED_LOOK_SIDE
+    if tiles and min_face is None and (sized or detector.look.min_face is None):
+        side = look_side(width, height, detector.LONG_ASPECT)
         # a whole number: the copy's pixel grid then falls on the image's (shrinking by 2 averages 2×2 pixels)
-        return max(float(math.ceil(side / LOOK_SIDE - 1e-9)), s)
+        whole = max(float(math.ceil(side / LOOK_SIDE - 1e-9)), s)
+        # the reduced path looks at the whole image only: a crowd's small faces would need a full decode to crop
+        crowd = crowd_face(width, height, detector.LONG_ASPECT) if sized and not reduced else None
+        if crowd is None:
+            return whole, (Look() if sized else None)
+        s = max(min(whole, _whole_factor(crowd)), s, 1.0)
+        return s, Look(crowd / s)
+    if tiles and sized and min_face is not None:
+        s = max(s, _whole_factor(min_face), math.sqrt(area / HUGE_DETECT_PIXELS) if reduced else 1.0)
+        return s, Look(min_face / s)
     capped = reduced or (min_face is None and max(width, height) > LARGE_IMAGE_SIDE)
     if capped:
         s = max(s, math.sqrt(area / HUGE_DETECT_PIXELS))
     if smallest:
         s = max(s, (DEFAULT_MIN_FACE if min_face is None else min_face) / float(smallest))
-    if tiles and owns_detector:
-        detector.min_face = min_face / max(s, 1.0)
-    return s
+    return s, None
+
+
+def crowd_face(width: int, height: int, long_aspect: float | None) -> float | None:
+    """The smallest face the default look looks for, in image pixels: CROWD_FACE_SHARE of the look side or
+    CROWD_FACE_PX, the smaller; None up to TILED_LOOK_SIDE (the whole-image look alone)."""
+    side = look_side(width, height, long_aspect)
+    if side <= TILED_LOOK_SIDE:
+        return None
+    return min(side * CROWD_FACE_SHARE, CROWD_FACE_PX)
+
+
+def too_thin(width: int, height: int) -> bool:
+    """Whether an image is too thin to hold a face (its shorter side under MIN_IMAGE_SIDE): not searched."""
+    return min(width, height) < MIN_IMAGE_SIDE
+
+
+def _whole_factor(face: float) -> float:
+    """The largest whole shrinking factor (≥ 1) that keeps a `face`-pixel face MIN_FACE_IN_COPY pixels wide."""
+    return max(1.0, float(math.floor(face / MIN_FACE_IN_COPY + 1e-9)))
 
 
 def scaled_for_detector(rgb: np.ndarray, s: float) -> tuple[np.ndarray, float]:

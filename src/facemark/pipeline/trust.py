@@ -28,9 +28,7 @@ import numpy as np
 
 from facemark.layouts import Scheme
 
-# disagreement at which trust is 1/e: trust 0.5 at the 93rd percentile of the built-in face88's disagreement on
-# AFW as `Landmarker.detect` measures it (0.050-0.051 since the trust comes from the last refining pass, whose crop is
-# framed on the single first pass's points: 0.074; 0.058 and 0.08 for the separate trust pass of earlier models)
+# disagreement at which trust is 1/e (benchmarks/results/trust.md)
 TRUST_SCALE = 0.074
 # the eye-corner distance never counts for less than this share of the points' box side
 MIN_EYE_DISTANCE_SHARE = 0.1

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facemark.labels.annotations import read_labels
+from facemark.labels.annotations import as_layout, read_labels
+from facemark.layout_files import register_layout
 from facemark.labels.cache import open_cache
 from facemark.images import ImageError, load_image
 from facemark.evaluation.metrics import ced, landmark_metrics
@@ -65,6 +66,7 @@ class _LazyCrops:
 @torch.no_grad()
 def evaluate_labels(model, labels: str | Path, images_dir: str | Path, size: int = DEFAULT_SIZE,
                     batch_size: int = 64, progress: bool = True) -> Evaluation:
+    register_layout(model.scheme)  # a layout of your own: its label files name it
     records = [r for r in read_labels(labels) if r.points is not None and np.isfinite(r.points).all()]
     if not records:
         raise ValueError(f"{labels}: no labelled faces to evaluate on")
@@ -72,7 +74,12 @@ def evaluate_labels(model, labels: str | Path, images_dir: str | Path, size: int
     skipped, crops, trues, names = [], [], [], []
     for record in tqdm(records, desc="crop", unit="img", disable=not progress):
         if record.scheme != scheme.name:
-            raise ValueError(f"{labels}: record {record.image} is {record.scheme}, the model predicts {scheme.name}")
+            if scheme.source(record.scheme) is None:
+                raise ValueError(f"{labels}: record {record.image} is {record.scheme}, the model predicts "
+                                 f"{scheme.name}")
+            record = as_layout(record, scheme)  # e.g. iBUG-68 human labels for a layout made from them
+            if not np.isfinite(record.points).all():
+                raise ValueError(f"{labels}: {scheme.name} gives only some of its points from {record.scheme}")
         try:
             image = load_image(Path(images_dir) / record.image)
         except ImageError as e:

@@ -52,11 +52,27 @@ class TrainConfig:
     max_val: int | None = None
     model: dict = field(default_factory=lambda: {"arch": "mobilenet", "alpha": 0.5})
     init: str | None = None  # weights file or built-in name to start from (transfer learning; see init_from)
+    # loss weight per region of the layout ({"left_eye": 3.0, ...}; others 1): a lid moves a few pixels
+    # between open and shut, so its error counts for little in a loss over the whole face
+    region_weights: dict = field(default_factory=dict)
     augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
 
 
-def landmark_loss(pred_px: torch.Tensor, true_px: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean loss over the labelled coordinates; NaN targets (points a partial label lacks) are left out."""
+def point_weights(scheme, region_weights: dict) -> torch.Tensor | None:
+    """(P,) loss weight of each point from {region: weight} (others 1), or None when nothing is weighted."""
+    if not region_weights:
+        return None
+    w = torch.ones(scheme.num_points)
+    for region, value in region_weights.items():
+        s = scheme.region_slice(region)
+        w[s] = float(value)
+    return w
+
+
+def landmark_loss(pred_px: torch.Tensor, true_px: torch.Tensor, kind: str,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean loss over the labelled coordinates; NaN targets (points a partial label lacks) are left out.
+    `weights` (P,): each point's share of the mean (None: all alike)."""
     known = ~torch.isnan(true_px)
     err = torch.where(known, pred_px - true_px.nan_to_num(), 0.0)
     a = err.abs()
@@ -74,7 +90,10 @@ def landmark_loss(pred_px: torch.Tensor, true_px: torch.Tensor, kind: str) -> to
         per = torch.where(a < w, w * torch.log1p(a / eps), a - c)
     else:
         raise ValueError(f"unknown loss {kind!r}: use wing, l1, mse or smooth_l1")
-    return (per * known).sum() / known.sum().clamp(min=1)
+    if weights is None:
+        return (per * known).sum() / known.sum().clamp(min=1)
+    w = known * weights.to(per.dtype)[:, None]
+    return (per * w).sum() / w.sum().clamp(min=1e-9)
 
 
 def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
@@ -220,7 +239,10 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     if config.init and not resume:
         copied = init_from(model, config.init, cache)
         if progress:
-            print(f"transfer: {copied} parameter tensors from {config.init}", flush=True)
+            placed = getattr(model, "transfer", None)
+            print(f"transfer: {copied} parameter tensors from {config.init}"
+                  + (f"; each new point starts as a mix of its points (measured on {placed['faces']} faces, "
+                     f"{placed['start_error_px']:.2f} crop px from the labels)" if placed else ""), flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     augment_cfg = AugmentConfig(**config.augment)
     train_idx = cache.indices("train")[:config.max_train]
@@ -232,6 +254,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     total_steps = steps_per_epoch * config.epochs
     warmup = int(config.warmup_epochs * steps_per_epoch)
     out_size = model.config.input_size
+    weights = point_weights(cache.scheme, config.region_weights)
 
     epoch, best_nme, best_epoch = 0, float("inf"), -1
     log_path = run_dir / "log.csv"
@@ -272,7 +295,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
             x, target = next(batches)
             x, target = x[mine].to(ctx.device), target[mine].to(ctx.device)
             pred = model.to_pixels(net(x))
-            loss = landmark_loss(pred, target, config.loss)
+            loss = landmark_loss(pred, target, config.loss, weights)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}: "
                                     "lower --lr or check the labels of that batch")
@@ -361,6 +384,14 @@ def init_from(model: torch.nn.Module, weights: str | Path, cache: FaceCache | No
             mean_shape = np.nanmean(cache.points[cache.indices("train")[:5000]], axis=0)
         init_joint_head(model, trained, mean_shape)
         return len(fitting) + 2  # and the heatmap convolution's weight and bias, seeded per point
+    if (trained.scheme.name != model.scheme.name and cache is not None and not is_joint(model.scheme)
+            and trained.config.head == model.config.head):
+        from facemark.train.transfer import init_new_layout_head
+
+        # a layout of your own: each new point's output starts as the mix of trained points that lies there
+        placed = init_new_layout_head(model, trained, cache)
+        model.transfer = {k: v for k, v in placed.items() if k != "weights"}
+        return len(fitting) + 2
     return len(fitting)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 
-from facemark.images import IMAGE_EXTENSIONS, file_head, looks_like_text, to_rgb  # noqa: E402
+from facemark.images import IMAGE_EXTENSIONS, sniff, to_rgb  # noqa: E402
 
 DEFAULT_FPS = 30.0  # used when a file does not say its frame rate
 # Failed reads in a row after which a video whose stated frame count is not reached yet is taken to have
@@ -177,25 +177,19 @@ def display_rotation(capture: cv2.VideoCapture, name: str) -> int:
     return angle
 
 
-# ISO-BMFF brands of still or animated images (HEIC, AVIF), which OpenCV's FFmpeg does not read as videos
-_IMAGE_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC",
-                 b"hevx": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
-
-
 def _not_a_video(name: str) -> str:
     """Why OpenCV could not open the file, guessed from its first bytes."""
-    head = file_head(name)
-    if isinstance(head, str):
-        return head
-    text = looks_like_text(head)
-    if text:
-        return f"not a video file ({text})"
-    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:
-        return (f"an {_IMAGE_BRANDS[head[8:12]]} image, which facemark cannot read as a video (it reads video "
+    found = sniff(name)
+    if found.kind in ("unreadable",):
+        return found.detail
+    if found.kind == "text":
+        return f"not a video file ({found.detail})"
+    if found.kind == "heif":  # OpenCV's FFmpeg does not read HEIC/AVIF images as videos
+        return (f"an {found.detail} image, which facemark cannot read as a video (it reads video "
                 f"files and animated {', '.join(ANIMATED_FORMATS.values())})")
-    if head[4:8] == b"ftyp":
+    if found.kind == "mp4":
         return "not a readable video (an MP4/MOV container without a playable video stream: truncated?)"
-    return f"not a video file OpenCV can read (starts with {head[:8].hex(' ')})"
+    return f"not a video file OpenCV can read (starts with {found.head[:8].hex(' ')})"
 
 
 def video_fps(capture: cv2.VideoCapture) -> float | None:

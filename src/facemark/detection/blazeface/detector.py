@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facemark.detection.core import Detection, FaceDetector, check_image, session_options
-from facemark.detection.nms import nms, nms_groups
+from facemark.detection.core import Detection, FaceDetector, Look, check_image, session_options
+from facemark.detection.nms import box_overlap, nms, nms_groups
 
 HERE = Path(__file__).parent
 
@@ -79,10 +79,8 @@ SCORE_CLIP = 100.0  # logits are clipped to ±this before the sigmoid (MediaPipe
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
 CONTAINED = 0.6  # with tiles, a box overlapping a better one by this share of its own area is a face part
 EDGE_BLEND = 2  # output pixels resampled past the image's edge, so the filter blends the edge with black
-# "full+short" skips the full-range network when the short-range one finds a face whose box spans at least this
-# share of the image's shorter side (a portrait or a webcam frame, the face half the height or more: the subject
-# is found; the full-range network adds faces of ~1/10-1/6 of the longer side, and runs whenever no such face is
-# found). A share of the padded look's side instead missed 16:9 webcam faces of half the height.
+# "full+short": a face the short-range network finds spanning at least this share of the image's shorter side (a
+# portrait, a selfie, a webcam frame) is kept as that network found it (the full-range one scores such faces low)
 PORTRAIT_FACE = 0.3
 # An image whose longer side exceeds this many times its shorter side is looked at as squares of its shorter side
 # along its length (a panorama, a strip), not letterboxed whole (its faces would shrink below the smallest face)
@@ -138,21 +136,22 @@ class BlazeFaceDetector(FaceDetector):
         filling half the image or more low (on AFW it finds 323 of 337 faces alone, 337 with short range);
         "full" or "short" alone.
     min_score: detections scoring below this (0..1) are dropped (MediaPipe's min_detection_confidence).
-    min_face: the smallest face to look for: the longer side of the box around its landmarks (about brows to
-        chin), in pixels of the image the detector sees. None: only the whole-image pass, which finds faces
-        down to about `smallest_face / input_size` of the image's longer side (full range: ~1/10, a 64-px face
-        in a 640-px photo; short range alone: ~1/6). Smaller values add tiled passes (see
-        `windows`); the time grows with the image's area over min_face².
-    max_side: `Landmarker` shrinks images larger than this (longer side, pixels) before detection; min_face
-        is in pixels of the shrunk copy. None: always the full image.
+    min_face: the smallest face to look for when `detect` is given no `Look`: the longer side of the box around
+        its landmarks (about brows to chin), in pixels of the image the detector sees. None: only the whole-image
+        pass, which finds faces down to about `smallest_face / input_size` of the image's longer side (full
+        range: ~1/10, a 64-px face in a 640-px photo; short range alone: ~1/6). Smaller values add tiled passes
+        (see `windows`); the time grows with the image's area over min_face².
     threads: onnxruntime intra-op threads (None: 1; see `session_options`).
 
     Raises ValueError for an unknown model or an out-of-range parameter, RuntimeError when onnxruntime is
     missing, and `detect` raises ValueError for anything but an RGB uint8 H×W×3 array.
     """
 
+    TAKES_MIN_FACE = True
+    LONG_ASPECT = LONG_IMAGE_ASPECT
+
     def __init__(self, model: str = "full+short", min_score: float = 0.5, min_face: float | None = None,
-                 max_side: int | None = 4096, threads: int | None = None):
+                 threads: int | None = None):
         if not isinstance(model, str) or model not in LANDMARK_BOXES:
             raise ValueError(f"unknown BlazeFace model {model!r}; use {', '.join(map(repr, LANDMARK_BOXES))}")
         names = model.split("+")
@@ -160,8 +159,6 @@ class BlazeFaceDetector(FaceDetector):
             raise ValueError(f"min_score must be between 0 and 1, got {min_score!r}")
         if min_face is not None and not (isinstance(min_face, int | float) and min_face > 0):
             raise ValueError(f"min_face must be a positive number of pixels or None, got {min_face!r}")
-        if max_side is not None and (isinstance(max_side, bool) or int(max_side) != max_side or max_side < 16):
-            raise ValueError(f"max_side must be an integer >= 16 or None, got {max_side!r}")
         if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         try:
@@ -173,45 +170,45 @@ class BlazeFaceDetector(FaceDetector):
         self.model = self.models[0]  # the one whose tiles reach min_face
         self.LANDMARK_BOX = LANDMARK_BOXES[model]
         self.min_score = float(min_score)
-        self.min_face = None if min_face is None else float(min_face)
-        self.max_side = None if max_side is None else int(max_side)
-        self.long_aspect = LONG_IMAGE_ASPECT
-        self.default_tiles = False  # without min_face: add the look's second level (see `windows`; the
-        # Landmarker turns it on for images above size_policy.TILED_LOOK_SIDE)
+        self.look = Look(None if min_face is None else float(min_face))  # the look when `detect` is given none
         self._anchors = [anchor_centres(m) for m in self.models]
         self._sessions = [onnxruntime.InferenceSession(str(HERE / m.file), session_options(threads),
                                                        providers=["CPUExecutionProvider"]) for m in self.models]
 
     # ------------------------------------------------------------------------------------------ detection
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        return self._detect(check_image(image), 0)
+    def detect(self, image: np.ndarray, look: Look | None = None) -> list[Detection]:
+        return self._detect(check_image(image), 0, look or self.look)
 
-    def detect_padded(self, image: np.ndarray, pad: int) -> list[Detection]:
+    def detect_padded(self, image: np.ndarray, pad: int, look: Look | None = None) -> list[Detection]:
         """As FaceDetector.detect_padded, without building the padded copy: the windows are planned on the
         padded size and cut from the image itself, black (-1) wherever they leave it, which is what the border
         holds. (The only difference: at the image's edge, the resampling filter does not blend in the black
         border.)"""
-        return self._detect(check_image(image), max(int(pad), 0))
+        return self._detect(check_image(image), max(int(pad), 0), look or self.look)
 
-    def _detect(self, rgb: np.ndarray, pad: int) -> list[Detection]:
+    def _detect(self, rgb: np.ndarray, pad: int, look: Look) -> list[Detection]:
         """Detections in the pixels of `rgb` inside a virtual black border `pad` wide (see detect_padded)."""
         if self._sessions is None:
             raise RuntimeError("this BlazeFaceDetector was closed")
         height, width = rgb.shape[:2]
         windows = [Window(w.left - pad, w.top - pad, w.side, w.max_face)
-                   for w in self.windows(width + 2 * pad, height + 2 * pad)]
-        look = [w for w in windows if w.max_face is None]
+                   for w in self.windows(width + 2 * pad, height + 2 * pad, look)]
+        whole = [w for w in windows if w.max_face is None]  # the whole-image look (no tiles)
         found = []  # per network run: (boxes, keypoints, scores, from a tile)
-        short = self.model_name == "full+short"
-        if short:
-            # short range first, on the look: a face filling much of it (a portrait, a webcam) is all it needs
-            found += self._run(1, rgb, look)
-            if self.min_face is None and any(b[2] - b[0] >= PORTRAIT_FACE * min(height, width)
-                                             for b, _ in _boxes_and_windows(found, look)):
-                return self._merged(found, pad, tiled=False, calibrated="short")
+        tiled = len(windows) > len(whole)
+        if self.model_name == "full+short":
+            found += self._run(1, rgb, whole)
+            if any(b[2] - b[0] >= PORTRAIT_FACE * min(height, width) for b, _ in _boxes_and_windows(found, whole)):
+                # a face filling much of the image (a portrait, a selfie, a webcam frame): kept as the short-range
+                # network found it; the full-range network and the tiles look for every other face
+                near = self._merged(found, pad, tiled=False, calibrated="short")
+                others = self._merged(self._run(0, rgb, windows), pad, tiled=tiled, calibrated="full")
+                boxes = np.array([d.box for d in near])
+                others = [d for d in others if not (box_overlap(np.array(d.box), boxes) > NMS_IOU).any()]
+                return sorted(near + others, key=lambda d: -d.score)
         found += self._run(0, rgb, windows)
-        return self._merged(found, pad, tiled=len(windows) > len(look), calibrated=self.model_name)
+        return self._merged(found, pad, tiled=tiled, calibrated=self.model_name)
 
     def _run(self, k: int, rgb: np.ndarray, windows: list["Window"]) -> list[tuple]:
         """Network k on each window, a few per call (fewer calls, bounded memory): per window with detections,
@@ -271,32 +268,33 @@ class BlazeFaceDetector(FaceDetector):
         points = raw[:, 4:4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) + centres[:, None]
         return corners, window.to_image(points, size), score[keep]
 
-    def windows(self, width: int, height: int) -> list[Window]:
-        """The squares of the image the network looks at: the whole image letterboxed (centred, as MediaPipe
-        does), then, when `min_face` asks for faces smaller than that pass finds, a pyramid of levels each
-        twice as fine as the one before, the last at exactly the scale where a min_face face becomes
-        `smallest_face` input pixels. Each finer level is cut into overlapping square tiles; tiles overlap
-        by TILE_OVERLAP times that level's smallest face, so a face small enough to need the level lies
-        whole in some tile (larger faces are found at coarser levels)."""
+    def windows(self, width: int, height: int, look: Look | None = None) -> list[Window]:
+        """The squares of the image the network looks at (look None: the detector's own): the whole image
+        letterboxed (centred, as MediaPipe does), then, when `look.min_face` asks for faces smaller than that pass
+        finds, the fewest levels of tiles, evenly spaced in scale, at most TILE_OVERLAP times finer each than
+        the one before, the last at exactly the scale where a min_face face becomes `smallest_face` input
+        pixels. A level keeps faces of up to TILE_OVERLAP times its smallest face and its tiles overlap by that
+        much, so every face size between min_face and the whole-image pass is some level's, whole in some
+        tile."""
+        look = look or self.look
         size, smallest = self.model.input_size, self.model.smallest_face
         longer, shorter = max(width, height), min(width, height)
-        if longer > self.long_aspect * shorter:
+        if longer > self.LONG_ASPECT * shorter:
             # a long image: squares of its shorter side along its length, overlapping by half
             found = [Window(left, top, float(shorter)) for top in _tile_starts(height, shorter, shorter / 2)
                      for left in _tile_starts(width, shorter, shorter / 2)]
         else:
             found = [Window((width - longer) / 2, (height - longer) / 2, float(longer))]
-        scale = size / longer
-        if self.min_face is None:
-            if len(found) == 1 and self.default_tiles:
-                # the default look's second level: tiles twice as fine (faces down to ~1/20 of the longer side)
-                scale *= 2
-                found += self._tile_level(width, height, scale)
+        scale = size / (shorter if len(found) > 1 else longer)
+        if look.min_face is None:
             return found
-        finest = smallest / self.min_face  # input pixels per image pixel at the last level
-        while scale < finest * 0.999:
-            scale = min(scale * 2, finest)
-            found += self._tile_level(width, height, scale)
+        finest = smallest / look.min_face  # input pixels per image pixel at the last level
+        if finest <= scale * 1.001:
+            return found
+        levels = math.ceil(math.log(finest / scale) / math.log(TILE_OVERLAP) - 1e-9)
+        step = (finest / scale) ** (1 / levels)
+        for k in range(1, levels + 1):
+            found += self._tile_level(width, height, scale * step ** k)
         return found
 
     def _tile_level(self, width: int, height: int, scale: float) -> list[Window]:

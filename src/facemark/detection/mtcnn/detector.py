@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facemark.detection.core import Detection, FaceDetector, check_image, session_options
+from facemark.detection.core import Detection, FaceDetector, Look, check_image, session_options
 from facemark.detection.nms import nms
 from facemark.images import load_image_downscaled
 from facemark.pipeline.crops import CropTransform, crop_image
@@ -79,7 +79,12 @@ class MTCNNDetector(FaceDetector):
         self.max_side = None if max_side is None else int(max_side)
         self.pnet, self.rnet, self.onet = (_Network(HERE / f"{name}.onnx", threads) for name in NETWORKS)
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    @property
+    def fixed_min_face(self) -> float:
+        return self.min_face_size
+
+    def detect(self, image: np.ndarray, look: Look | None = None) -> list[Detection]:
+        """As FaceDetector.detect; the Look is not used (the pyramid is fixed by min_face_size)."""
         rgb = check_image(image)
         scale = 1.0
         if self.max_side is not None and max(rgb.shape[:2]) > self.max_side:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facemark.detection.core import Detection, FaceDetector, check_image, session_options
+from facemark.detection.core import Detection, FaceDetector, Look, check_image, session_options
 from facemark.detection.nms import box_overlap, nms
 
 HERE = Path(__file__).parent
@@ -68,14 +68,13 @@ class YuNetDetector(FaceDetector):
     """YuNet, the face detector of OpenCV's model zoo (MIT), on onnxruntime.
 
     min_score: detections scoring below this (0..1) are dropped.
-    min_face: the smallest face to look for: the longer side of the box around its landmarks (about brows to
+    min_face: the smallest face to look for when `detect` is given no `Look`: the longer side of the box around its landmarks (about brows to
         chin), in pixels of the image given. None: the whole-image pass alone, which finds faces down to about
         SMALLEST_FACE / input_side of the image's longer side (input_side 640: 1/20, a 96-px face in a 1920-px
         photo). Smaller values add finer passes (see `levels`); their time grows with the image's area over
         min_face².
     input_side: the longer side, in pixels, of the image as the whole-image pass sees it: larger images are
-        shrunk to it, smaller ones are seen as they are. None: always the image's own size. (Not `max_side`:
-        Landmarker clears a detector's `max_side`, which for BlazeFace means a shrink before detection.)
+        shrunk to it, smaller ones are seen as they are. None: always the image's own size.
     threads: onnxruntime intra-op threads (None: 1; see `session_options`).
 
     Raises ValueError for an out-of-range parameter, RuntimeError when onnxruntime is missing, and `detect`
@@ -83,6 +82,7 @@ class YuNetDetector(FaceDetector):
     """
 
     LANDMARK_BOX = LANDMARK_BOX
+    TAKES_MIN_FACE = True
 
     def __init__(self, min_score: float = 0.6, min_face: float | None = None, input_side: int | None = 640,
                  threads: int | None = None):
@@ -97,26 +97,26 @@ class YuNetDetector(FaceDetector):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         self.min_score = float(min_score)
-        self.min_face = None if min_face is None else float(min_face)
+        self.look = Look(None if min_face is None else float(min_face))  # the look when `detect` is given none
         self.input_side = input_side
         self._session = _load_session(threads)
 
     # ------------------------------------------------------------------------------------------ detection
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        return self._detect(check_image(image), 0)
+    def detect(self, image: np.ndarray, look: Look | None = None) -> list[Detection]:
+        return self._detect(check_image(image), 0, look or self.look)
 
-    def detect_padded(self, image: np.ndarray, pad: int) -> list[Detection]:
+    def detect_padded(self, image: np.ndarray, pad: int, look: Look | None = None) -> list[Detection]:
         """As FaceDetector.detect_padded, without building the padded copy at full size: the border is added to
         the scaled copy, which the network's canvas holds anyway."""
-        return self._detect(check_image(image), max(int(pad), 0))
+        return self._detect(check_image(image), max(int(pad), 0), look or self.look)
 
-    def _detect(self, rgb: np.ndarray, pad: int) -> list[Detection]:
+    def _detect(self, rgb: np.ndarray, pad: int, look: Look) -> list[Detection]:
         """Detections in the pixels of `rgb` inside a black border `pad` wide (see detect_padded)."""
         if self._session is None:
             raise RuntimeError("this YuNetDetector was closed")
         height, width = rgb.shape[:2]
-        levels = self.levels(width + 2 * pad, height + 2 * pad)
+        levels = self.levels(width + 2 * pad, height + 2 * pad, look)
         boxes, keypoints, scores, fine = [], [], [], []
         calls = 0
         for k, scale in enumerate(levels):
@@ -166,17 +166,18 @@ class YuNetDetector(FaceDetector):
                           tiled=bool(fine[i]) and not (box_overlap(boxes[i], whole) > NMS_IOU).any())
                 for i in keep]
 
-    def levels(self, width: int, height: int) -> list[float]:
-        """The scales (input pixels per image pixel) the image is seen at: the whole-image scale (longer side
+    def levels(self, width: int, height: int, look: Look | None = None) -> list[float]:
+        """The scales (input pixels per image pixel) the image is seen at (look None: the detector's own): the whole-image scale (longer side
         `input_side`, never above 1), then, when `min_face` asks for faces smaller than that scale finds, finer
         scales, each at most LEVEL_STEP times the one before, the last where a min_face face becomes
         SMALLEST_FACE input pixels (above 1 when min_face is below SMALLEST_FACE: the image is enlarged)."""
+        min_face = (look or self.look).min_face
         longer = max(width, height)
         scale = 1.0 if self.input_side is None else min(1.0, self.input_side / longer)
         found = [scale]
-        if self.min_face is None:
+        if min_face is None:
             return found
-        finest = SMALLEST_FACE / self.min_face
+        finest = SMALLEST_FACE / min_face
         while scale < finest * 0.999:
             scale = min(scale * LEVEL_STEP, finest)
             found.append(scale)

@@ -1,0 +1,112 @@
+"""Eyelids that close: the lid-weighted loss, the eye labels of the fine-tuning cache, online blink events in
+`facemark video`'s JSON, and shut eyes read as shut on real photos and a real clip (../shared/data)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facemark.cli.main import main
+from facemark.geometry.openness import BlinkDetector, eye_openness, find_blinks
+from facemark.layouts import FACE88
+from facemark.train.training import landmark_loss, point_weights
+
+REPO = Path(__file__).resolve().parents[1]
+CLOSED_LIST = REPO / "benchmarks" / "data" / "closed_eyes.txt"
+
+
+def _script(name: str):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+
+
+def test_region_weights_count_eye_errors_more():
+    true = torch.zeros(1, 88, 2)
+    eye_error, nose_error = true.clone(), true.clone()
+    eye_error[0, FACE88.region_slice("left_eye").start] = 3.0  # one point off by 3 px, on the eye or the nose
+    nose_error[0, FACE88.region_slice("nose").start] = 3.0
+    w = point_weights(FACE88, {"left_eye": 3.0, "right_eye": 3.0})
+    assert w.shape == (88,) and w[FACE88.region_slice("right_eye")].eq(3).all() and w.sum() == 88 + 2 * 16
+    assert point_weights(FACE88, {}) is None
+    assert torch.isclose(landmark_loss(eye_error, true, "l1", w), 3 * landmark_loss(nose_error, true, "l1", w))
+    # unweighted, both errors cost the same; NaN targets stay out of the mean either way
+    assert torch.isclose(landmark_loss(eye_error, true, "l1"), landmark_loss(nose_error, true, "l1"))
+    partial = true.clone()
+    partial[0, 40:] = float("nan")
+    assert torch.isfinite(landmark_loss(eye_error, partial, "wing", w))
+
+
+def test_eye_labels_keep_the_network_corners_and_take_the_teacher_lids():
+    make_eye_cache = _script("make_eye_cache")
+    rng = np.random.default_rng(0)
+    network = rng.uniform(20, 140, (88, 2))
+    teacher = network * 1.1 + 5 + rng.normal(0, 2, (88, 2))
+    label = make_eye_cache.teacher_parts(network, teacher, mouth=False)
+    for eye in ("left_eye", "right_eye"):
+        s = FACE88.region_slice(eye)
+        np.testing.assert_allclose(label[[s.start, s.start + 4]], network[[s.start, s.start + 4]], atol=1e-9)
+    # a similarity keeps the eye aspect ratio: the label's lids open exactly as wide as the teacher's
+    np.testing.assert_allclose(eye_openness(label), eye_openness(teacher), rtol=1e-9)
+    others = np.r_[0:FACE88.region_slice("left_eye").start, FACE88.region_slice("right_eye").stop:88]
+    np.testing.assert_array_equal(label[others], network[others])
+
+
+def test_video_frames_script_refuses_the_evaluation_clips(tmp_path):
+    label_video_frames = _script("label_video_frames")
+    for name in ("d6.mp4", "d13.mp4", "s20.mp4", "d12.mp4", "d3.mp4", "s18.mp4"):
+        assert name in label_video_frames.EVALUATION_ONLY
+
+
+def test_blink_detector_reports_each_run_when_the_eyes_open_again():
+    series = np.full(60, 0.3)
+    series[20:24] = 0.05  # a 4-frame blink
+    series[40] = 0.1  # a one-frame blink
+    series[50:53] = np.nan  # the face lost for three frames: neither a blink nor its end
+    detector = BlinkDetector()
+    events = {i: detector.update(i, v) for i, v in enumerate(series)}
+    assert {i: e for i, e in events.items() if e is not None} == {24: (20, 23), 41: (40, 40)}
+    assert [b for b in find_blinks(series)] == [(20, 23), (40, 40)]
+    # a blink still shut when the face is lost is not reported
+    detector = BlinkDetector()
+    reported = [detector.update(i, v) for i, v in enumerate([0.3] * 10 + [0.05, 0.05, np.nan, 0.3])]
+    assert all(r is None for r in reported)
+
+
+@pytest.fixture(scope="module")
+def closed_eye_faces(shared_data):
+    names = [line.split()[0] for line in CLOSED_LIST.read_text().splitlines() if line.strip() and line[0] != "#"]
+    return [shared_data / "celeba" / "images" / n for n in names]
+
+
+def test_shut_eyes_in_photos_read_as_shut(closed_eye_faces, landmarker):
+    """CelebA validation faces (no model trained on them) whose lids a person sees shut: MediaPipe gives them a
+    mean eye openness of 0.10 (benchmarks/results/eyelids.md); an open eye is 0.25-0.35."""
+    values = []
+    for path in closed_eye_faces:
+        faces = landmarker.detect(path)
+        assert faces, f"no face in {path.name}"
+        values.append(float(eye_openness(faces[0].points).mean()))
+    assert np.mean(values) < 0.15, values
+    assert max(values) < 0.22, values
+
+
+def test_blinks_of_a_real_clip_are_events_in_the_video_json(shared_data, tmp_path):
+    """d12.mp4: the three blinks seen by eye (benchmarks/blinks.py: frames 48-51, 93 and 136) come out as blink
+    events, each on the frame after it, with nothing else."""
+    out = tmp_path / "d12.jsonl"
+    assert main(["video", str(shared_data / "videos" / "d12.mp4"), "--json", str(out), "--quiet"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    events = [(r["frame"], f["blink"]) for r in records for f in r["faces"] if "blink" in f]
+    seen = [(48, 51), (93, 93), (136, 136)]
+    assert len(events) == len(seen), events
+    for (frame, blink), (first, last) in zip(events, seen):
+        assert blink["start"] <= last + 1 and blink["end"] >= first - 1, (blink, first, last)
+        assert frame == blink["end"] + 1

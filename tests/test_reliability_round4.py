@@ -1,0 +1,417 @@
+"""Reliability, round 4: nothing lost, nothing turned, nothing silent.
+
+1. a folder entry that cannot be read (a symlink cycle, a folder that cannot be listed) is one failed input,
+   not the end of the batch;
+2. every kind of array and PIL image is read the way it is meant (a grey OpenCV frame is not mirrored);
+and the command line's messages, checks and interrupts (items 5-7 of the issue).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facemark import cli
+from conftest import ASTRONAUT
+
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# ------------------------------------------------------------ 1. a bad folder entry does not abort a batch
+
+
+@pytest.fixture
+def album(tmp_path) -> Path:
+    """Two good photos (one in a subfolder) beside a symlink cycle `loop1.jpg <-> loop2.jpg`."""
+    folder = tmp_path / "album"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(ASTRONAUT, folder / "a.png")
+    shutil.copy(ASTRONAUT, folder / "sub" / "b.png")
+    try:
+        (folder / "loop1.jpg").symlink_to("loop2.jpg")
+        (folder / "loop2.jpg").symlink_to("loop1.jpg")
+    except OSError:
+        pytest.skip("no symlinks here")
+    return folder
+
+
+@pytest.fixture
+def unlistable(monkeypatch):
+    """Folders named `lost+found` cannot be listed (Permission denied), whoever runs the tests (root too)."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.path.basename(os.fspath(path).rstrip(os.sep)) == "lost+found":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_a_symlink_cycle_is_one_failed_input_each_and_the_batch_goes_on(album, tmp_path, capsys):
+    out = tmp_path / "points.jsonl"
+    code, _, err = run_cli(["predict", album, "--json", out], capsys)
+    records = {Path(r["image"]).name: r for r in read_jsonl(out)}
+    assert code == 1
+    assert sorted(records) == ["a.png", "b.png", "loop1.jpg", "loop2.jpg"]
+    assert len(records["a.png"]["faces"]) == 1 and len(records["b.png"]["faces"]) == 1
+    for name in ["loop1.jpg", "loop2.jpg"]:
+        assert records[name]["faces"] == []
+        assert "symbolic links" in records[name]["error"], records[name]["error"]
+    failures = [line for line in err.splitlines() if "loop" in line]
+    assert len(failures) == 2 and all("Traceback" not in line for line in err.splitlines()), err
+
+
+def test_a_folder_that_cannot_be_listed_is_one_failed_input(album, tmp_path, capsys, unlistable):
+    (album / "lost+found").mkdir()
+    (album / "loop1.jpg").unlink()
+    (album / "loop2.jpg").unlink()
+    out = tmp_path / "points.jsonl"
+    code, _, err = run_cli(["predict", album, "--json", out], capsys)
+    records = {Path(r["image"]).name: r for r in read_jsonl(out)}
+    assert code == 1
+    assert sorted(records) == ["a.png", "b.png", "lost+found"]
+    assert len(records["a.png"]["faces"]) == 1 and len(records["b.png"]["faces"]) == 1
+    error = records["lost+found"]["error"]
+    assert error == f"cannot read image {str(album / 'lost+found')!r}: a folder that cannot be listed (Permission denied)"
+    assert sum("lost+found" in line for line in err.splitlines()) == 1, err
+
+
+def test_chips_go_on_past_a_symlink_cycle_and_an_unlistable_folder(album, tmp_path, capsys, unlistable):
+    (album / "lost+found").mkdir()
+    out = tmp_path / "chips"
+    code, _, err = run_cli(["chips", album, "--out", out], capsys)
+    records = {Path(r["image"]).name: r for r in read_jsonl(out / "chips.jsonl")}
+    assert code == 1
+    assert sorted(records) == ["a.png", "b.png", "loop1.jpg", "loop2.jpg", "lost+found"]
+    assert len(records["a.png"]["faces"]) == 1 and len(records["b.png"]["faces"]) == 1
+    assert all(records[n]["error"] for n in ["loop1.jpg", "loop2.jpg", "lost+found"])
+    assert "cannot list folder" not in err
+
+
+def test_an_unlistable_folder_given_itself_is_recorded_not_a_crash(tmp_path, capsys, unlistable):
+    folder = tmp_path / "lost+found"
+    folder.mkdir()
+    good = tmp_path / "a.png"
+    shutil.copy(ASTRONAUT, good)
+    out = tmp_path / "points.jsonl"
+    code, _, err = run_cli(["predict", good, folder, "--json", out], capsys)
+    records = read_jsonl(out)
+    assert code == 1
+    assert [len(r["faces"]) for r in records] == [1, 0]
+    assert "cannot be listed" in records[1]["error"]
+
+
+# ------------------------------------------------------------- 2. every array and PIL image read as meant
+
+
+@pytest.fixture(scope="module")
+def reference(landmarker, astronaut):
+    """The astronaut's face from its RGB array: (box centre x, points)."""
+    faces = landmarker.detect(astronaut)
+    assert len(faces) == 1
+    return faces[0].points
+
+
+def grey_of(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2GRAY)  # what IMREAD_GRAYSCALE gives
+
+
+def test_a_grey_opencv_frame_is_not_mirrored_by_bgr(landmarker, astronaut, reference):
+    grey = grey_of(astronaut)
+    as_grey = landmarker.detect(grey)
+    as_bgr = landmarker.detect(grey, bgr=True)
+    assert len(as_grey) == len(as_bgr) == 1
+    # the face stays where it is: the same points as the grey image read without bgr, near the colour ones
+    assert np.allclose(as_bgr[0].points, as_grey[0].points, atol=1e-3)
+    assert abs(as_bgr[0].points[:, 0].mean() - reference[:, 0].mean()) < 3
+    one_channel = landmarker.detect(grey[:, :, None], bgr=True)
+    assert np.allclose(one_channel[0].points, as_grey[0].points, atol=1e-3)
+
+
+def test_a_bgra_frame_keeps_its_alpha_as_alpha(landmarker, astronaut, reference):
+    bgra = np.dstack([astronaut[..., ::-1], np.full(astronaut.shape[:2], 255, np.uint8)])  # IMREAD_UNCHANGED
+    faces = landmarker.detect(bgra, bgr=True)
+    assert len(faces) == 1 and np.abs(faces[0].points - reference).max() < 1.0
+
+
+def test_bgr_with_a_path_says_what_bgr_is_for(landmarker):
+    with pytest.raises(ValueError, match="bgr=True is for arrays"):
+        landmarker.detect(str(ASTRONAUT), bgr=True)
+
+
+def test_a_pil_mode_i_image_of_8_bit_values_is_read_as_8_bit(landmarker, astronaut):
+    grey = grey_of(astronaut)
+    expected = landmarker.detect(grey)
+    faces = landmarker.detect(Image.fromarray(grey.astype(np.int32)))  # mode "I"
+    assert len(faces) == 1 and np.allclose(faces[0].points, expected[0].points, atol=1e-3)
+    from facemark.images import load_image
+
+    assert np.array_equal(load_image(Image.fromarray(grey.astype(np.int32))), load_image(grey))
+    # 16-bit values in mode I are still scaled from 0..65535
+    wide = Image.fromarray(grey.astype(np.int32) * 257)
+    assert np.array_equal(load_image(wide), load_image(grey))
+
+
+def test_a_pil_lab_image_is_read_in_its_colours(landmarker, astronaut, reference):
+    lab = Image.fromarray(astronaut).convert("LAB")
+    faces = landmarker.detect(lab)
+    assert len(faces) == 1 and np.abs(faces[0].points - reference).max() < 3.0
+
+
+def test_a_big_endian_uint16_array_is_read_as_its_values(landmarker, astronaut, reference):
+    from facemark.images import load_image
+
+    wide = astronaut.astype(">u2") * 257
+    assert np.array_equal(load_image(wide), astronaut)
+    faces = landmarker.detect(wide)
+    assert len(faces) == 1 and np.abs(faces[0].points - reference).max() < 1e-3
+    assert np.array_equal(load_image(astronaut.astype(">f4") / 255), astronaut)
+
+
+def test_a_nested_list_is_a_one_line_image_error(landmarker, astronaut):
+    from facemark.images import ImageError, load_image
+
+    with pytest.raises(ImageError, match=r"^cannot read image '<list>': expected a path, a PIL image or a numpy "
+                                         r"array, got a list \(np.asarray\(...\) makes an array of it\)$"):
+        landmarker.detect(astronaut[:4, :4].tolist())
+    with pytest.raises(ImageError, match="got a list"):
+        load_image([[0, 1], [2, 3]])
+    with pytest.raises(ImageError, match="got a int"):
+        load_image(3)
+
+
+# ------------------------------------------------------------------ 6. a missing extra before any output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_label_without_mediapipe_stops_before_any_output(tmp_path, capsys, monkeypatch, workers):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # `import mediapipe` raises ImportError: no label extra
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(ASTRONAUT, images / "a.png")
+    out = tmp_path / "labels" / "labels.jsonl"
+    code, stdout, err = run_cli(["label", images, "--out", out, "--workers", workers], capsys)
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "facemark label: error: MediaPipe is not installed: the teacher and the mediapipe detector need the "
+        "'label' extra: pip install 'facemark[label]' (mediapipe==0.10.21)"], err
+    assert not out.exists() and not out.parent.exists()  # nothing for a later run to "resume"
+    assert stdout == ""
+
+
+# ---------------------------------------------------------------------------- 7. messages that mislead
+
+
+@pytest.mark.parametrize("verb", ["predict", "chips"])
+def test_an_out_folder_under_a_file_is_the_same_usage_error_as_a_file(verb, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a folder")
+    draw = ["--draw"] if verb == "predict" else []
+    need = "the drawings need a folder" if verb == "predict" else "the chips need a folder"
+    code, _, err = run_cli([verb, ASTRONAUT, *draw, "--out", notes], capsys)
+    assert (code, err.strip().splitlines()[-1]) == (2, f"facemark {verb}: error: --out {notes}: is a file; {need}")
+    code, _, err = run_cli([verb, ASTRONAUT, *draw, "--out", notes / "sub"], capsys)
+    assert (code, err.strip().splitlines()[-1]) == (
+        2, f"facemark {verb}: error: --out {notes / 'sub'}: {notes} is a file; {need}")
+
+
+def test_backend_torch_without_torch_does_not_ask_to_export_a_built_in_model(monkeypatch):
+    import facemark.network as network
+
+    monkeypatch.setattr(network, "weights_loader", lambda: None)  # the light install: no torch
+    with pytest.raises(network.WeightsError) as raised:
+        network.load_network("face88", backend="torch")
+    message = str(raised.value)
+    assert message == ("backend 'torch' needs pip install 'facemark[train]'; the built-in models run on onnxruntime "
+                       "without it (backend 'auto' or 'onnx', the default)")
+    assert "export" not in message
+
+
+@pytest.mark.parametrize("verb", ["video", "chips"])
+def test_help_of_verbs_without_workers_does_not_mention_workers(verb, capsys):
+    code, out, _ = run_cli([verb, "--help"], capsys)
+    assert code == 0 and "--threads" in out and "--workers" not in out
+
+
+def test_predict_help_still_points_at_workers(capsys):
+    code, out, _ = run_cli(["predict", "--help"], capsys)
+    assert code == 0 and "use --workers to use more cores" in " ".join(out.split())
+
+
+def test_predict_progress_bar_has_a_total_and_paths_print_once_slashed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ["a.png", "b.png", "c.png"]:
+        (folder / name).write_bytes(b"")  # unreadable: no model needed, records all the same
+    drawn = f"{tmp_path / 'drawn'}/"
+    code, _, err = run_cli(["predict", folder, tmp_path / "gone.jpg", "--draw", "--out", drawn,
+                            "--json", tmp_path / "p.jsonl"], capsys)
+    assert code == 1
+    assert "4/4" in err, err  # the bar knows its total: three files and the missing one
+    summary = err.strip().splitlines()[-1]
+    assert f"drawings in {tmp_path / 'drawn'}/;" in summary and "//" not in summary, summary
+
+
+# ------------------------------------------------------------------------------ 5. Ctrl-C and reruns
+
+
+def _wait_for_lines(pattern_or_path, count: int, process, seconds: float = 300) -> None:
+    """Wait until a file (or the first match of a glob in a folder) has `count` lines, or the process ends."""
+    import time
+
+    folder, pattern = pattern_or_path
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        for path in folder.glob(pattern):
+            try:
+                if len(path.read_text().splitlines()) >= count:
+                    return
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} lines in {folder}/{pattern} (the command ended: {process.poll()})")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes in /proc")
+def test_ctrl_c_with_workers_prints_no_worker_traceback_and_keeps_the_records(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(400):
+        (folder / f"face{k:03d}.png").symlink_to(ASTRONAUT)
+    out = tmp_path / "points.jsonl"
+    command = [sys.executable, "-m", "facemark", "predict", str(folder), "--json", str(out), "--workers", "2",
+               "--quiet"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)  # its own process group, as a terminal's Ctrl-C reaches
+    try:
+        _wait_for_lines((tmp_path, "points.jsonl"), 4, run)
+        # Ctrl-C sends SIGINT to the parent and its workers alike; here the workers get it first, as they may
+        # (the parent stops them once it has its own), and a moment before the parent
+        for child in _children(run.pid):
+            os.kill(child, signal.SIGINT)
+        time.sleep(2)
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    records = read_jsonl(out)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines() == [
+        f"facemark predict: interrupted; {out} holds the records of the {len(records)} images done; the same "
+        "command with --resume continues"], err
+    assert 4 <= len(records) < 400
+
+
+def test_ctrl_c_in_predict_says_what_is_kept(tmp_path, capsys, monkeypatch):
+    import facemark.cli.predict as predict
+
+    real, calls = predict._predict_and_draw, []
+
+    def interrupted_at_the_third(landmarker, path, drawing):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(landmarker, path, drawing)
+
+    monkeypatch.setattr(predict, "_predict_and_draw", interrupted_at_the_third)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in "abcde":
+        (folder / f"{name}.png").write_bytes(b"")  # unreadable: fast, no model
+    out = tmp_path / "points.jsonl"
+    code, _, err = run_cli(["predict", folder, "--json", out, "--quiet"], capsys)
+    assert code == 130
+    assert err.strip().splitlines() == [f"facemark predict: interrupted; {out} holds the records of the 2 images "
+                                        "done; the same command with --resume continues"]
+    assert len(read_jsonl(out)) == 2
+
+
+def test_a_rerun_without_resume_says_it_replaces_the_earlier_records(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in "abc":
+        (folder / f"{name}.png").write_bytes(b"")
+    out = tmp_path / "points.jsonl"
+    out.write_text("".join(json.dumps({"image": f"x{k}.png", "faces": [], "error": None}) + "\n" for k in range(2))
+                   + '{"image": "half')  # an interrupted run: two records and half of one
+    code, _, err = run_cli(["predict", folder, "--json", out, "--quiet"], capsys)
+    assert code == 1
+    assert (f"facemark predict: {out} held 2 records of an earlier run, replaced by this one's (after an "
+            "interrupted run, --resume continues it instead)") in err.splitlines(), err
+    assert len(read_jsonl(out)) == 3
+    code, _, err = run_cli(["predict", folder, "--json", tmp_path / "new.jsonl", "--quiet"], capsys)
+    assert "earlier run" not in err  # a new file: nothing to say
+
+
+def test_ctrl_c_in_video_keeps_the_frames_done_marked_incomplete(tmp_path, capsys, monkeypatch, astronaut):
+    import cv2
+
+    import facemark.cli.video as video
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+    small = cv2.resize(astronaut[..., ::-1], (256, 256))
+    for _ in range(12):
+        writer.write(small)
+    writer.release()
+    real, calls = video.FaceTracker.update, []
+
+    def interrupted_at_the_sixth(self, rgb, time):
+        calls.append(time)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(self, rgb, time)
+
+    monkeypatch.setattr(video.FaceTracker, "update", interrupted_at_the_sixth)
+    out = tmp_path / "clip.jsonl"
+    code, _, err = run_cli(["video", clip, "--json", out, "--out", tmp_path / "drawn.mp4", "--quiet"], capsys)
+    kept = tmp_path / "clip.incomplete.jsonl"
+    assert code == 130
+    assert err.strip().splitlines()[-1] == (
+        f"facemark video: interrupted; the points of the first 5 frames are in {kept} (incomplete: the video was "
+        "not read to its end); no other output was written")
+    assert [r["frame"] for r in read_jsonl(kept)] == [0, 1, 2, 3, 4]
+    assert all(len(r["faces"]) == 1 for r in read_jsonl(kept))
+    assert not out.exists() and not (tmp_path / "drawn.mp4").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.incomplete.jsonl", "clip.mp4"]
