@@ -1,5 +1,5 @@
 """Images of bright blobs at known sub-pixel places, and finding them again: a check of a warp's pixel convention
-that needs no face. Used by benchmarks/chips.py and tests/test_chips.py."""
+that needs no face. Used by benchmarks/chips.py and tests/unit/geometry/test_chips.py."""
 
 from __future__ import annotations
 

@@ -73,12 +73,64 @@ def sample_frame(width: int, height: int, face_share: float = 0.6, centre=(0.5, 
     return np.asarray(canvas)
 
 
-def size_frames(width: int, height: int, count: int) -> list[np.ndarray]:
-    """`count` one-face frames of one size: the face at 50-70% of the height, at varied places and greys."""
+def size_frames(width: int, height: int, count: int, fill: tuple[float, float] = (0.5, 0.7)) -> list[np.ndarray]:
+    """`count` one-face frames of one size: the face at `fill` (50-70%) of the height, at varied places and greys."""
     rng = np.random.default_rng(width)
-    return [sample_frame(width, height, float(rng.uniform(0.5, 0.7)),
+    return [sample_frame(width, height, float(rng.uniform(*fill)),
                          (float(rng.uniform(0.4, 0.6)), float(rng.uniform(0.45, 0.55))), int(rng.integers(40, 220)))
             for _ in range(count)]
+
+
+class NetworkRuns:
+    """Counts onnxruntime session runs (the detector's networks and the landmark network) while active."""
+
+    def __enter__(self):
+        from onnxruntime.capi.onnxruntime_inference_collection import Session
+
+        self.count, self._session, self._run = 0, Session, Session.run
+
+        def counted(session, *args, **kwargs):
+            self.count += 1
+            return self._run(session, *args, **kwargs)
+
+        Session.run = counted
+        return self
+
+    def __exit__(self, *exc):
+        self._session.run = self._run
+
+
+def runs_per_frame(landmarker: Landmarker, frames: list[np.ndarray]) -> float:
+    """Mean onnxruntime network runs of one `detect` call."""
+    with NetworkRuns() as runs:
+        for f in frames:
+            landmarker.detect(f)
+    return runs.count / len(frames)
+
+
+def small_face_rows(frames_per_size: int, repeats: int) -> list[dict]:
+    """Per frame size, facemark (`Landmarker()` defaults) on frames whose face fills 60% of the height and on
+    frames whose face fills 20%, calls interleaved: median ms, network runs per frame, exactly one face."""
+    landmarker = Landmarker()
+    rows = []
+    for width, height in FRAME_SIZES:
+        large = size_frames(width, height, frames_per_size, (0.6, 0.6))
+        small = size_frames(width, height, frames_per_size, (0.2, 0.2))
+        times = {"large": [], "small": []}
+        for _ in range(repeats):
+            for a, b in zip(large, small):
+                for f, key in ((a, "large"), (b, "small")):
+                    start = time.perf_counter()
+                    landmarker.detect(f)
+                    times[key].append(1000 * (time.perf_counter() - start))
+        row = {"size": f"{width}×{height}",
+               **{f"{k}_ms": statistics.median(v) for k, v in times.items()},
+               "large_runs": runs_per_frame(landmarker, large), "small_runs": runs_per_frame(landmarker, small),
+               "large_one": sum(len(landmarker.detect(f)) == 1 for f in large) / len(large),
+               "small_one": sum(len(landmarker.detect(f)) == 1 for f in small) / len(small)}
+        rows.append(row)
+        print(row, flush=True)
+    return rows
 
 
 def sizes_table(frames_per_size: int, repeats: int, busy_processes: int) -> list[dict]:
@@ -359,6 +411,7 @@ def main() -> None:
 
     load_rows = [] if args.no_load else load_table(args.load_images, args.load_processes, args.load_rounds)
     size_rows = [] if args.no_sizes else sizes_table(args.size_frames, args.size_repeats, args.load_processes)
+    small_rows = [] if args.no_sizes else small_face_rows(args.size_frames, args.size_repeats)
     policy_rows = [] if args.no_sizes else size_policy_rows()
     false_rows = [] if args.no_sizes else false_face_rows()
 
@@ -421,6 +474,19 @@ def main() -> None:
             *[f"| {r['size']} | {r['idle'][0]:.1f} | {r['idle'][1]:.1f} | {r['idle'][0] / r['idle'][1]:.2f}× | "
               f"{r['busy'][0]:.1f} | {r['busy'][1]:.1f} | {r['busy'][0] / r['busy'][1]:.2f}× | {r['busy'][2]:.1f} | "
               f"{100 * r['one']:.0f}% | {100 * r['mp_found']:.0f}% |" for r in size_rows], ""]
+    if small_rows:
+        lines += [
+            "## Small faces: a face filling 20% of the height against one filling 60%", "",
+            f"{args.size_frames} frames per size and face size (`size_frames`), {args.size_repeats} passes, calls "
+            "interleaved; median ms per frame. Network runs: onnxruntime session runs per `detect` call (the "
+            "detector's networks, tiles included, and the landmark network's batches); MediaPipe Face Mesh makes "
+            "two (its detector and the mesh).", "",
+            "| frame | 60%: ms | 20%: ms | 20% / 60% | network runs, 60% | network runs, 20% "
+            "| exactly one face, 60% | exactly one face, 20% |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            *[f"| {r['size']} | {r['large_ms']:.1f} | {r['small_ms']:.1f} | {r['small_ms'] / r['large_ms']:.2f}× | "
+              f"{r['large_runs']:.1f} | {r['small_runs']:.1f} | {100 * r['large_one']:.0f}% | "
+              f"{100 * r['small_one']:.0f}% |" for r in small_rows], ""]
     if policy_rows:
         lines += [
             "## Size policy: faces found by default (`Landmarker()`, facemark.pipeline.size_policy)", "",

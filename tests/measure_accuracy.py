@@ -1,4 +1,4 @@
-"""Measure the figures behind the shipped models' accuracy floors (tests/test_accuracy_floor.py).
+"""Measure the figures behind the shipped models' accuracy floors (tests/scenarios/test_accuracy_floor.py).
 
     .venv/bin/python tests/measure_accuracy.py           # prints MEASURED = {...}: paste it into the test file
     .venv/bin/python tests/measure_accuracy.py --shared  # also the held-out AFW and HELEN figures (needs ../shared/data)

@@ -19,7 +19,7 @@ from facemark.pipeline.crops import CropTransform, crop_image
 # A face is cut from the smallest decode in which its crop square still spans this many pixels per crop pixel,
 # so the crop's own antialiased resize does the last shrinking. Measured on the upscaled sample with the same
 # boxes, the worst point moves 0.07-0.09% of the face's size from the full-resolution crop's (0.10-0.14% at 1.0,
-# 0.7% at 0.5); the detector's box, found on a differently shrunk copy, moves it more (tests/test_huge_images.py).
+# 0.7% at 0.5); the detector's box, found on a differently shrunk copy, moves it more (tests/unit/pipeline/test_large_images.py).
 CROP_DETAIL = 2.0
 
 Cropper = Callable[[CropTransform], np.ndarray]  # a full-resolution crop transform -> its S×S×3 uint8 crop

@@ -17,7 +17,7 @@ With `min_face` (pixels of the input image) BlazeFace adds tiles down to that si
 area over min_face²; the copy is never enlarged), MTCNN sees the image scaled for it. Images above
 LARGE_IMAGE_SIDE given as files are never decoded whole (facemark.pipeline.large_images).
 
-Default face sizes found, held by tests/test_size_policy.py and tests/test_group_photos.py:
+Default face sizes found, held by tests/unit/pipeline/test_size_policy.py and tests/scenarios/test_group_photos.py:
 
 | image | smallest face found by default (BlazeFace) |
 |---|---|
@@ -53,7 +53,7 @@ MAX_DETECT_PIXELS = 50_000_000
 # a smaller min_face to look at every pixel, at the memory cost of a full decode).
 HUGE_DETECT_PIXELS = 640 * 640
 # Black border around the detector's copy, as a fraction of its shorter side: a face whose centre lies on the
-# image's edge is then still a whole face-sized window for the detector (tests/test_small_and_border_faces.py)
+# image's edge is then still a whole face-sized window for the detector (tests/scenarios/test_small_and_border_faces.py)
 BORDER_PAD = 0.25
 # Above this look side, the default look of a detector that takes a min_face also looks for the faces of a crowd
 # (CROWD_FACE_SHARE, CROWD_FACE_PX); up to it, one whole-image look (benchmarks/results/group_photos.md)

@@ -3,4 +3,4 @@ the training loop and its multi-process helpers, torch weights files, evaluation
 ONNX export that ships a network to the runtime.
 
 The runtime (facemark.landmarker, .network, .detection, .predict, .video, ...) never imports this package: a user
-install (`pip install facemark`) has no torch (tests/test_light_install.py checks it)."""
+install (`pip install facemark`) has no torch (tests/scenarios/test_light_install.py checks it)."""

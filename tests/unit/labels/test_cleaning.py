@@ -12,7 +12,7 @@ from facemark.labels.annotations import LabelRecord, read_labels
 from facemark.labels.cleaning import RULES, clean_label_file, clean_records, geometry_problems
 from facemark.layouts import FACE88
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parents[3] / "examples" / "astronaut.png"
 CANVAS = 640  # population canvas: every generated shape lies inside it
 
 

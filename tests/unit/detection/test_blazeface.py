@@ -15,7 +15,7 @@ from facemark.detection.nms import nms, nms_groups
 from facemark.images import load_image
 from facemark.pipeline.crops import CropTransform, crop_image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 # hand-checked eye centres on examples/astronaut.png (pixel-centre; as in test_detection.py)
 ASTRONAUT_EYES = np.array([[203.0, 101.0], [247.0, 103.0]])
@@ -98,7 +98,7 @@ def test_detections_match_mediapipe(model, astronaut, shared_data_or_none):
 
 @pytest.fixture(scope="module")
 def shared_data_or_none():
-    path = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = Path(__file__).resolve().parents[4] / "shared" / "data"
     return path if (path / "300w").is_dir() else None
 
 

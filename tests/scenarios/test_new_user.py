@@ -23,7 +23,7 @@ from PIL import Image
 
 from facemark import cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from facemark import cli
 from facemark.cli.sharding import in_shard, parse_shard, shard_of
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parents[3] / "examples" / "astronaut.png"
 
 
 # ------------------------------------------------------------------------------------------ the shard rule

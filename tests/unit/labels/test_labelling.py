@@ -17,7 +17,7 @@ from facemark.layouts import FACE88
 
 pytest.importorskip("mediapipe")
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parents[3] / "examples" / "astronaut.png"
 
 
 @pytest.fixture

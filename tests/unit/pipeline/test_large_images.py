@@ -28,7 +28,7 @@ from facemark.pipeline import large_images as huge_images
 from facemark.pipeline import size_policy
 from facemark.images import ImageError, ImageReader, load_image, load_image_downscaled
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 
 

@@ -422,7 +422,7 @@ def test_numpy_inputs():
 def test_numpy_uint16_and_float_scaling():
     u16 = np.array([[0, 32768, 65535]], np.uint16)
     assert load_image(u16)[0, :, 0].tolist() == [0, 128, 255]
-    f = np.array([[0.0, 0.5, 1.0, -0.002, np.nan]], np.float32)  # 0..1 (values above 1: tests/test_float_input.py)
+    f = np.array([[0.0, 0.5, 1.0, -0.002, np.nan]], np.float32)  # 0..1 (values above 1: tests/unit/test_float_input.py)
     assert load_image(f)[0, :, 0].tolist() == [0, 128, 255, 0, 0]
     f64_rgb = np.full((2, 2, 3), 0.25)
     assert (load_image(f64_rgb) == 64).all()

@@ -15,7 +15,7 @@ from PIL import Image
 from facemark.labels.annotations import write_pts
 from facemark.images import load_image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "scripts" / "observe_teachers.py"
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 

@@ -1,5 +1,5 @@
 """The built-in 68-point model: loading, the Python API, `predict`, ONNX export. Its accuracy floors (human labels
-included): tests/test_accuracy_floor.py."""
+included): tests/scenarios/test_accuracy_floor.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from facemark.landmarker import Landmarker
 from facemark.images import load_image
 from facemark.train.weights import load_weights
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parents[2] / "examples" / "astronaut.png"
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_ibug68_points_land_on_the_face(astronaut_faces):
     assert ((face.points[:, 0] > x0 - margin) & (face.points[:, 0] < x1 + margin)).all()
     assert ((face.points[:, 1] > y0 - margin) & (face.points[:, 1] < y1 + margin)).all()
     assert face.region("left_eye").shape == (6, 2) and face.region("mouth").shape == (20, 2)
-    # how closely the two models agree on their 34 shared points: tests/test_accuracy_floor.py
+    # how closely the two models agree on their 34 shared points: tests/scenarios/test_accuracy_floor.py
     # image left is the subject's right: iBUG point 36 (outer corner, image-left eye) lies left of 45
     assert face.points[36, 0] < face.points[45, 0]
 

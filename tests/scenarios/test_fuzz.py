@@ -2,7 +2,7 @@
 other than their documented error.
 
 The number of examples per test is FACEMARK_FUZZ_EXAMPLES (default 60, enough for CI); a long run:
-`FACEMARK_FUZZ_EXAMPLES=3000 pytest tests/test_fuzz.py`.
+`FACEMARK_FUZZ_EXAMPLES=3000 pytest tests/scenarios/test_fuzz.py`.
 """
 
 from __future__ import annotations

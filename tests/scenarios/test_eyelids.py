@@ -16,7 +16,7 @@ from facemark.geometry.openness import BlinkDetector, eye_openness, find_blinks
 from facemark.layouts import FACE88
 from facemark.train.training import landmark_loss, point_weights
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLOSED_LIST = REPO / "benchmarks" / "data" / "closed_eyes.txt"
 
 

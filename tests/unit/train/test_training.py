@@ -16,7 +16,7 @@ import torch
 from facemark.labels.cache import identity_of, open_cache
 from facemark.train.training import TrainConfig, TrainingError, landmark_loss, learning_rate, train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 TINY_MODEL = {"arch": "mobilenet", "alpha": 0.25, "rho": 0.4, "shallow": True, "head": "flatten",
               "head_channels": 16}
 

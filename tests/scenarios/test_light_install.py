@@ -19,7 +19,7 @@ import pytest
 
 import facemark
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 # what only the extras bring: train (torch, onnx, matplotlib), plot (matplotlib), label/teacher (mediapipe, dlib),
 # ray (Ray Data)

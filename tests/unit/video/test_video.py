@@ -25,7 +25,7 @@ from facemark.video.tracking import FaceTracker, TrackerConfig
 from facemark.cli.video import VideoError, find_ffmpeg, run_video
 from test_accuracy_floor import BOUND  # the shipped model's measured figures, in one place
 
-ASTRONAUT = Path(__file__).parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).parents[3] / "examples" / "astronaut.png"
 # Where the face lies in examples/astronaut.png (pixel-centre): a region the whole face lies in (hand-checked,
 # as in test_detection.py).
 ASTRONAUT_FACE_REGION = (140.0, 30.0, 310.0, 240.0)

@@ -13,7 +13,7 @@ from facemark.labels.ensemble import (SHARED, EnsembleError, EnsembleParams, Fac
                                fit_box_map, fit_ensemble, map_box, warp_points)
 from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parents[3] / "examples" / "astronaut.png"
 
 
 def _template34(rng) -> np.ndarray:

@@ -29,7 +29,7 @@ from facemark.cli import main
 
 ray = pytest.importorskip("ray", reason="the `ray` extra is not installed")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
 BAD_FILES = {"text.jpg": b"<html>not found</html>\n", "empty.png": b""}
 ACTOR_TITLE = "ray::MapWorker(MapBatches(_Predictor))"  # the process title Ray gives predict's actors

@@ -13,7 +13,7 @@ from facemark.labels.cleaning import geometry_problems
 from facemark.cli import main
 from facemark.layouts import FACE88
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _ring(cx, cy, rx, ry, n_top, n_bottom):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
 MODEL_CARDS = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("model_card*.md"))
 CHECKED = ["README.md", "docs/usage.md", "docs/training.md", *MODEL_CARDS]

@@ -10,7 +10,7 @@ from PIL import Image
 from facemark import cli
 from facemark.landmarker import Face, Landmarker
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
+ASTRONAUT = Path(__file__).resolve().parents[2] / "examples" / "astronaut.png"
 
 
 @pytest.fixture(scope="module")
