@@ -94,7 +94,7 @@ def main() -> None:
     lines = ["Real human-labelled faces (300-W HELEN train, LFPW train, AFW) pasted on textured canvases, saved as "
              "JPEG (quality 90) and given to `Landmarker()` with its defaults as files; dlib's HOG detector "
              "(`get_frontal_face_detector()`, no upsampling) on the same pixels. Found: a face whose points' box "
-             "lies where the labelled face's is (benchmarks/scenes.py). Faces: those left in sight behind the near face, if any (a near face hides the ones under it). Time: benchmarks/results/speed.md.", "",
+             "lies where the labelled face's is (benchmarks/scenes.py). Faces: those left in sight behind the near face, if any (a near face hides the ones under it); other faces: found faces matching no labelled face (a face the near one half hides counts there). Time: benchmarks/results/speed.md.", "",
              "| scene | image | faces | facemark | dlib (HOG) | near face | other faces |",
              "|---|---|---:|---:|---:|---|---:|"]
     for r in rows:

@@ -41,10 +41,13 @@ class Look:
 
     min_face: the smallest face to find (the longer side of the box around its landmarks); None: the detector's
         whole-image look alone (it finds faces down to about a tenth of the image's look side).
+    crowd: the min_face is the default look's for the faces of a crowd (the size policy's, not asked for by the
+        caller): a detector may find them with a cheaper second network than its own finer passes.
     Detectors that do not take a min_face (`FaceDetector.TAKES_MIN_FACE` False) ignore the Look.
     """
 
     min_face: float | None = None
+    crowd: bool = False
 
 
 class FaceDetector(ABC):

@@ -5,7 +5,8 @@ By default (`min_face=None`):
 - BlazeFace (the default detector) sees a copy whose look side (the longer side; the shorter one for a long
   image) is at most LOOK_SIDE pixels and looks at it whole: faces down to about a tenth of the look side.
 - Above TILED_LOOK_SIDE it also looks for a crowd: faces down to CROWD_FACE_SHARE of the look side, or
-  CROWD_FACE_PX where that is smaller (a 12-MP photo), in tiles, the copy kept large enough for them (MIN_FACE_IN_COPY). A near
+  CROWD_FACE_PX where that is smaller (a 12-MP photo), with a `Look(crowd=True)` (BlazeFace finds them with YuNet's
+  passes, a fraction of its own tiles' time), the copy kept large enough for them (MIN_FACE_IN_COPY). A near
   face in front (a group selfie) does not stop the look (benchmarks/results/group_photos.md).
 - A long image (the longer side over the detector's LONG_ASPECT times the shorter: a panorama, a strip of
   photos) is covered along its length by squares of its shorter side.
@@ -110,7 +111,7 @@ def detector_look(detector: FaceDetector, width: int, height: int, min_face: flo
         if crowd is None:
             return whole, (Look() if sized else None)
         s = max(min(whole, _whole_factor(crowd)), s, 1.0)
-        return s, Look(crowd / s)
+        return s, Look(crowd / s, crowd=True)
     if tiles and sized and min_face is not None:
         s = max(s, _whole_factor(min_face), math.sqrt(area / HUGE_DETECT_PIXELS) if reduced else 1.0)
         return s, Look(min_face / s)

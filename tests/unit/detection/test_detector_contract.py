@@ -74,3 +74,23 @@ def test_a_finer_look_finds_smaller_faces_only_where_taken(astronaut):
 def test_look_is_frozen():
     with pytest.raises(AttributeError):
         Look(min_face=20.0).min_face = 10.0
+
+
+def test_a_crowd_look_adds_the_small_faces_once(astronaut):
+    """Look(crowd=True): BlazeFace's whole-image look keeps the near face; the small face behind comes from the
+    cheaper crowd pass, marked as not from the whole-image look; the near face is not found twice."""
+    from PIL import Image
+
+    canvas = np.full((1800, 1800, 3), 120, np.uint8)
+    canvas[200:1000, 100:900] = np.asarray(Image.fromarray(astronaut).resize((800, 800), Image.BILINEAR))
+    canvas[900:960, 1300:1360] = np.asarray(Image.fromarray(astronaut).resize((60, 60), Image.BILINEAR))
+    detector = create_detector("blazeface", whole_image=True)
+    assert len(detector.detect(canvas)) == 1
+    found = detector.detect(canvas, Look(min_face=24.0, crowd=True))
+    assert len(found) == 2
+    near = [d for d in found if not d.tiled]
+    small = [d for d in found if d.tiled]
+    assert len(near) == 1 and len(small) == 1
+    x0, y0, x1, y1 = small[0].box
+    assert 1270 < (x0 + x1) / 2 < 1360 and 900 < (y0 + y1) / 2 < 970
+    assert near[0].box == detector.detect(canvas)[0].box

@@ -131,7 +131,7 @@ def test_detector_copy_is_shrunk_by_a_whole_factor():
         s, look = size_policy.detector_look(blazeface, w, h, None, reduced=False, sized=True)
         assert s == expected
         crowd = size_policy.crowd_face(w, h, blazeface.LONG_ASPECT)
-        assert look == Look(None if crowd is None else crowd / s)
+        assert look == (Look() if crowd is None else Look(crowd / s, crowd=True))
         # a crowd's faces keep MIN_FACE_IN_COPY pixels in the copy; without them, the look side is at most LOOK_SIDE
         assert (crowd / s >= size_policy.MIN_FACE_IN_COPY if crowd
                 else size_policy.look_side(w, h, blazeface.LONG_ASPECT) / s <= size_policy.LOOK_SIDE)

@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -90,6 +91,9 @@ TILE_OVERLAP = 2.5  # tiles overlap by this many smallest faces, so every face o
 # the 6000×6000 JPEG of tests/unit/pipeline/test_large_images.py grew the peak memory by 54 MB with 16 windows a call, 32 MB
 # with 4, 16 MB with 1; a call costs ~0.1 ms more than a batch slot.
 WINDOWS_PER_CALL = 1
+# The default look's crowd (Look.crowd) is found by YuNet in one pass over the image shrunk so the crowd's smallest
+# face is this many input pixels (YuNet finds 47 of 60 HELEN faces at 24 px, 59 at 32: yunet/detector.py)
+CROWD_INPUT_FACE = 28.0
 
 
 def anchor_centres(model: BlazeFaceModel) -> np.ndarray:
@@ -172,6 +176,8 @@ class BlazeFaceDetector(FaceDetector):
         self.min_score = float(min_score)
         self.look = Look(None if min_face is None else float(min_face))  # the look when `detect` is given none
         self._anchors = [anchor_centres(m) for m in self.models]
+        self._threads = threads
+        self._crowd_finder = None  # YuNet, made on the first crowd look (Look.crowd)
         self._sessions = [onnxruntime.InferenceSession(str(HERE / m.file), session_options(threads),
                                                        providers=["CPUExecutionProvider"]) for m in self.models]
 
@@ -192,6 +198,9 @@ class BlazeFaceDetector(FaceDetector):
         if self._sessions is None:
             raise RuntimeError("this BlazeFaceDetector was closed")
         height, width = rgb.shape[:2]
+        if look.crowd and look.min_face is not None:
+            # the default look's crowd: the whole-image look, then YuNet's cheaper passes for the smaller faces
+            return self._with_crowd(self._detect(rgb, pad, Look()), rgb, pad, look.min_face)
         windows = [Window(w.left - pad, w.top - pad, w.side, w.max_face)
                    for w in self.windows(width + 2 * pad, height + 2 * pad, look)]
         whole = [w for w in windows if w.max_face is None]  # the whole-image look (no tiles)
@@ -224,6 +233,46 @@ class BlazeFaceDetector(FaceDetector):
                 if decoded is not None:
                     out.append((*decoded, window))
         return out
+
+    def _with_crowd(self, found: list[Detection], rgb: np.ndarray, pad: int, min_face: float) -> list[Detection]:
+        """`found` (the whole-image look, padded pixels) and the faces down to `min_face` that YuNet finds in one
+        pass over the image shrunk so such a face is CROWD_INPUT_FACE pixels (a fraction of the time of
+        BlazeFace's tiles at that size: benchmarks/results/speed.md), boxes moved to this detector's
+        calibration; a YuNet face overlapping one already found (IoU) is left out, the others are marked `tiled` (not
+        from this detector's whole-image look: the trust floor for tiles holds)."""
+        from facemark.detection.yunet import YuNetDetector
+
+        if self._crowd_finder is None:
+            self._crowd_finder = YuNetDetector(input_side=None, threads=self._threads)
+        scale = min(1.0, CROWD_INPUT_FACE / min_face)
+        height, width = rgb.shape[:2]
+        small = rgb if scale == 1.0 else cv2.resize(
+            rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+            interpolation=cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA)
+        sx, sy = small.shape[1] / width, small.shape[0] / height  # exact, after rounding the copy's size
+        # a border of one crowd face is enough for a crowd face cut by the edge (the whole-image look has its own)
+        small_pad = round(min(pad * scale, CROWD_INPUT_FACE))
+        crowd = self._crowd_finder.detect_padded(small, small_pad, Look())
+        if not crowd:
+            return found
+
+        def back(q: np.ndarray) -> np.ndarray:  # padded copy pixels -> padded image pixels (pixel centres)
+            q = np.asarray(q, np.float64) - small_pad
+            return np.stack([(q[..., 0] + 0.5) / sx - 0.5, (q[..., 1] + 0.5) / sy - 0.5], axis=-1) + pad
+
+        boxes = back(np.array([d.box for d in crowd], np.float64).reshape(-1, 2, 2)).reshape(-1, 4)
+        boxes = _recalibrated(boxes, YuNetDetector.LANDMARK_BOX, self.LANDMARK_BOX)
+        known = np.array([d.box for d in found], np.float64).reshape(-1, 4)
+        out = list(found)
+        for d, box in zip(crowd, boxes):
+            # only a box of about its size is the same face: a loose box around a small face (the whole-image
+            # look's guess at a face below its reach) must not hide it; parts of a face are left to the landmark
+            # passes, which find the same face twice and keep it once
+            if len(known) and (box_overlap(box, known) > NMS_IOU).any():
+                continue
+            out.append(Detection(tuple(float(v) for v in box), d.score, back(d.keypoints), tiled=True))
+            known = np.vstack([known, box[None]])
+        return sorted(out, key=lambda d: -d.score)
 
     def _merged(self, found: list[tuple], pad: int, tiled: bool, calibrated: str) -> list[Detection]:
         """MediaPipe's weighted non-maximum suppression over every window's boxes; boxes found by the short-range
@@ -307,6 +356,8 @@ class BlazeFaceDetector(FaceDetector):
 
     def close(self) -> None:
         self._sessions = None
+        if self._crowd_finder is not None:
+            self._crowd_finder.close()
 
 
 def _network_input(rgb: np.ndarray, window: Window, size: int) -> np.ndarray:
