@@ -406,6 +406,9 @@ def main() -> None:
     both("whole image 640×480: Landmarker.detect, MTCNN + landmark passes (ms)", whole_image)
     both("whole image 640×480: Landmarker.detect, BlazeFace (default) + landmark passes (ms)",
          lambda net: whole_image(net, blazeface))
+    small_faces = Landmarker(args.model, min_face=40, threads=args.threads, backend="torch")
+    both("whole image 640×480: `Landmarker(min_face=40)`, faces down to 40 px (ms)",
+         lambda net: whole_image(net, small_faces))
     landmarker.network = network
     faces = landmarker.detect(rgb)
 

@@ -165,14 +165,17 @@ export class BlazeFace {
     const longer = Math.max(width, height), shorter = Math.min(width, height);
     let found;
     if (longer > LONG_IMAGE_ASPECT * shorter) {
+      // squares of the shorter side along the length, never smaller than the network's input (a thin strip is not
+      // enlarged into hundreds of squares)
+      const side = Math.min(longer, Math.max(shorter, size));
       found = [];
-      for (const top of tileStarts(height, shorter, shorter / 2)) {
-        for (const left of tileStarts(width, shorter, shorter / 2)) found.push({ left, top, side: shorter, maxFace: null });
+      for (const top of tileStarts(height, side, side / 2)) {
+        for (const left of tileStarts(width, side, side / 2)) found.push({ left, top, side, maxFace: null });
       }
     } else {
       found = [{ left: (width - longer) / 2, top: (height - longer) / 2, side: longer, maxFace: null }];
     }
-    const scale = size / (found.length > 1 ? shorter : longer);
+    const scale = size / found[0].side;
     if (look.minFace === null) return found;
     const finest = smallest / look.minFace; // input pixels per image pixel at the last level
     if (finest <= scale * 1.001) return found;

@@ -199,3 +199,14 @@ def test_long_images_are_looked_at_along_their_length():
         assert starts[0] == 0 and starts[-1] + shorter == pytest.approx(longer)
         assert all(b - a <= shorter / 2 + 1e-6 for a, b in zip(starts, starts[1:]))
     assert len(detector.windows(1900, 1000)) == 1  # under the aspect: one letterboxed look
+
+
+def test_a_thin_strip_is_not_enlarged_into_hundreds_of_squares():
+    """A long image is looked at along its length in squares never smaller than the network's input: a 3200×40
+    strip takes a few dozen squares (each seen as it is), not one per 20 pixels enlarged fivefold."""
+    detector = BlazeFaceDetector()
+    windows = detector.windows(3200, 40)
+    assert all(w.side >= detector.model.input_size for w in windows)
+    assert len(windows) <= 2 * 3200 / detector.model.input_size + 1
+    # a strip as thick as the input or more keeps squares of its own thickness
+    assert {w.side for w in detector.windows(20000, 200)} == {200.0}

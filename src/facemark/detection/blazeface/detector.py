@@ -329,12 +329,15 @@ class BlazeFaceDetector(FaceDetector):
         size, smallest = self.model.input_size, self.model.smallest_face
         longer, shorter = max(width, height), min(width, height)
         if longer > self.LONG_ASPECT * shorter:
-            # a long image: squares of its shorter side along its length, overlapping by half
-            found = [Window(left, top, float(shorter)) for top in _tile_starts(height, shorter, shorter / 2)
-                     for left in _tile_starts(width, shorter, shorter / 2)]
+            # a long image: squares of its shorter side along its length, overlapping by half; never smaller than
+            # the network's input (a strip thinner than that is not enlarged into hundreds of squares: a face
+            # there is at most its thickness, which the input holds as it is)
+            side = float(min(longer, max(shorter, size)))
+            found = [Window(left, top, side) for top in _tile_starts(height, side, side / 2)
+                     for left in _tile_starts(width, side, side / 2)]
         else:
             found = [Window((width - longer) / 2, (height - longer) / 2, float(longer))]
-        scale = size / (shorter if len(found) > 1 else longer)
+        scale = size / found[0].side
         if look.min_face is None:
             return found
         finest = smallest / look.min_face  # input pixels per image pixel at the last level
