@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-ASTRONAUT = REPO / "examples" / "astronaut.png"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from locations import ASTRONAUT, REPO, SHARED_DATA  # noqa: F401  (the fixtures below use them)
 
 
 def _in_ci() -> bool:

@@ -50,6 +50,7 @@ def test_skips_fail_in_ci_and_name_what_is_missing(tmp_path):
     folder = tmp_path / "repo" / "tests"
     folder.mkdir(parents=True)
     shutil.copy(CONFTEST, folder / "conftest.py")
+    shutil.copy(CONFTEST.with_name("locations.py"), folder / "locations.py")
     for name, text in SUITE.items():
         (folder / name).write_text(text)
 

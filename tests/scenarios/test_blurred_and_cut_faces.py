@@ -16,7 +16,7 @@ from facemark.images import load_image
 from facemark.layouts import FACE88, FACE88_ANCHORS, IBUG68_ANCHORS
 from facemark.evaluation.scoring import match_face
 
-from conftest import ASTRONAUT
+from locations import ASTRONAUT
 
 LEFT_OUTER, RIGHT_OUTER = FACE88.normaliser  # outer eye corners
 

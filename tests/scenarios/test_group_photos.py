@@ -17,7 +17,7 @@ from PIL import Image
 
 from facemark import Landmarker
 
-from conftest import ASTRONAUT, REPO
+from locations import ASTRONAUT, REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from scenes import cut_face, fitting, grid_scene, human_faces, matched  # noqa: E402

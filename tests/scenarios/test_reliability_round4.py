@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from facemark import cli
-from conftest import ASTRONAUT
+from locations import ASTRONAUT
 
 
 def run_cli(argv, capsys) -> tuple[int, str, str]:

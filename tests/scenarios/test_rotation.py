@@ -14,7 +14,7 @@ from facemark.pipeline.crops import (CropTransform, crop_image, points_crop_tran
                                     square_crop_transform)
 from facemark.layouts import FACE88
 
-from conftest import ASTRONAUT
+from locations import ASTRONAUT
 
 CANVAS = 800  # the 512-px sample in the middle of a grey canvas, so every turn keeps the face inside
 

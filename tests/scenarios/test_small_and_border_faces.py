@@ -11,7 +11,7 @@ from facemark.landmarker import Landmarker
 from facemark.cli import main
 from facemark.layouts import FACE88
 
-from conftest import ASTRONAUT
+from locations import ASTRONAUT
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from facemark.landmarker import Landmarker
 from facemark.cli import main
 from facemark.images import ImageError, load_image
 
-from conftest import ASTRONAUT
+from locations import ASTRONAUT
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ def test_bad_arguments():
 
 
 def test_chips_command(tmp_path, capsys):
-    from conftest import ASTRONAUT
+    from locations import ASTRONAUT
 
     out = tmp_path / "chips"
     assert main(["chips", str(ASTRONAUT), "--out", str(out), "--quiet", "--threads", "1"]) == 0
@@ -114,7 +114,7 @@ def test_chips_command(tmp_path, capsys):
     (["--margin", "-1"], "--margin must be from 0 to 10"),
 ])
 def test_chips_command_usage_errors(tmp_path, capsys, args, message):
-    from conftest import ASTRONAUT
+    from locations import ASTRONAUT
 
     assert main(["chips", str(ASTRONAUT), "--out", str(tmp_path / "c"), *args]) == 2
     err = capsys.readouterr().err.strip()

@@ -104,7 +104,7 @@ def _closed_eyes(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def blink_clip(tmp_path_factory):
     """A 40-frame clip of the sample face, eyes painted shut at CLOSED_FRAMES; and MediaPipe-free ground truth."""
-    from conftest import ASTRONAUT
+    from locations import ASTRONAUT
 
     from facemark.landmarker import Landmarker
     from facemark.images import load_image

@@ -11,7 +11,7 @@ from facemark.pipeline import size_policy
 from facemark.landmarker import Landmarker
 from facemark.detection import Look, create_detector
 
-from conftest import ASTRONAUT
+from locations import ASTRONAUT
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_min_trust_drops_faces(astronaut, face):
 
 
 def test_predict_min_trust_option(tmp_path, capsys):
-    from conftest import ASTRONAUT
+    from locations import ASTRONAUT
 
     out = tmp_path / "p.jsonl"
     assert main(["predict", str(ASTRONAUT), "--json", str(out), "--quiet"]) == 0

@@ -19,7 +19,7 @@ from facemark.train.models import dlib_format
 from facemark.train.models.dlib_format import DlibFormatError, DlibLayer, read_network, write_network
 from facemark.train.models.dlib_resnet import STAGES, DlibFaceResNet, DlibResNetLandmarks, _add_padded
 
-from conftest import ASTRONAUT
+from locations import ASTRONAUT
 
 # a tiny network of the same layer kinds as dlib's face ResNet, outermost first:
 # loss_metric<fc_no_bias<3, avg_pool_everything<relu<add_prev1<affine<con<2,3,3,1,1,tag1<
