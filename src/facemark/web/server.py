@@ -4,7 +4,8 @@ What it serves, all from this machine (the page works offline once served):
 - `/` and the page's files: the repository's `web/` folder (`index.html`, `src/`, and `vendor/ort/`, the
   onnxruntime-web files that `make web` copies from npm; they are not in git);
 - `/models/<name>.onnx`: the package's built-in networks (BlazeFace's two detectors, face88, ibug68), the very
-  files the Python runtime runs;
+  files the Python runtime runs, and YuNet (the default look's crowd faces) with its input's sides marked free
+  as the Python runtime marks them (facemark.detection.yunet.detector.dynamic_model_bytes);
 - `/models/<name>.json`: a landmark network's config (point layout, margin, input size), read from its ONNX
   metadata, so the page needs no copy of it.
 
@@ -29,6 +30,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "web"
 LANDMARK_MODELS = ("face88", "ibug68")
 DETECTOR_MODELS = ("blazeface_full", "blazeface_short")
+CROWD_MODEL = "face_detection_yunet_2023mar"  # YuNet: the default look's crowd faces (served with free input sides)
 # what `make web` leaves in web/vendor/ort; the page cannot start without it
 ORT_ENTRY = Path("vendor") / "ort" / "ort.wasm.min.mjs"
 # the page's own files; anything else under web/ (node_modules, package.json) is not served
@@ -102,6 +104,10 @@ class PageHandler(http.server.BaseHTTPRequestHandler):
     def _content(self, path: str) -> tuple[bytes, str] | None:
         if path.startswith("models/"):
             name, _, suffix = path.removeprefix("models/").rpartition(".")
+            if suffix == "onnx" and name == CROWD_MODEL:
+                from facemark.detection.yunet.detector import dynamic_model_bytes
+
+                return dynamic_model_bytes(), ".onnx"  # its input's sides marked free, as Python runs it
             if suffix == "onnx" and name in model_files():
                 return model_files()[name].read_bytes(), ".onnx"
             if suffix == "json" and name in LANDMARK_MODELS:

@@ -216,18 +216,15 @@ class YuNetDetector(FaceDetector):
         self._session = None
 
 
-def _load_session(threads: int | None):
-    """An onnxruntime session of the shipped file with its input's height and width marked free. The file
-    declares 1×3×640×640; its graph works at any multiple of 32 (OpenCV runs it at the image's own size), so the
-    two sizes are renamed to symbolic dimensions in the bytes read, in memory: each `dim_value: 640` (field 1,
-    varint: 08 80 05) becomes `dim_param: "H"` / `"W"` (field 2, one-byte string: 12 01 48 / 12 01 57), three
-    bytes for three, so no enclosing length changes. The outputs keep their declared 640×640 lengths, which
-    onnxruntime only warns about (below session_options' log level). Outputs are identical to the dynamic-size
-    export in libfacedetection.train (onnx/yunet_s_dynamic.onnx) at 640×480, 160×96 and 1920×1088."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise RuntimeError("the YuNet detector needs onnxruntime: pip install onnxruntime") from None
+def dynamic_model_bytes() -> bytes:
+    """The shipped file with its input's height and width marked free. The file declares 1×3×640×640; its graph
+    works at any multiple of 32 (OpenCV runs it at the image's own size), so the two sizes are renamed to symbolic
+    dimensions in the bytes read, in memory: each `dim_value: 640` (field 1, varint: 08 80 05) becomes
+    `dim_param: "H"` / `"W"` (field 2, one-byte string: 12 01 48 / 12 01 57), three bytes for three, so no
+    enclosing length changes. The outputs keep their declared 640×640 lengths, which onnxruntime only warns about
+    (below session_options' log level). Outputs are identical to the dynamic-size export in
+    libfacedetection.train (onnx/yunet_s_dynamic.onnx) at 640×480, 160×96 and 1920×1088. The browser page
+    (facemark web) is served these bytes too."""
     data = (HERE / MODEL_FILE).read_bytes()
     # graph input "input": FLOAT tensor, shape dims 1, 3, 640, 640
     fixed = b"\n\x05input\x12\x18\n\x16\x08\x01\x12\x12\n\x02\x08\x01\n\x02\x08\x03\n\x03\x08\x80\x05\n\x03\x08\x80\x05"
@@ -235,7 +232,16 @@ def _load_session(threads: int | None):
         raise RuntimeError(f"{MODEL_FILE} is not the YuNet file this detector was written for (its input "
                            "is not the declared 1×3×640×640 float tensor named 'input')")
     free = fixed[:-10] + b"\n\x03\x12\x01H\n\x03\x12\x01W"
-    return onnxruntime.InferenceSession(data.replace(fixed, free), session_options(threads),
+    return data.replace(fixed, free)
+
+
+def _load_session(threads: int | None):
+    """An onnxruntime session of `dynamic_model_bytes()`."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RuntimeError("the YuNet detector needs onnxruntime: pip install onnxruntime") from None
+    return onnxruntime.InferenceSession(dynamic_model_bytes(), session_options(threads),
                                         providers=["CPUExecutionProvider"])
 
 
