@@ -415,3 +415,42 @@ def test_ctrl_c_in_video_keeps_the_frames_done_marked_incomplete(tmp_path, capsy
     assert all(len(r["faces"]) == 1 for r in read_jsonl(kept))
     assert not out.exists() and not (tmp_path / "drawn.mp4").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.incomplete.jsonl", "clip.mp4"]
+
+
+def test_a_frame_of_another_size_halfway_keeps_the_frames_done_marked_incomplete(tmp_path, capsys, monkeypatch,
+                                                                                   astronaut):
+    import cv2
+
+    import facemark.cli.video as video
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+    small = cv2.resize(astronaut[..., ::-1], (256, 256))
+    for _ in range(8):
+        writer.write(small)
+    writer.release()
+    real_open = video.open_frames
+
+    class ChangingSize:  # the stream changes its frame size at frame 4, as a spliced file may
+        def __init__(self, reader):
+            self._reader = reader
+
+        def __getattr__(self, name):
+            return getattr(self._reader, name)
+
+        def __iter__(self):
+            for frame in self._reader:
+                if frame.number == 4:
+                    frame.bgr = cv2.resize(frame.bgr, (200, 200))
+                yield frame
+
+    monkeypatch.setattr(video, "open_frames", lambda path: ChangingSize(real_open(path)))
+    out = tmp_path / "clip.jsonl"
+    code, _, err = run_cli(["video", clip, "--json", out, "--out", tmp_path / "drawn.mp4", "--quiet"], capsys)
+    kept = tmp_path / "clip.incomplete.jsonl"
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        f"facemark video: error: {clip}: frame 4 is 200×200, the first was 256×256; the points of the first 4 "
+        f"frames are in {kept} (incomplete: the video was not read to its end); no other output was written")
+    assert [r["frame"] for r in read_jsonl(kept)] == [0, 1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.incomplete.jsonl", "clip.mp4"]

@@ -17,7 +17,8 @@ openness was under 0.65 × the median of that track's last 300 frames; facemark.
 `plot_path` writes a PNG of the eye and
 mouth openness of each track over time, with the blink threshold. Outputs are written under temporary names
 beside the targets and renamed when complete, so an error or an interrupt never leaves a partial file under the
-name asked for; an interrupt (Ctrl-C) keeps the JSON Lines of the frames done as NAME.incomplete.jsonl.
+name asked for; an interrupt (Ctrl-C), or a frame that stops the run halfway (one of another size), keeps
+the JSON Lines of the frames done as NAME.incomplete.jsonl.
 
 - Rotated videos (phones store portrait video as landscape pixels plus a display rotation): frames are turned
   upright as a player shows them, so points, the JSON and the output video (written upright, without a
@@ -569,17 +570,22 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         if target is not None:
             os.replace(video_tmp, target)
             video_tmp = None
-    except KeyboardInterrupt:
-        if json_tmp is None or json_out is None:
+    except (KeyboardInterrupt, VideoError) as stop:
+        # Ctrl-C, or a frame that cannot go on (a frame of another size): the points of the frames done are
+        # kept, under a name that says they are not all; the drawn video, which would not keep the input's
+        # length, is not
+        if json_tmp is None or json_out is None or in_json == 0:
             raise
-        # Ctrl-C: the frames done are kept, under a name that says they are not all (the drawn video is not)
         json_out.close()
         json_out = None
         kept = incomplete_name(json_target)
         os.replace(json_tmp, kept)
         json_tmp = None
-        raise KeyboardInterrupt(f"the points of the first {in_json} frames are in {kept} (incomplete: the video "
-                                "was not read to its end); no other output was written") from None
+        what = (f"the points of the first {in_json} frames are in {kept} (incomplete: the video was not read to "
+                "its end); no other output was written")
+        if isinstance(stop, KeyboardInterrupt):
+            raise KeyboardInterrupt(what) from None
+        raise VideoError(f"{stop}; {what}") from None
     finally:
         reader.close()
         if writer is not None:
