@@ -62,6 +62,9 @@ def head():
                 if started.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"`ray start` did not start a cluster: {log.read_text()[-2000:]}")
                 time.sleep(0.5)
+        # `ray start` brings the Ray Client server up after the cluster itself, as a process of its own: a client
+        # that connects before it listens is refused. Wait for it here, so that no test depends on the race
+        _wait_for_listener(client, started, log)
         yield f"127.0.0.1:{gcs}", client
     finally:
         ray.shutdown()
@@ -78,6 +81,24 @@ def head():
 def cluster(head) -> str:
     """The module's Ray cluster: its address (HOST:PORT)."""
     return head[0]
+
+
+def _wait_for_listener(port: int, started: subprocess.Popen, log: Path, seconds: float = 300) -> None:
+    """Return once something accepts connections on 127.0.0.1:`port`; fail the test, saying why, if `ray start`
+    ends or nothing listens within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with socket.socket() as probe:
+            probe.settimeout(5)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if started.poll() is not None:
+            pytest.fail(f"`ray start` ended (exit {started.returncode}) before its Ray Client server listened on "
+                        f"port {port}: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Ray Client server did not listen on port {port} within {seconds:.0f} s: "
+                        f"{log.read_text()[-2000:]}")
+        time.sleep(0.5)
 
 
 def _free_port() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -454,3 +455,76 @@ def test_a_frame_of_another_size_halfway_keeps_the_frames_done_marked_incomplete
         f"frames are in {kept} (incomplete: the video was not read to its end); no other output was written")
     assert [r["frame"] for r in read_jsonl(kept)] == [0, 1, 2, 3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.incomplete.jsonl", "clip.mp4"]
+
+
+# ------------------------------------------------------------------------------- 3. variable frame rate
+
+
+def _vfr_clip(path: Path, frames: int, times: str) -> Path:
+    """A still clip of the astronaut (128×128) whose frame N is shown at `times` seconds (an ffmpeg expression
+    of N), with a tone as long as the video: what a phone writes when it drops frames or slows down in dim
+    light. MKV states a nominal rate (its time base's), not the average."""
+    import subprocess
+
+    from facemark.cli.video import find_ffmpeg
+
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is None:
+        pytest.skip("no ffmpeg on PATH and no imageio-ffmpeg package")
+    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i", str(ASTRONAUT),
+               "-f", "lavfi", "-i", "sine=frequency=440", "-vf",
+               f"crop=256:256:100:40,scale=128:128,settb=1/1000,setpts=({times})/TB", "-frames:v", str(frames),
+               "-enc_time_base", "1/1000", "-c:v", "mpeg4", "-q:v", "3", "-c:a", "aac", "-shortest"]
+    done = subprocess.run(command + ["-fps_mode", "vfr", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:  # ffmpeg before 5.1
+        done = subprocess.run(command + ["-vsync", "vfr", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def _video_length(path: Path) -> tuple[int, float]:
+    """(frames, seconds) of a video as OpenCV reads it: frame count over the frame rate."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        frames, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return int(frames), frames / fps
+
+
+def test_a_phone_clip_that_drops_frames_is_not_reported_as_undecodable(landmarker, tmp_path):
+    from facemark.cli.video import run_video
+
+    # 30 fps, and two places of that grid without a frame (frames 20 and 41 of the grid): a valid file
+    clip = _vfr_clip(tmp_path / "phone.mkv", 60, "(N+gte(N\\,20)+gte(N\\,40))/30")
+    jsonl = tmp_path / "points.jsonl"
+    summary = run_video(landmarker, clip, tmp_path / "drawn.mp4", json_path=jsonl, progress=False)
+    assert summary.failed == [] and summary.undecodable == [] and summary.skipped == [20, 41]
+    assert "could not be decoded" not in summary.summary_line(), summary.summary_line()
+    records = read_jsonl(jsonl)
+    assert len(records) == 60 and [r["frame"] for r in records][19:22] == [19, 21, 22]
+    notice = " ".join(n for n in summary.notices if "variable frame rate" in n)
+    assert re.search(r"frames 33 to 6[67] ms apart", notice) and "skip 2 places" in notice, summary.notices
+    # the drawn video repeats a frame in each empty place: as long as the input, its audio in sync
+    frames, seconds = _video_length(tmp_path / "drawn.mp4")
+    assert frames == 62 and seconds == pytest.approx(62 / 30, abs=0.01)
+
+
+def test_a_clip_slower_than_its_nominal_rate_is_re_timed_to_last_as_long_as_the_input(landmarker, tmp_path):
+    from facemark.cli.video import run_video
+
+    # MKV states 30 fps; the frames come 4 % slower (28.8 per second): a drawn video at 30 fps would be 4 %
+    # shorter than its audio (0.25 s over this 6 s clip)
+    clip = _vfr_clip(tmp_path / "dim.mkv", 180, "N*1.04/30")
+    jsonl = tmp_path / "points.jsonl"
+    summary = run_video(landmarker, clip, tmp_path / "drawn.mp4", json_path=jsonl, progress=False)
+    records = read_jsonl(jsonl)
+    span = records[-1]["time"] - records[0]["time"]
+    assert span == pytest.approx(179 * 1.04 / 30, abs=0.002)  # the timestamps, exact
+    frames, seconds = _video_length(tmp_path / "drawn.mp4")
+    assert frames == 180
+    assert abs(seconds - 180 * 1.04 / 30) < 1 / 30, (seconds, summary.notices)  # within one frame of the input
+    assert summary.video_fps == pytest.approx(30 / 1.04, rel=0.005)
+    assert any("states 30 fps but its frames come at 28.8" in n for n in summary.notices), summary.notices
