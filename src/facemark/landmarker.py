@@ -140,6 +140,15 @@ class Landmarker:
         small, s = size_policy.scaled_for_detector(rgb, s)
         return self._find(small, s, look)
 
+    def landmarks_for_candidates(self, rgb: np.ndarray,
+                                 found: list[Candidate]) -> list[tuple[np.ndarray, float] | None]:
+        """Per candidate (from `candidates`), (points, trust) as `detect` gives its face: the passes, then the four
+        ways up for a face not surely upright; None where `detect` leaves it out (its trust under the floor that
+        applies to it). What a video's tracks start and restart from, so that they start as photos do."""
+        crop = functools.partial(crop_image, rgb)
+        faces = self._landmarks(crop, found)
+        return [(f.points, f.trust) if self._passes_floor(f) else None for f in faces]
+
     def landmarks_for_boxes(self, rgb: np.ndarray, boxes) -> list[np.ndarray]:
         """Points for faces whose landmark boxes (≈ the upright box around their points, image pixels) are
         known; all in one batch, refined where the passes say it pays."""
@@ -202,14 +211,16 @@ class Landmarker:
         not surely upright (UNSURE_MIN_TRUST) only when trusted; every face at least `min_trust` (0: every face,
         no floor at all)."""
         keep = set(_distinct_points([f.points for f in faces], [f.score for f in faces]))
-        out = []
-        for i, (face, f) in enumerate(zip(faces, found)):
-            unsure = not f.upright or (f.candidate.turn and not f.found_upright)
-            floor = max(UNSURE_MIN_TRUST if unsure else 0.0, TILED_MIN_TRUST if f.candidate.detection.tiled else 0.0,
-                        self.min_trust)
-            if i in keep and (self.min_trust <= 0 or f.trust >= floor):
-                out.append(face)
-        return out
+        return [face for i, (face, f) in enumerate(zip(faces, found)) if i in keep and self._passes_floor(f)]
+
+    def _passes_floor(self, f: _Found) -> bool:
+        """Whether a face's trust reaches its floor: `min_trust`, and UNSURE_MIN_TRUST for a face not surely
+        upright or found only in a turned copy, TILED_MIN_TRUST for one found only in a tile (0: no floor)."""
+        if self.min_trust <= 0:
+            return True
+        unsure = not f.upright or (f.candidate.turn and not f.found_upright)
+        return f.trust >= max(UNSURE_MIN_TRUST if unsure else 0.0,
+                              TILED_MIN_TRUST if f.candidate.detection.tiled else 0.0, self.min_trust)
 
     def _detect_large(self, reader: ImageReader) -> list[Face]:
         """The huge-image path (facemark.pipeline.large_images): the detector on a shrunk decode, each face cut from the

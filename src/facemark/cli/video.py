@@ -4,12 +4,13 @@ Frames are read by `facemark.video.reader` (OpenCV's FFmpeg; Pillow for animated
 `facemark.video.tracking.FaceTracker` (the detector runs only now and then) and written back with the points drawn:
 same frame count, size and frame rate. One JSON line per frame:
 
-    {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99,
+    {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99, "trust": 0.87,
                                          "points": [[x, y], ...], "eye_openness": [0.29, 0.30],
                                          "mouth_openness": 0.02, "pose": {"yaw": 3.1, "pitch": -4.0, "roll": 1.2}}]}
 
 (pixels, pixel-centre convention; `time` in seconds from the container's timestamps; `track` stays with a face
-while it is followed. `eye_openness`: eye aspect ratio of the image-left and image-right eye, `mouth_openness`:
+while it is followed; `trust` is the face's trust score on this frame's points, as a photo's
+(facemark.pipeline.trust). `eye_openness`: eye aspect ratio of the image-left and image-right eye, `mouth_openness`:
 inner-lip gap over mouth width (facemark.geometry.openness); `pose`: degrees, facemark.geometry.pose with its default camera,
 null when no pose fits; all from the frame's drawn (smoothed) points. `blink`, only on the frame a face's eyes
 are open again after a blink: {"start": first frame, "end": last frame} of the run of frames whose mean eye
