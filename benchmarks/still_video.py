@@ -13,7 +13,9 @@ the default settings (the detector every 30 frames), with and without One-Euro s
   answer's, and the largest difference seen;
 - missing: frames without that face;
 - false: faces elsewhere (on the noise);
-- trust: whether every face in the video's JSON carries one, and the median trust of the real face.
+- trust: whether every face in the video's JSON carries one, and the median trust of the real face;
+- cost: landmark network batches per frame and detector calls (counts), and wall time per frame (on a shared
+  machine: compare within one file only).
 
 Results: benchmarks/results/still_video.md.
 """
@@ -86,7 +88,8 @@ def run(landmarker, clean, still, seed: int, smooth: bool, frames: int, sigma: f
     return {"turned": turned, "worst": worst, "missing": missing, "false": false,
             "trust_everywhere": faces_seen > 0 and with_trust == faces_seen,
             "median_trust": float(np.median(trusts)) if trusts else math.nan,
-            "ms": 1000 * (time.perf_counter() - start) / frames}
+            "ms": 1000 * (time.perf_counter() - start) / frames,
+            "batches": tracker.stats.landmark_batches / frames, "detector": tracker.stats.detector_calls}
 
 
 def main() -> None:
@@ -101,7 +104,8 @@ def main() -> None:
 
     landmarker = Landmarker(threads=1)
     rows = ["| face | smoothing | draws with a turned frame | frames turned > 20° | largest turn | frames without "
-            "the face | false faces | trust on every face | median trust | ms per frame |", "|---" * 10 + "|"]
+            "the face | false faces | trust on every face | median trust | network batches per frame | detector calls | "
+            "ms per frame |", "|---" * 12 + "|"]
     totals = {"turned": 0, "draws_turned": 0, "runs": 0, "missing": 0, "frames": 0}
     for name, path in FACES.items():
         if not path.exists():
@@ -124,6 +128,8 @@ def main() -> None:
                 f"{' / '.join(str(r['missing']) for r in results)} | {sum(r['false'] for r in results)} | "
                 f"{'yes' if all(r['trust_everywhere'] for r in results) else 'no'} | "
                 f"{np.nanmedian([r['median_trust'] for r in results]):.2f} | "
+                f"{np.mean([r['batches'] for r in results]):.2f} | "
+                f"{' / '.join(str(r['detector']) for r in results)} | "
                 f"{np.mean([r['ms'] for r in results]):.0f} |")
             print(rows[-1], flush=True)
     lines = [f"{args.frames} frames per run, noise σ = {args.sigma:g}, inter-ocular distance {args.iod:g} px, "

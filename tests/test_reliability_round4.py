@@ -590,3 +590,60 @@ def test_every_face_in_the_video_json_carries_its_trust(landmarker, astronaut, t
     run_video(landmarker, clip, None, json_path=tmp_path / "points.jsonl", progress=False)
     faces = [f for r in read_jsonl(tmp_path / "points.jsonl") for f in r["faces"]]
     assert len(faces) == 6 and all(0.5 < f["trust"] <= 1 for f in faces), [f.get("trust") for f in faces]
+
+
+# ------------------------------------------------------------ 8. trust that keeps hard right answers
+
+
+@pytest.mark.parametrize("share", [0.08, 0.05, 0.04])
+def test_a_dark_photo_gives_the_right_face_and_the_floor_keeps_it(landmarker, astronaut, reference, share):
+    """The sample with its values scaled to a few percent (too little light, no gain): the face came back wrong
+    (NME 2.1-2.3, trust 0.01-0.2) and was dropped by the floor; the network now sees dark crops brightened."""
+    dark = np.round(astronaut * share).astype(np.uint8)
+    faces = landmarker.detect(dark)  # the default floor
+    iod = float(landmarker.scheme.inter_ocular_distance(reference))
+    assert len(faces) == 1, [f.trust for f in faces]
+    assert np.linalg.norm(faces[0].points - reference, axis=1).mean() / iod < 0.05
+    assert faces[0].trust >= 0.25
+
+
+def test_a_bright_crop_is_given_to_the_network_as_it_is():
+    from facemark.network import lift_dark_crops
+
+    rng = np.random.default_rng(0)
+    bright = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    assert lift_dark_crops(bright) is bright
+    dark = (bright // 8).astype(np.uint8)  # 0..31
+    lifted = lift_dark_crops(np.concatenate([bright[:1], dark[1:]]))
+    assert np.array_equal(lifted[0], bright[0])
+    assert np.percentile(lifted[1], 99) == pytest.approx(200, abs=8)
+    black = np.zeros((1, 16, 16, 3), np.uint8)
+    assert np.array_equal(lift_dark_crops(black), black)
+
+
+def test_trust_judges_a_face_cut_by_the_border_by_its_points_inside_the_image(landmarker):
+    from facemark.pipeline.trust import disagreement
+
+    points = np.stack(np.meshgrid(np.arange(10.0), np.arange(10.0)), -1).reshape(-1, 2) * 10 + 5
+    guessed = points.copy()
+    guessed[points[:, 0] < 40] += 30  # the network's guesses beyond the left edge disagree; the rest agree
+    shifted = points - [40, 0]
+    cut = disagreement(shifted, guessed - [40, 0], shifted, landmarker.scheme, image_size=(60, 100))
+    whole = disagreement(shifted, guessed - [40, 0], shifted, landmarker.scheme)
+    assert cut == 0 and whole > 0
+    # with almost nothing inside, every point is judged
+    assert disagreement(shifted, guessed - [40, 0], shifted, landmarker.scheme, image_size=(2, 100)) == whole
+
+
+def test_a_face_cut_by_the_left_border_keeps_the_trust_of_what_can_be_seen(landmarker, astronaut, reference):
+    """The sample cut so that 30 % of its face lies beyond the left edge: its visible points are right, and its
+    trust (0.33 when the guesses beyond the edge counted) is that of a face seen well."""
+    x0, x1 = reference[:, 0].min(), reference[:, 0].max()
+    edge = int(round(x0 + 0.3 * (x1 - x0)))
+    faces = landmarker.detect(np.ascontiguousarray(astronaut[:, edge:]))
+    truth = reference - [edge, 0]
+    seen = truth[:, 0] >= 0
+    iod = float(landmarker.scheme.inter_ocular_distance(reference))
+    assert len(faces) == 1
+    assert np.linalg.norm(faces[0].points[seen] - truth[seen], axis=1).mean() / iod < 0.05
+    assert faces[0].trust >= 0.4
