@@ -608,7 +608,7 @@ def test_a_dark_photo_gives_the_right_face_and_the_floor_keeps_it(landmarker, as
 
 
 def test_a_bright_crop_is_given_to_the_network_as_it_is():
-    from facemark.network import lift_dark_crops
+    from facemark.images import lift_dark as lift_dark_crops
 
     rng = np.random.default_rng(0)
     bright = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
@@ -619,6 +619,15 @@ def test_a_bright_crop_is_given_to_the_network_as_it_is():
     assert np.percentile(lifted[1], 99) == pytest.approx(200, abs=8)
     black = np.zeros((1, 16, 16, 3), np.uint8)
     assert np.array_equal(lift_dark_crops(black), black)
+    assert np.array_equal(lift_dark_crops(dark[1]), lifted[1])  # one image as one of a stack
+
+
+def test_a_very_dark_photo_is_found_by_the_detector_too(landmarker, astronaut, reference):
+    """At 2 % of its values the detector found no face at all; it now sees the photo brightened too."""
+    faces = landmarker.detect(np.round(astronaut * 0.02).astype(np.uint8))
+    iod = float(landmarker.scheme.inter_ocular_distance(reference))
+    assert len(faces) == 1
+    assert np.linalg.norm(faces[0].points - reference, axis=1).mean() / iod < 0.1
 
 
 def test_trust_judges_a_face_cut_by_the_border_by_its_points_inside_the_image(landmarker):

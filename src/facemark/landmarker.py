@@ -29,7 +29,7 @@ from facemark.detection.core import DEFAULT_DETECTOR, FaceDetector, Look
 from facemark.detection.nms import box_overlap, nms
 from facemark.face import Face
 from facemark.pipeline.large_images import croppers_by_decode
-from facemark.images import ImageReader, from_bgr, load_image
+from facemark.images import ImageReader, from_bgr, lift_dark, load_image
 from facemark.network import load_network, predict_crops
 from facemark.options import LandmarkerOptions
 from facemark.pipeline.orientation import UNSURE_MIN_TRUST, four_ways_up, surely_upright
@@ -181,6 +181,7 @@ class Landmarker:
         the quarter turns to look in; None: upright, then, when nothing is found there and `find_turned`, the
         other three."""
         pad = round(size_policy.BORDER_PAD * min(small.shape[:2]))
+        small = lift_dark(small)  # a photo taken with too little light: brightened, as the network's crops are
 
         def find(turns):
             return find_candidates(self.detector, small, s, pad, turns, self.crop_size, self.network.config.margin,

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from facemark.extras import install_hint
+from facemark.images import lift_dark
 from facemark.pipeline.crops import normalise_crop
 from facemark.layouts import FACE88, Scheme
 
@@ -151,29 +152,6 @@ class LandmarkNetwork:
         return f"LandmarkNetwork({where}, {self.config.arch}, {self.config.input_size} px, {self.scheme.name})"
 
 
-# A crop whose brightest values (this percentile) stay under DARK_CROP_PEAK is a face photographed with too
-# little light: its values are scaled up so that percentile reaches DARK_CROP_TARGET (by at most
-# DARK_CROP_MAX_GAIN), as a camera's gain would, so the network sees the contrast it was trained on
-# (benchmarks/results/hard_trust.md). Other crops are left exactly as they are.
-DARK_CROP_PERCENTILE = 99
-DARK_CROP_PEAK = 64
-DARK_CROP_TARGET = 200
-DARK_CROP_MAX_GAIN = 16.0
-
-
-def lift_dark_crops(crops: np.ndarray) -> np.ndarray:
-    """(N, S, S, 3) uint8 crops, the dark ones (see DARK_CROP_PEAK) brightened; the others unchanged."""
-    peaks = np.percentile(crops.reshape(len(crops), -1), DARK_CROP_PERCENTILE, axis=1)
-    dark = peaks < DARK_CROP_PEAK
-    if not dark.any():
-        return crops
-    out = crops.copy()
-    for i in np.flatnonzero(dark):
-        gain = min(DARK_CROP_TARGET / max(float(peaks[i]), 1.0), DARK_CROP_MAX_GAIN)
-        out[i] = np.clip(np.rint(crops[i].astype(np.float32) * gain), 0, 255).astype(np.uint8)
-    return out
-
-
 def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarray:
     """(N, P, 2) float64 points in crop pixels for (N, S, S, 3) uint8 crops of any S (resized to the network's
     input, antialiased, when S differs).
@@ -186,7 +164,7 @@ def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarr
     s, n = crops.shape[1], network.config.input_size
     if s != n:
         crops = np.stack([np.asarray(Image.fromarray(c).resize((n, n), Image.Resampling.BILINEAR)) for c in crops])
-    x = normalise_crop(lift_dark_crops(crops))
+    x = normalise_crop(lift_dark(crops))
     if flip:
         x = np.concatenate([x, x[..., ::-1]])
     pred = network.to_pixels(np.asarray(network(x), np.float64))
