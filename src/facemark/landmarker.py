@@ -29,7 +29,7 @@ from facemark.detection.core import DEFAULT_DETECTOR, FaceDetector, Look
 from facemark.detection.nms import box_overlap, nms
 from facemark.face import Face
 from facemark.pipeline.large_images import croppers_by_decode
-from facemark.images import ImageReader, from_bgr, load_image
+from facemark.images import ImageReader, from_bgr, lift_dark, load_image
 from facemark.network import load_network, predict_crops
 from facemark.options import LandmarkerOptions
 from facemark.pipeline.orientation import UNSURE_MIN_TRUST, four_ways_up, surely_upright
@@ -122,11 +122,12 @@ class Landmarker:
         small, s = size_policy.scaled_for_detector(rgb, s)
         crop = functools.partial(crop_image, rgb)
         found = self._find(small, s, look, (0,))
-        faces = self._landmarks(crop, found)
+        faces = self._landmarks(crop, found, (width, height))
         if self.find_turned and not any(f.upright for f in faces):
             # no face surely upright: the detector may take a face lying on its side for a bigger, wrong one,
             # upright; look in the image's quarter turns too, and keep one face where both ways found it
-            faces = _one_per_face(faces, self._landmarks(crop, self._find(small, s, look, QUARTER_TURNS)))
+            faces = _one_per_face(faces, self._landmarks(crop, self._find(small, s, look, QUARTER_TURNS),
+                                                         (width, height)))
         return self._kept([f.face(self.scheme, (width, height), rgb, self.trust) for f in faces], faces)
 
     def candidates(self, rgb: np.ndarray) -> list[Candidate]:
@@ -139,6 +140,15 @@ class Landmarker:
         s, look = self._look(width, height)
         small, s = size_policy.scaled_for_detector(rgb, s)
         return self._find(small, s, look)
+
+    def landmarks_for_candidates(self, rgb: np.ndarray,
+                                 found: list[Candidate]) -> list[tuple[np.ndarray, float] | None]:
+        """Per candidate (from `candidates`), (points, trust) as `detect` gives its face: the passes, then the four
+        ways up for a face not surely upright; None where `detect` leaves it out (its trust under the floor that
+        applies to it). What a video's tracks start and restart from, so that they start as photos do."""
+        crop = functools.partial(crop_image, rgb)
+        faces = self._landmarks(crop, found, (rgb.shape[1], rgb.shape[0]))
+        return [(f.points, f.trust) if self._passes_floor(f) else None for f in faces]
 
     def landmarks_for_boxes(self, rgb: np.ndarray, boxes) -> list[np.ndarray]:
         """Points for faces whose landmark boxes (≈ the upright box around their points, image pixels) are
@@ -157,7 +167,7 @@ class Landmarker:
     def trust_scores(self, rgb: np.ndarray, points: list[np.ndarray]) -> list[float]:
         """Trust in [0, 1] of each face's (P, 2) points in an RGB uint8 image (facemark.pipeline.trust): the network run
         once more on a crop framed on the points, and on that crop mirrored, both compared with the points."""
-        return self.passes.trust_scores(functools.partial(crop_image, rgb), points)
+        return self.passes.trust_scores(functools.partial(crop_image, rgb), points, (rgb.shape[1], rgb.shape[0]))
 
     # ------------------------------------------------------------------------------------------ the steps
 
@@ -171,6 +181,7 @@ class Landmarker:
         the quarter turns to look in; None: upright, then, when nothing is found there and `find_turned`, the
         other three."""
         pad = round(size_policy.BORDER_PAD * min(small.shape[:2]))
+        small = lift_dark(small)  # a photo taken with too little light: brightened, as the network's crops are
 
         def find(turns):
             return find_candidates(self.detector, small, s, pad, turns, self.crop_size, self.network.config.margin,
@@ -183,16 +194,16 @@ class Landmarker:
             found = find(QUARTER_TURNS)
         return found
 
-    def _landmarks(self, crop: Cropper, found: list[Candidate]) -> list[_Found]:
+    def _landmarks(self, crop: Cropper, found: list[Candidate], image_size: tuple[int, int]) -> list[_Found]:
         """Each candidate's points and trust (facemark.pipeline.passes); a face not surely upright is tried the four ways
         up (facemark.pipeline.orientation), and its trust measured on its final points."""
-        result = self.passes.run(crop, [c.transform for c in found])
+        result = self.passes.run(crop, [c.transform for c in found], image_size)
         faces = [_Found(c, p, t, surely_upright(g, t))
                  for c, p, t, g in zip(found, result.points, result.trusts, result.mirror_gaps)]
         doubtful = [f for f in faces if not f.upright]
         if doubtful:
             turned = four_ways_up(self.passes, crop, [f.candidate.transform for f in doubtful])
-            trusts = self.passes.trust_scores(crop, [p for p, _ in turned])
+            trusts = self.passes.trust_scores(crop, [p for p, _ in turned], image_size)
             for f, (points, gap), trust in zip(doubtful, turned, trusts):
                 f.points, f.trust, f.upright = points, trust, surely_upright(gap, trust)
         return faces
@@ -202,14 +213,16 @@ class Landmarker:
         not surely upright (UNSURE_MIN_TRUST) only when trusted; every face at least `min_trust` (0: every face,
         no floor at all)."""
         keep = set(_distinct_points([f.points for f in faces], [f.score for f in faces]))
-        out = []
-        for i, (face, f) in enumerate(zip(faces, found)):
-            unsure = not f.upright or (f.candidate.turn and not f.found_upright)
-            floor = max(UNSURE_MIN_TRUST if unsure else 0.0, TILED_MIN_TRUST if f.candidate.detection.tiled else 0.0,
-                        self.min_trust)
-            if i in keep and (self.min_trust <= 0 or f.trust >= floor):
-                out.append(face)
-        return out
+        return [face for i, (face, f) in enumerate(zip(faces, found)) if i in keep and self._passes_floor(f)]
+
+    def _passes_floor(self, f: _Found) -> bool:
+        """Whether a face's trust reaches its floor: `min_trust`, and UNSURE_MIN_TRUST for a face not surely
+        upright or found only in a turned copy, TILED_MIN_TRUST for one found only in a tile (0: no floor)."""
+        if self.min_trust <= 0:
+            return True
+        unsure = not f.upright or (f.candidate.turn and not f.found_upright)
+        return f.trust >= max(UNSURE_MIN_TRUST if unsure else 0.0,
+                              TILED_MIN_TRUST if f.candidate.detection.tiled else 0.0, self.min_trust)
 
     def _detect_large(self, reader: ImageReader) -> list[Face]:
         """The huge-image path (facemark.pipeline.large_images): the detector on a shrunk decode, each face cut from the
@@ -223,7 +236,7 @@ class Landmarker:
         del small
         faces: list[_Found | None] = [None] * len(found)
         for indices, crop in croppers_by_decode(reader, [c.transform for c in found], self.crop_size):
-            for i, f in zip(indices, self._landmarks(crop, [found[i] for i in indices])):
+            for i, f in zip(indices, self._landmarks(crop, [found[i] for i in indices], reader.size)):
                 faces[i] = f
         return self._kept([f.face(self.scheme, reader.size, None, self.trust) for f in faces], faces)
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from facemark.extras import install_hint
+from facemark.images import lift_dark
 from facemark.pipeline.crops import normalise_crop
 from facemark.layouts import FACE88, Scheme
 
@@ -163,7 +164,7 @@ def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarr
     s, n = crops.shape[1], network.config.input_size
     if s != n:
         crops = np.stack([np.asarray(Image.fromarray(c).resize((n, n), Image.Resampling.BILINEAR)) for c in crops])
-    x = normalise_crop(crops)
+    x = normalise_crop(lift_dark(crops))
     if flip:
         x = np.concatenate([x, x[..., ::-1]])
     pred = network.to_pixels(np.asarray(network(x), np.float64))

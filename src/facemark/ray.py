@@ -568,8 +568,12 @@ def _restore_context(saved: tuple) -> None:
 
 
 def _first_line(error: BaseException) -> str:
+    """The error's message in one line: its first line, and, when that only announces what follows (ends in a
+    colon, as Ray Client's "Initialization failure from server:" before the server's traceback), its last."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    return f"{lines[0]} {lines[-1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 class _Outputs:

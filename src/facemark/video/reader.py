@@ -210,6 +210,8 @@ class Timeline:
     count: int = 0  # frames from the first to the last read, those that could not be decoded included
     min_gap: float = math.inf  # seconds between neighbouring frames (a gap over lost frames shared out)
     max_gap: float = 0.0
+    min_step: float = math.inf  # seconds between neighbouring frames read, as stored (nothing shared out)
+    max_step: float = 0.0
     nominal: int = 0  # frames without a usable container timestamp (given the nominal time instead)
 
     def next(self, stamp: float, fps: float, lost: int = 0) -> float:
@@ -222,6 +224,7 @@ class Timeline:
         if self.count:
             gap = (t - self.last) / (1 + lost)
             self.min_gap, self.max_gap = min(self.min_gap, gap), max(self.max_gap, gap)
+            self.min_step, self.max_step = min(self.min_step, t - self.last), max(self.max_step, t - self.last)
             self.count += lost
         else:
             self.first = t

@@ -20,6 +20,12 @@ A track whose points drifted off the face its detection shows (IoU below `reinit
 detection as well: a landmark model whose points depend on the framing (a poorly trained one) walks away
 from the face when its own points frame its crops, and the periodic detection is what holds it.
 
+Every face carries its trust (facemark.pipeline.trust), measured on each frame's points as for a photo; a
+track whose trust falls under the Landmarker's floor (`min_trust`) looks lost too. A track starts, and restarts,
+from a detection as `Landmarker.detect` finds a face in a photo: the landmark passes, the four ways up for a face
+not surely upright, and the same trust floors (`Landmarker.landmarks_for_candidates`), so that a noisy
+re-detection cannot turn a still face's whole shape, and a face a photo would not show is not followed.
+
 Tracks are matched to detections greedily by overlap of landmark boxes (IoU, or, for a track grown around its
 face, intersection over the smaller box). A face that is lost and found again gets a new track id. Each
 track's points are smoothed with a One-Euro filter (facemark.video.smoothing); by default the raw points, not the
@@ -90,6 +96,7 @@ class TrackedFace:
     raw_points: np.ndarray  # (P, 2) the network's points of this frame, unsmoothed
     score: float  # detector confidence when the detector last saw this face
     scheme: Scheme
+    trust: float | None = None  # facemark.pipeline.trust of this frame's raw points, in [0, 1]
 
     def region(self, name: str) -> np.ndarray:
         return self.points[self.scheme.region_slice(name)]
@@ -97,6 +104,7 @@ class TrackedFace:
     def to_dict(self) -> dict:
         return {"track": self.track, "box": [round(float(v), 2) for v in self.box],
                 "score": round(float(self.score), 4),
+                **({} if self.trust is None else {"trust": round(float(self.trust), 4)}),
                 "points": [[round(float(x), 2), round(float(y), 2)] for x, y in self.points]}
 
 
@@ -123,6 +131,11 @@ class _Track:
     smoothed: np.ndarray | None = None
     suspect: bool = False
     new_points: np.ndarray | None = field(default=None, repr=False)
+    trust: float = 1.0  # of `points`
+    new_trust: float = 1.0  # of `new_points`
+
+    def take_new_points(self) -> None:
+        self.points, self.trust = self.new_points, self.new_trust
 
     def confirm(self, score: float) -> None:
         self.score, self.misses = score, 0
@@ -166,7 +179,7 @@ class FaceTracker:
             self._detect(rgb)
         else:
             for tr in self.tracks:
-                tr.points = tr.new_points
+                tr.take_new_points()
         self._drop_duplicates()
 
         faces = []
@@ -177,7 +190,8 @@ class FaceTracker:
                 size, _ = _size_aspect(box_from_points(points))
                 points = tr.filter(points, t, scale=size)
                 tr.smoothed = points
-            faces.append(TrackedFace(tr.id, _safe_box(points), points, tr.points.copy(), tr.score, self.scheme))
+            faces.append(TrackedFace(tr.id, _safe_box(points), points, tr.points.copy(), tr.score, self.scheme,
+                                     tr.trust))
         return faces
 
     # ---------------------------------------------------------------------------------------- steps
@@ -194,14 +208,19 @@ class FaceTracker:
             transforms.append(points_crop_transform(last, lm.crop_size, margin, roll_angle(last, self.scheme)))
         crops = np.stack([crop_image(rgb, tf) for tf in transforms])
         crop_points = lm.predict_crops(crops)
-        self.stats.landmark_batches += 1
-        for tr, tf, crop, cp in zip(self.tracks, transforms, crops, crop_points):
-            new = tf.to_image(cp)
+        news = [tf.to_image(cp) for tf, cp in zip(transforms, crop_points)]
+        # each face's trust as a photo's: one more batch, on crops framed on the new points and their mirrors
+        finite = [i for i, new in enumerate(news) if np.isfinite(new).all()]
+        trusts = np.zeros(len(news))
+        trusts[finite] = lm.trust_scores(rgb, [news[i] for i in finite])
+        self.stats.landmark_batches += 2 if finite else 1
+        for tr, crop, new, trust in zip(self.tracks, crops, news, trusts):
             thumb = _thumbnail(crop)
             similar = tr.thumb is None or float(np.vdot(tr.thumb, thumb)) >= self.config.min_similarity
             tr.thumb = thumb
-            tr.new_points = new
-            tr.suspect = not similar or not self._plausible(tr.points, new, tr, width, height)
+            tr.new_points, tr.new_trust = new, float(trust)
+            tr.suspect = (not similar or not self._plausible(tr.points, new, tr, width, height)
+                          or tr.new_trust < lm.min_trust)
 
     def _plausible(self, old: np.ndarray, new: np.ndarray, tr: _Track, width: int, height: int) -> bool:
         cfg = self.config
@@ -259,7 +278,8 @@ class FaceTracker:
                 if tr.suspect:
                     self.stats.tracks_lost += 1
                     continue
-                tr.points, tr.misses = tr.new_points, tr.misses + 1
+                tr.take_new_points()
+                tr.misses += 1
                 if tr.misses > cfg.max_misses:
                     self.stats.tracks_lost += 1
                     continue
@@ -269,7 +289,7 @@ class FaceTracker:
                 if tr.suspect or drifted:
                     restart.append((tr, j))
                 else:
-                    tr.points = tr.new_points
+                    tr.take_new_points()
                     tr.confirm(detections[j].score)
             kept.append(tr)
         self.tracks = kept
@@ -278,23 +298,33 @@ class FaceTracker:
         if not restart:
             return
 
-        points = self.landmarker.landmarks_for_transforms(rgb, [found[j].transform for _, j in restart])
+        # as a photo's faces: the passes, the way-up check, the trust floors (None: a photo would not show it)
+        started = self.landmarker.landmarks_for_candidates(rgb, [found[j] for _, j in restart])
         self.stats.landmark_batches += 2 if self.landmarker.refine else 1
-        for (tr, j), p in zip(restart, points):
+        ended = set()
+        for (tr, j), result in zip(restart, started):
+            if result is None:
+                if tr is not None and tr.suspect:  # its own points are not to be believed either
+                    ended.add(tr.id)
+                    self.stats.tracks_lost += 1
+                elif tr is not None:  # drifted from a detection that gives no trusted face: its own points stand
+                    tr.take_new_points()
+                continue
+            p, trust = result
             if tr is None:
-                tr = _Track(self._next_id, p, 0.0, self._new_filter())
+                tr = _Track(self._next_id, p, 0.0, self._new_filter(), trust=trust)
                 self._next_id += 1
                 self.stats.tracks_started += 1
                 self.tracks.append(tr)
             else:
                 # the old points were wrong (that is why it restarts): smoothing towards the new ones would
                 # smear the error over the next frames, so the filter starts afresh too
-                tr.points, tr.thumb, tr.smoothed = p, None, None
+                tr.points, tr.trust, tr.thumb, tr.smoothed = p, trust, None, None
                 if tr.filter is not None:
                     tr.filter.reset()
                 self.stats.reinitialised += 1
             tr.confirm(detections[j].score)
-        self.tracks.sort(key=lambda tr: tr.id)
+        self.tracks = sorted((tr for tr in self.tracks if tr.id not in ended), key=lambda tr: tr.id)
 
     def _drop_duplicates(self) -> None:
         """Two tracks on one face (a restart landed on another track's face): keep the older."""

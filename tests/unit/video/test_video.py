@@ -567,24 +567,38 @@ class FailingLandmarker:
         return self._landmarker.predict_crops(crops)
 
 
-def test_an_interrupt_keeps_only_the_points_written_marked_incomplete(landmarker, astronaut, tmp_path):
+def test_a_failure_halfway_keeps_the_points_done_marked_incomplete(landmarker, astronaut, tmp_path, monkeypatch):
+    """Nothing partial under the names asked for; the JSON Lines of the frames done are kept as
+    NAME.incomplete.jsonl (an interrupt, or an error halfway), and the drawn video is not."""
     clip = write_clip(tmp_path / "moving.mp4", [window(astronaut, i)[0] for i in range(12)])
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    with pytest.raises(KeyboardInterrupt, match="incomplete"):
+    with pytest.raises(KeyboardInterrupt, match="incomplete") as raised:
         run_video(FailingLandmarker(landmarker, calls=6), clip, out_dir / "drawn.mp4",
                   json_path=out_dir / "points.jsonl", progress=False)
-    # no half-drawn video; the frames done are kept under a name that says they are incomplete
     assert sorted(os.listdir(out_dir)) == ["points.incomplete.jsonl"]
-    kept = [json.loads(line) for line in (out_dir / "points.incomplete.jsonl").read_text().splitlines()]
-    assert 0 < len(kept) < 12
+    done = read_jsonl(out_dir / "points.incomplete.jsonl")
+    assert 1 <= len(done) < 12 and [r["frame"] for r in done] == list(range(len(done)))
+    assert f"the first {len(done)} frames are in {out_dir / 'points.incomplete.jsonl'}" in str(raised.value)
     # an earlier complete output under the same name is left as it was
+    (out_dir / "points.incomplete.jsonl").unlink()
     (out_dir / "points.jsonl").write_text("earlier\n")
     with pytest.raises(KeyboardInterrupt):
         run_video(FailingLandmarker(landmarker, calls=6), clip, None, json_path=out_dir / "points.jsonl",
                   progress=False)
     assert sorted(os.listdir(out_dir)) == ["points.incomplete.jsonl", "points.jsonl"]
     assert (out_dir / "points.jsonl").read_text() == "earlier\n"
+    # interrupted before any frame is done: nothing to keep, nothing left
+    (out_dir / "points.incomplete.jsonl").unlink()
+    import facemark.cli.video
+
+    def interrupted(self, rgb, time):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facemark.cli.video.FaceTracker, "update", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_video(landmarker, clip, out_dir / "drawn.mp4", json_path=out_dir / "new.jsonl", progress=False)
+    assert sorted(os.listdir(out_dir)) == ["points.jsonl"]
 
 
 def test_bad_output_arguments(landmarker, astronaut, tmp_path):
