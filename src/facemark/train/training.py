@@ -38,6 +38,13 @@ class TrainingError(RuntimeError):
     pass
 
 
+# Defaults for training from scratch, and for fine-tuning a trained network (--init): a trained backbone needs a
+# smaller step, and a head that starts where the trained points are needs a few epochs before the backbone moves.
+# Chosen by benchmarks/finetune_defaults.py (benchmarks/results/finetune_defaults.md).
+SCRATCH_LR, SCRATCH_FREEZE_EPOCHS = 3e-3, 0
+FINETUNE_LR, FINETUNE_FREEZE_EPOCHS = 1e-3, 0
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 60
@@ -52,6 +59,9 @@ class TrainConfig:
     max_val: int | None = None
     model: dict = field(default_factory=lambda: {"arch": "mobilenet", "alpha": 0.5})
     init: str | None = None  # weights file or built-in name to start from (transfer learning; see init_from)
+    # epochs at the start during which the backbone is frozen (weights and batch-norm statistics): the new or
+    # disturbed head settles before its gradients reach the trained features
+    freeze_epochs: int = 0
     # loss weight per region of the layout ({"left_eye": 3.0, ...}; others 1): a lid moves a few pixels
     # between open and shut, so its error counts for little in a loss over the whole face
     region_weights: dict = field(default_factory=dict)
@@ -250,7 +260,8 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise TrainingError(f"{cache_dir}: needs both training and validation faces "
                             f"(has {len(train_idx)} / {len(val_idx)})")
-    steps_per_epoch = max(1, len(train_idx) // config.batch_size)
+    # every face in every epoch: the last batch is filled up with faces from the start of the shuffle
+    steps_per_epoch = -(-len(train_idx) // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup = int(config.warmup_epochs * steps_per_epoch)
     out_size = model.config.input_size
@@ -267,6 +278,19 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     elif ctx.is_main:
         with log_path.open("w", newline="") as fh:
             csv.writer(fh).writerow(LOG_FIELDS)
+    if config.init and not resume:
+        # epoch 0: the network as it starts; best.pt is never worse on validation than what training began from
+        pred, true = predict_cache(model, cache, val_idx)
+        metrics = landmark_metrics(pred, true, cache.scheme)
+        best_nme, best_epoch = metrics["nme"], 0
+        if ctx.is_main:
+            save_weights(model, run_dir / "best.pt", metrics=_card_metrics(metrics, 0))
+            val_loss = landmark_loss(torch.from_numpy(pred), torch.from_numpy(true), config.loss).item()
+            with log_path.open("a", newline="") as fh:
+                csv.writer(fh).writerow([0, "0", "nan", f"{val_loss:.5f}", f"{best_nme:.6f}",
+                                         f"{metrics['mae_px']:.5f}", "0"])
+        if progress:
+            print(f"epoch 0 (the --init network as it starts): val NME {100 * best_nme:.3f}%", flush=True)
     model.to(ctx.device)
     _move_optimizer_state(optimizer, ctx.device)
     net = model
@@ -281,7 +305,13 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
         start = time.perf_counter()
         g = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
+        order = np.resize(order, steps_per_epoch * config.batch_size)  # wraps around: full batches
         net.train()
+        frozen = epoch < config.freeze_epochs
+        for p in model.backbone.parameters():
+            p.requires_grad_(not frozen)
+        if frozen:
+            model.backbone.eval()  # its batch-norm statistics stay those of the trained network
         losses = []
         bar = tqdm(range(steps_per_epoch), disable=not progress, desc=f"epoch {epoch + 1}/{config.epochs}",
                    unit="batch", leave=False)
