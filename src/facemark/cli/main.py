@@ -161,6 +161,33 @@ def _cmd_clean(args) -> int:
     return EXIT_OK
 
 
+def _cmd_convert(args) -> int:
+    from facemark.labels.annotations import as_layout, read_labels, read_pts_folder
+    from facemark.labels.cvat import is_cvat_file, write_cvat
+
+    source, out = Path(args.labels), Path(args.out)
+    if not source.exists():
+        raise UsageError(f"{source}: no such label file or .pts folder")
+    if out.suffix.lower() not in (".jsonl", ".xml"):
+        raise UsageError(f"--out {out}: write .jsonl (facemark's label file) or .xml (CVAT for images 1.1)")
+    check_writable_file(out)
+    layout = _layout(args)
+    records = read_pts_folder(source, layout) if source.is_dir() else read_labels(source)
+    if layout is not None:
+        records = (as_layout(r, layout) for r in records)
+    records = list(records)
+    images = args.images or (source if source.is_dir() else source.parent)
+    if is_cvat_file(out):
+        faces = write_cvat(records, out, images_dir=images)
+    else:
+        with out.open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(record.to_json() + "\n")
+        faces = sum(r.points is not None for r in records)
+    print(f"converted {len(records)} images, {faces} faces -> {out}")
+    return EXIT_OK
+
+
 def _cmd_cache(args) -> int:
     from facemark.labels.cache import build_cache
 
@@ -214,13 +241,20 @@ def _cmd_train(args) -> int:
             model["head_channels"] = args.head_channels or DEFAULT_HEAD_CHANNELS[args.head]
         elif args.head_channels:
             model["head_channels"] = args.head_channels
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
+    from facemark.train.training import (FINETUNE_FREEZE_EPOCHS, FINETUNE_LR, SCRATCH_FREEZE_EPOCHS,
+                                         SCRATCH_LR)
+
+    lr = args.lr if args.lr is not None else FINETUNE_LR if args.init else SCRATCH_LR
+    freeze = (args.freeze_epochs if args.freeze_epochs is not None
+              else FINETUNE_FREEZE_EPOCHS if args.init else SCRATCH_FREEZE_EPOCHS)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr, freeze_epochs=freeze, loss=args.loss,
                          patience=args.patience, seed=args.seed, max_train=args.max_train, max_val=args.max_val,
                          model=model,
                          init=args.init, augment=asdict(AUGMENT_PRESETS[args.augment]))
     result = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet)
-    print(f"best validation NME {100 * result['best_nme']:.3f}% at epoch {result['best_epoch']} "
-          f"-> {Path(args.out) / 'best.pt'}")
+    print(f"best validation NME {100 * result['best_nme']:.3f}% at epoch {result['best_epoch']}"
+          + (" (the --init network as it was: no epoch did better)" if result["best_epoch"] == 0 else "")
+          + f" -> {Path(args.out) / 'best.pt'}")
     return EXIT_OK
 
 
@@ -439,6 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="robust z-score above which a shape is a statistical outlier (default 6)")
     p.set_defaults(run=_cmd_clean)
 
+    p = sub.add_parser("convert", help="label file <-> CVAT for images 1.1 XML (correct labels in CVAT), .pts "
+                                       "folder -> either, one layout -> another")
+    p.add_argument("labels", help="label file (JSON Lines or CVAT .xml), or a folder of images with .pts files")
+    p.add_argument("--out", required=True, help="file to write: .jsonl (facemark) or .xml (CVAT for images 1.1)")
+    p.add_argument("--layout", default=None, metavar="FILE_OR_NAME",
+                   help="write this layout (docs/layouts.md): labels of another layout go through its from_* "
+                        "table; also the file of a layout of your own that the labels name")
+    p.add_argument("--images", help="images folder, for image sizes in a CVAT file (default: the labels' folder)")
+    p.set_defaults(run=_cmd_convert)
+
     p = sub.add_parser("cache", help="turn images + clean labels into a training cache of crops")
     p.add_argument("labels", help="clean label file (JSON Lines), or a folder of images with .pts files")
     p.add_argument("--images", help="images folder the label file refers to (default: the .pts folder)")
@@ -473,7 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=60, help="most epochs to train (early stopping may end sooner)")
     p.add_argument("--batch-size", type=int, default=64,
                    help="faces per step (the global batch, split between torchrun processes)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default: 3e-3 from scratch; with --init, fine-tuning, 1e-3: "
+                        "benchmarks/results/finetune_defaults.md)")
+    p.add_argument("--freeze-epochs", type=int, default=None,
+                   help="keep the backbone frozen for the first N epochs (default: 0 from scratch; with --init, "
+                        "0: benchmarks/results/finetune_defaults.md)")
     p.add_argument("--loss", default="wing", choices=["wing", "l1", "mse", "smooth_l1"],
                    help="loss on the points in crop pixels")
     p.add_argument("--patience", type=int, default=15, help="early stopping: epochs without improvement")
