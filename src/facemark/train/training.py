@@ -113,6 +113,14 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def epoch_order(train_idx: np.ndarray, batch_size: int, g: torch.Generator) -> np.ndarray:
+    """One epoch's faces in batch order: every training face once, shuffled, and the last batch filled up with
+    faces from the start of the shuffle, so every batch is full and no face waits for the next epoch."""
+    order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
+    steps = -(-len(order) // batch_size)
+    return np.resize(order, steps * batch_size)  # wraps around
+
+
 def _batch(cache: FaceCache, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     idx = np.sort(idx)  # sorted reads are much faster from a memory-mapped file
     return torch.from_numpy(np.ascontiguousarray(cache.crops[idx])), torch.from_numpy(cache.points[idx])
@@ -304,8 +312,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     while epoch < config.epochs and epoch - best_epoch <= config.patience:
         start = time.perf_counter()
         g = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
-        order = np.resize(order, steps_per_epoch * config.batch_size)  # wraps around: full batches
+        order = epoch_order(train_idx, config.batch_size, g)
         net.train()
         frozen = epoch < config.freeze_epochs
         for p in model.backbone.parameters():
