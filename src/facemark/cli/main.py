@@ -467,8 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="clean label file to write")
     p.add_argument("--report", help="Markdown report to write (a contact-sheet PNG is written beside it)")
     p.add_argument("--images", help="images folder, for the contact sheet (default: the label file's folder)")
-    p.add_argument("--layout", default=None, metavar="FILE",
-                   help="the layout file of labels in a layout of your own (docs/layouts.md)")
+    p.add_argument("--layout", default=None, metavar="FILE_OR_NAME",
+                   help="the layout file of labels in a layout of your own (docs/layouts.md); the rules that need "
+                        "regions it lacks are skipped and named")
     p.add_argument("--outlier-threshold", type=float, default=None,
                    help="robust z-score above which a shape is a statistical outlier (default 6)")
     p.set_defaults(run=_cmd_clean)
@@ -531,9 +532,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-val", type=int, default=None,
                    help="validate on the first N validation faces only (the cache's order: label-file order)")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
-                   help="start from a trained network (weights file or built-in name): transfer learning; "
-                        "its architecture is kept, the head is new when the point layout differs (a joint "
-                        "layout such as face88+ibug68 started from face88 seeds every heatmap from it)")
+                   help="start from a trained network (weights file or built-in name): its architecture is "
+                        "kept. Same layout: fine-tuning (use it for a few hundred faces of your own; epoch 0, the "
+                        "network as it starts, is scored and kept as best.pt until an epoch beats it). Another "
+                        "layout (docs/layouts.md): each new point's output starts from the trained points where it "
+                        "lies (use face88 for any face layout; train without --init only for many thousands of "
+                        "faces). A joint layout such as face88+ibug68 started from face88 seeds every heatmap")
     p.add_argument("--augment", default="default", choices=["default", "heavy", "none"],
                    help="augmentation preset (heavy: for small human-labelled sets)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
