@@ -128,3 +128,20 @@ def test_missing_fields_bad_json_and_unknown_names(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(_base()))
     assert load_layout(good).num_points == 4 and get_scheme("tiny").num_points == 4
+
+
+def test_every_layout_error_is_documented():
+    """docs/layouts.md and docs/errors.md list every LayoutError message (their fixed words, between fields)."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    source = (repo / "src" / "facemark" / "layout_files.py").read_text()
+    docs = [(repo / "docs" / name).read_text() for name in ("layouts.md", "errors.md")]
+    messages = re.findall(r'LayoutError\(f?"([^"]*)', source)
+    assert len(messages) > 25
+    for message in messages:
+        for words in re.split(r"\{[^{}]*\}+", message.replace("{{", "{").replace("}}", "}")):
+            words = words.strip(" :.,(")
+            if len(words) >= 12 and "{" not in words and "\\" not in words:
+                assert all(words in doc for doc in docs), f"undocumented: {words!r} (of {message!r})"
