@@ -96,8 +96,8 @@ def main() -> None:
         lines.append(f"| {lr:g} | {freeze} | {100 * last_nme:.2f}% | {100 * best_nme:.2f}% | {best_epoch} | "
                      f"{100 * (best_nme - start) / start:+.1f}% | {seconds} s |")
     lines += ["", "Epoch 0 is the --init network itself: `facemark train --init` scores it before training and "
-              "keeps it as best.pt until an epoch beats it, so best.pt is never worse on the validation faces "
-              "than the start."]
+              "keeps it as best.pt until an epoch beats it clearly (over the same validation faces, a mean "
+              "per-face gain of more than two standard errors: facemark.train.training.clearly_better)."]
     write_report(args.out, f"Fine-tuning defaults: {args.init} on {args.faces} faces", lines)
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from facemark.labels.cache import identity_of, open_cache
-from facemark.train.training import (TrainConfig, TrainingError, epoch_order, landmark_loss, learning_rate,
-                                     train)
+from facemark.train.training import (TrainConfig, TrainingError, clearly_better, epoch_order, landmark_loss,
+                                     learning_rate, train)
 from facemark.train.weights import load_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +52,15 @@ def test_every_face_in_every_epoch():
     assert len(order) == 64 and set(order) == set(faces)
     assert list(order[53:]) == list(order[:11])  # the last batch filled up from the start of the shuffle
     assert list(epoch_order(faces, 53, torch.Generator().manual_seed(0))) != list(faces)  # shuffled
+
+
+def test_an_epoch_must_clearly_beat_the_start():
+    rng = np.random.default_rng(0)
+    start = rng.uniform(0.02, 0.06, 200)
+    assert clearly_better(start - 0.002, start)  # every face a little better
+    assert not clearly_better(start + rng.normal(0, 0.01, 200) - 0.0002, start)  # noise, slightly lower mean
+    assert not clearly_better(start, start) and not clearly_better(start + 0.001, start)
+    assert clearly_better(np.array([0.01, np.nan]), np.array([0.02, 0.03]))  # NaN faces left out
 
 
 def test_fine_tuning_never_hands_back_worse_than_its_start(tiny_cache, tmp_path):

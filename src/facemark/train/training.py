@@ -42,6 +42,9 @@ class TrainingError(RuntimeError):
 # smaller step, and a head that starts where the trained points are needs a few epochs before the backbone moves.
 # Chosen by benchmarks/finetune_defaults.py (benchmarks/results/finetune_defaults.md).
 SCRATCH_LR, SCRATCH_FREEZE_EPOCHS = 3e-3, 0
+# an epoch replaces the --init network as best.pt only when it beats it by more than chance: over the same
+# validation faces, the mean per-face gain must exceed this many standard errors of that mean
+BEAT_START_SIGMAS = 2.0
 FINETUNE_LR, FINETUNE_FREEZE_EPOCHS = 1e-3, 0
 
 
@@ -119,6 +122,16 @@ def epoch_order(train_idx: np.ndarray, batch_size: int, g: torch.Generator) -> n
     order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
     steps = -(-len(order) // batch_size)
     return np.resize(order, steps * batch_size)  # wraps around
+
+
+def clearly_better(per_face: np.ndarray, start: np.ndarray, sigmas: float = BEAT_START_SIGMAS) -> bool:
+    """Whether per-face errors `per_face` beat `start`'s on the same faces by more than chance (a paired
+    comparison: the mean difference is below minus `sigmas` standard errors)."""
+    d = np.asarray(per_face, np.float64) - np.asarray(start, np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return bool(len(d) and d.mean() < 0)
+    return bool(d.mean() < -sigmas * d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def _batch(cache: FaceCache, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,11 +289,13 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     weights = point_weights(cache.scheme, config.region_weights)
 
     epoch, best_nme, best_epoch = 0, float("inf"), -1
+    start_per_face = None  # with --init: the start's per-face validation NME, which an epoch must clearly beat
     log_path = run_dir / "log.csv"
     if resume:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, best_nme, best_epoch = state["epoch"], state["best_nme"], state["best_epoch"]
+        start_per_face = state.get("start_per_face")
         if ctx.is_main:
             _truncate_log(log_path, epoch)
     elif ctx.is_main:
@@ -291,6 +306,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
         pred, true = predict_cache(model, cache, val_idx)
         metrics = landmark_metrics(pred, true, cache.scheme)
         best_nme, best_epoch = metrics["nme"], 0
+        start_per_face = metrics["per_image_nme"]
         if ctx.is_main:
             save_weights(model, run_dir / "best.pt", metrics=_card_metrics(metrics, 0))
             val_loss = landmark_loss(torch.from_numpy(pred), torch.from_numpy(true), config.loss).item()
@@ -351,6 +367,8 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
         val_loss = landmark_loss(torch.from_numpy(pred), torch.from_numpy(true), config.loss).item()
         epoch += 1
         improved = metrics["nme"] < best_nme
+        if improved and best_epoch == 0 and start_per_face is not None:  # the start is kept unless clearly beaten
+            improved = clearly_better(metrics["per_image_nme"], start_per_face)
         if improved:
             best_nme, best_epoch = metrics["nme"], epoch
         if ctx.enabled:
@@ -364,7 +382,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
                 csv.writer(fh).writerow(row)
             atomic_save({"train_config": asdict(config), "model": _cpu_state(model),
                          "optimizer": optimizer.state_dict(), "epoch": epoch, "best_nme": best_nme,
-                         "best_epoch": best_epoch}, last_path)
+                         "best_epoch": best_epoch, "start_per_face": start_per_face}, last_path)
             _write_curves(log_path, run_dir / "curves.png")
         distributed.barrier(ctx)
         if progress:
