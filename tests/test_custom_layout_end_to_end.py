@@ -71,6 +71,10 @@ def test_a_layout_of_your_own_from_label_to_predict(tmp_path, shared_data, capsy
     assert [row.split(",")[0] for row in log[1:]] == ["0", "1"]  # epoch 0: the start, scored
 
     assert main(["export", "--model", f"{w}/run/best.pt", "--onnx", f"{w}/six.onnx"]) == 0
+    from facemark.network import LandmarkNetwork
+
+    side, dx, dy = LandmarkNetwork(f"{w}/six.onnx").config.face_framing  # measured by --init face88
+    assert 1.0 < side < 2.0 and abs(dx) < 0.1 and abs(dy) < 0.3  # the six points span most of the face
 
     # a fresh process that knows nothing of six.json: the layout travels inside the ONNX file
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
