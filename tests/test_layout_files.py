@@ -145,3 +145,20 @@ def test_every_layout_error_is_documented():
             words = words.strip(" :.,(")
             if len(words) >= 12 and "{" not in words and "\\" not in words:
                 assert all(words in doc for doc in docs), f"undocumented: {words!r} (of {message!r})"
+
+
+def test_verbs_answer_a_bad_layout_in_one_line(tmp_path, capsys):
+    from facemark.cli.main import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_base() | {"mirror": [[0, 1], [1, 2]]}))
+    (tmp_path / "images").mkdir()
+    for argv in (["label", str(tmp_path / "images"), "--out", str(tmp_path / "l.jsonl"), "--layout", str(bad)],
+                 ["cache", str(tmp_path / "images"), "--out", str(tmp_path / "c"), "--layout", str(bad)],
+                 ["convert", str(tmp_path / "images"), "--out", str(tmp_path / "x.xml"), "--layout", str(bad)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "not an involution" in err and str(bad) in err
+    assert main(["label", str(tmp_path / "images"), "--out", str(tmp_path / "l.jsonl"), "--layout", FIVE,
+                 "--ray"]) == 2
+    assert "--layout does not combine with --ray yet" in capsys.readouterr().err

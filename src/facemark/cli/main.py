@@ -133,6 +133,9 @@ def _cmd_label(args) -> int:
     check_writable_file(args.out, in_place=True)  # before the teacher loads
     start = time.perf_counter()
     if args.ray is not None:
+        if args.layout is not None:
+            raise UsageError("--layout does not combine with --ray yet; label a layout of your own without --ray "
+                             "(--workers N, or --shard I/N on several machines)")
         address = _ray_address(args)
         from facemark.ray import label_on_ray  # one line naming the `ray` extra when Ray is missing
 
