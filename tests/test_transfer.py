@@ -46,3 +46,19 @@ def test_first_crop_from_a_face_box():
     t = face_box_crop_transform(box, 128, 3.2, [1.3, 0.0, 0.2], math.pi / 2)  # turned a quarter clockwise
     assert (t.cx, t.cy, t.angle) == pytest.approx((120.0, 100.0, math.pi / 2))
     assert isinstance(t, CropTransform)
+
+
+def test_fine_tuning_a_layout_of_your_own_keeps_its_framing(tmp_path):
+    from facemark.layout_files import load_layout
+    from facemark.train.model import create_model
+    from facemark.train.training import init_from
+    from facemark.train.weights import save_weights
+
+    five = load_layout("examples/layouts/five_points.json")
+    tiny = {"alpha": 0.25, "rho": 0.4, "shallow": True, "head": "flatten", "head_channels": 16}
+    trained = create_model(scheme=five, margin=2.5, **tiny)
+    trained.config.face_framing = [1.3, 0.0, -0.08]
+    save_weights(trained, tmp_path / "five.pt")
+    again = create_model(scheme=five, margin=2.5, **tiny)
+    init_from(again, tmp_path / "five.pt")
+    assert again.config.face_framing == [1.3, 0.0, -0.08]

@@ -434,6 +434,8 @@ def init_from(model: torch.nn.Module, weights: str | Path, cache: FaceCache | No
         raise TrainingError(f"{weights}: its backbone does not fit this model; train with its "
                             f"alpha/rho/shallow settings ({trained.config})")
     model.load_state_dict(fitting, strict=False)
+    if trained.scheme.name == model.scheme.name:
+        model.config.face_framing = trained.config.face_framing  # the same layout, framed as before
     if is_joint(model.scheme) and trained.scheme.name != model.scheme.name and cache is not None:
         with np.errstate(invalid="ignore"):
             mean_shape = np.nanmean(cache.points[cache.indices("train")[:5000]], axis=0)
