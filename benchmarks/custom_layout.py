@@ -1,7 +1,7 @@
 """A layout of your own against face88 on held-out faces, through the whole pipeline (detector included).
 
     python benchmarks/custom_layout.py --cache work/five_cache --layout examples/layouts/five_points.json \
-        --model runs/five/five.onnx [--reference face88] [--labels work/lips_clean.jsonl --images DIR]
+        --model runs/five/five.onnx [--reference face88] [--images DIR]
 
 The held-out faces are the cache's validation split. Truth: the cache's labels, read back from the label
 source it names (.pts folders are converted through the layout's from_ibug68; a teacher's label file is taken
@@ -11,7 +11,8 @@ layout's from_mediapipe table is not possible, so the reference is scored on the
   where every index a point needs is shared, else by facemark.geometry.chips.five_points for the standard five;
 - for a layout made from Face Mesh vertices: face88's points whose vertex the layout point uses alone.
 NME: mean point error over the distance between the layout's two normalising points, per face, then averaged.
-Prints a Markdown table and writes it to benchmarks/results/custom_layout_<layout>.md unless --no-write.
+Prints a Markdown table and writes it to benchmarks/results/custom_layout_<layout>.md unless --no-write
+(--images: the images folder of a cache made from a label file).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from facemark import Landmarker
 from facemark.labels.annotations import as_layout, read_labels, read_pts_folder
 from facemark.layout_files import load_layout
 from facemark.layouts import FACE88
+from report import header, write_report
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -102,9 +104,7 @@ def main() -> None:
             elif ours_p:
                 rows["ref"].append(np.mean(np.linalg.norm(face.points[ref_p] - gt[ours_p], axis=1)) / norm)
     n = len(names)
-    lines = [f"# {layout.name}: {Path(args.model).name} against {args.reference} on {n} held-out faces", "",
-             f"`python benchmarks/custom_layout.py --cache {args.cache} --layout {args.layout} --model {args.model}`",
-             "", "| model | points scored | faces found | NME | time per image |", "|---|---|---|---|---|"]
+    lines = ["| model | points scored | faces found | NME | time per image |", "|---|---|---|---|---|"]
     lines.append(f"| {Path(args.model).name} | all {layout.num_points} | {n - missed['mine']} | "
                  f"{100 * np.mean(rows['mine']):.2f}% | {1000 * seconds['mine'] / n:.0f} ms |")
     if five:
@@ -119,11 +119,11 @@ def main() -> None:
                      f"{1000 * seconds['ref'] / n:.0f} ms |")
     lines += ["", f"NME over the distance between the layout's normalising points ({layout.normaliser[0]}, "
               f"{layout.normaliser[1]}); one thread; faces found by the default detector."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"custom_layout_{layout.name}.md").write_text(text)
+    title = f"{layout.name}: {Path(args.model).name} against {args.reference} on {n} held-out faces"
+    if args.no_write:
+        print("\n".join(header(title) + lines))
+    else:
+        write_report(RESULTS / f"custom_layout_{layout.name}.md", title, lines)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from facemark.network import load_network, predict_crops
 from facemark.options import LandmarkerOptions
 from facemark.pipeline.orientation import UNSURE_MIN_TRUST, four_ways_up, surely_upright
 from facemark.pipeline.passes import Cropper, LandmarkPasses
-from facemark.pipeline.crops import CropTransform, crop_image, square_crop_transform
+from facemark.pipeline.crops import CropTransform, crop_image, face_box_crop_transform
 
 __all__ = ["Landmarker", "LandmarkerOptions", "Face", "Candidate"]
 
@@ -153,8 +153,9 @@ class Landmarker:
     def landmarks_for_boxes(self, rgb: np.ndarray, boxes) -> list[np.ndarray]:
         """Points for faces whose landmark boxes (≈ the upright box around their points, image pixels) are
         known; all in one batch, refined where the passes say it pays."""
+        framing = self.network.config.face_framing
         return self.landmarks_for_transforms(
-            rgb, [square_crop_transform(b, self.crop_size, self.network.config.margin) for b in boxes])
+            rgb, [face_box_crop_transform(b, self.crop_size, self.network.config.margin, framing) for b in boxes])
 
     def landmarks_for_transforms(self, rgb: np.ndarray, transforms: list[CropTransform]) -> list[np.ndarray]:
         """(P, 2) points in image pixels for faces whose first crops are known (e.g. `Candidate.transform`)."""
@@ -185,7 +186,7 @@ class Landmarker:
 
         def find(turns):
             return find_candidates(self.detector, small, s, pad, turns, self.crop_size, self.network.config.margin,
-                                   look)
+                                   look, self.network.config.face_framing)
 
         if turns is not None:
             return find(turns)

@@ -50,6 +50,10 @@ class ModelConfig:
     head_channels: int = 64  # 1×1 conv width before flattening; the pyramid's width for "heatmap"
     scheme: dict = field(default_factory=FACE88.to_dict)  # the point layout the head predicts
     margin: float = 1.25  # the framing it was trained on: crop side = margin × side of the points' box
+    # the same framing seen from a face detector's box (its landmark box, ≈ the box of face88's points), for a
+    # layout of your own whose points' box is not the face's: [side, dx, dy], crop side = side × box side, crop
+    # centre = box centre + (dx, dy) × box side (turned with the face). None: the box is the points' box
+    face_framing: list[float] | None = None
     # pretrained backbones (arch "dlib_resnet"): how many of their last stages train too; 0 keeps all frozen
     unfreeze: int = 0
 

@@ -389,7 +389,7 @@ def test_version(capsys):
     assert code == 0 and out.strip() == f"facemark {__version__}"
 
 
-@pytest.mark.parametrize("verb", ["clean", "cache", "train", "eval", "predict", "export", "video"])
+@pytest.mark.parametrize("verb", ["clean", "convert", "cache", "train", "eval", "predict", "export", "video"])
 def test_every_option_has_help_and_shows_its_default(verb):
     parser = cli.build_parser()
     (sub,) = [a for a in parser._actions if a.dest == "verb"]

@@ -128,3 +128,37 @@ def test_missing_fields_bad_json_and_unknown_names(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(_base()))
     assert load_layout(good).num_points == 4 and get_scheme("tiny").num_points == 4
+
+
+def test_every_layout_error_is_documented():
+    """docs/layouts.md and docs/errors.md list every LayoutError message (their fixed words, between fields)."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    source = (repo / "src" / "facemark" / "layout_files.py").read_text()
+    docs = [(repo / "docs" / name).read_text() for name in ("layouts.md", "errors.md")]
+    messages = re.findall(r'LayoutError\(f?"([^"]*)', source)
+    assert len(messages) > 25
+    for message in messages:
+        for words in re.split(r"\{[^{}]*\}+", message.replace("{{", "{").replace("}}", "}")):
+            words = words.strip(" :.,(")
+            if len(words) >= 12 and "{" not in words and "\\" not in words:
+                assert all(words in doc for doc in docs), f"undocumented: {words!r} (of {message!r})"
+
+
+def test_verbs_answer_a_bad_layout_in_one_line(tmp_path, capsys):
+    from facemark.cli.main import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_base() | {"mirror": [[0, 1], [1, 2]]}))
+    (tmp_path / "images").mkdir()
+    for argv in (["label", str(tmp_path / "images"), "--out", str(tmp_path / "l.jsonl"), "--layout", str(bad)],
+                 ["cache", str(tmp_path / "images"), "--out", str(tmp_path / "c"), "--layout", str(bad)],
+                 ["convert", str(tmp_path / "images"), "--out", str(tmp_path / "x.xml"), "--layout", str(bad)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "not an involution" in err and str(bad) in err
+    assert main(["label", str(tmp_path / "images"), "--out", str(tmp_path / "l.jsonl"), "--layout", FIVE,
+                 "--ray"]) == 2
+    assert "--layout does not combine with --ray yet" in capsys.readouterr().err

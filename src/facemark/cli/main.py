@@ -133,6 +133,9 @@ def _cmd_label(args) -> int:
     check_writable_file(args.out, in_place=True)  # before the teacher loads
     start = time.perf_counter()
     if args.ray is not None:
+        if args.layout is not None:
+            raise UsageError("--layout does not combine with --ray yet; label a layout of your own without --ray "
+                             "(--workers N, or --shard I/N on several machines)")
         address = _ray_address(args)
         from facemark.ray import label_on_ray  # one line naming the `ray` extra when Ray is missing
 
@@ -158,6 +161,33 @@ def _cmd_clean(args) -> int:
     report = clean_label_file(args.labels, args.out, report_path=args.report, images_dir=args.images,
                               outlier_threshold=args.outlier_threshold)
     print(report.summary_line())
+    return EXIT_OK
+
+
+def _cmd_convert(args) -> int:
+    from facemark.labels.annotations import as_layout, read_labels, read_pts_folder
+    from facemark.labels.cvat import is_cvat_file, write_cvat
+
+    source, out = Path(args.labels), Path(args.out)
+    if not source.exists():
+        raise UsageError(f"{source}: no such label file or .pts folder")
+    if out.suffix.lower() not in (".jsonl", ".xml"):
+        raise UsageError(f"--out {out}: write .jsonl (facemark's label file) or .xml (CVAT for images 1.1)")
+    check_writable_file(out)
+    layout = _layout(args)
+    records = read_pts_folder(source, layout) if source.is_dir() else read_labels(source)
+    if layout is not None:
+        records = (as_layout(r, layout) for r in records)
+    records = list(records)
+    images = args.images or (source if source.is_dir() else source.parent)
+    if is_cvat_file(out):
+        faces = write_cvat(records, out, images_dir=images)
+    else:
+        with out.open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(record.to_json() + "\n")
+        faces = sum(r.points is not None for r in records)
+    print(f"converted {len(records)} images, {faces} faces -> {out}")
     return EXIT_OK
 
 
@@ -214,13 +244,20 @@ def _cmd_train(args) -> int:
             model["head_channels"] = args.head_channels or DEFAULT_HEAD_CHANNELS[args.head]
         elif args.head_channels:
             model["head_channels"] = args.head_channels
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
+    from facemark.train.training import (FINETUNE_FREEZE_EPOCHS, FINETUNE_LR, SCRATCH_FREEZE_EPOCHS,
+                                         SCRATCH_LR)
+
+    lr = args.lr if args.lr is not None else FINETUNE_LR if args.init else SCRATCH_LR
+    freeze = (args.freeze_epochs if args.freeze_epochs is not None
+              else FINETUNE_FREEZE_EPOCHS if args.init else SCRATCH_FREEZE_EPOCHS)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr, freeze_epochs=freeze, loss=args.loss,
                          patience=args.patience, seed=args.seed, max_train=args.max_train, max_val=args.max_val,
                          model=model,
                          init=args.init, augment=asdict(AUGMENT_PRESETS[args.augment]))
     result = train(args.data, args.out, config, resume=args.resume, progress=not args.quiet)
-    print(f"best validation NME {100 * result['best_nme']:.3f}% at epoch {result['best_epoch']} "
-          f"-> {Path(args.out) / 'best.pt'}")
+    print(f"best validation NME {100 * result['best_nme']:.3f}% at epoch {result['best_epoch']}"
+          + (" (the --init network as it was: no epoch did better)" if result["best_epoch"] == 0 else "")
+          + f" -> {Path(args.out) / 'best.pt'}")
     return EXIT_OK
 
 
@@ -433,11 +470,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="clean label file to write")
     p.add_argument("--report", help="Markdown report to write (a contact-sheet PNG is written beside it)")
     p.add_argument("--images", help="images folder, for the contact sheet (default: the label file's folder)")
-    p.add_argument("--layout", default=None, metavar="FILE",
-                   help="the layout file of labels in a layout of your own (docs/layouts.md)")
+    p.add_argument("--layout", default=None, metavar="FILE_OR_NAME",
+                   help="the layout file of labels in a layout of your own (docs/layouts.md); the rules that need "
+                        "regions it lacks are skipped and named")
     p.add_argument("--outlier-threshold", type=float, default=None,
                    help="robust z-score above which a shape is a statistical outlier (default 6)")
     p.set_defaults(run=_cmd_clean)
+
+    p = sub.add_parser("convert", help="label file <-> CVAT for images 1.1 XML (correct labels in CVAT), .pts "
+                                       "folder -> either, one layout -> another")
+    p.add_argument("labels", help="label file (JSON Lines or CVAT .xml), or a folder of images with .pts files")
+    p.add_argument("--out", required=True, help="file to write: .jsonl (facemark) or .xml (CVAT for images 1.1)")
+    p.add_argument("--layout", default=None, metavar="FILE_OR_NAME",
+                   help="write this layout (docs/layouts.md): labels of another layout go through its from_* "
+                        "table; also the file of a layout of your own that the labels name")
+    p.add_argument("--images", help="images folder, for image sizes in a CVAT file (default: the labels' folder)")
+    p.set_defaults(run=_cmd_convert)
 
     p = sub.add_parser("cache", help="turn images + clean labels into a training cache of crops")
     p.add_argument("labels", help="clean label file (JSON Lines), or a folder of images with .pts files")
@@ -473,7 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=60, help="most epochs to train (early stopping may end sooner)")
     p.add_argument("--batch-size", type=int, default=64,
                    help="faces per step (the global batch, split between torchrun processes)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate (default: 3e-3 from scratch; with --init, fine-tuning, 1e-3: "
+                        "benchmarks/results/finetune_defaults.md)")
+    p.add_argument("--freeze-epochs", type=int, default=None,
+                   help="keep the backbone frozen for the first N epochs (default: 0 from scratch; with --init, "
+                        "0: benchmarks/results/finetune_defaults.md)")
     p.add_argument("--loss", default="wing", choices=["wing", "l1", "mse", "smooth_l1"],
                    help="loss on the points in crop pixels")
     p.add_argument("--patience", type=int, default=15, help="early stopping: epochs without improvement")
@@ -482,9 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-val", type=int, default=None,
                    help="validate on the first N validation faces only (the cache's order: label-file order)")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
-                   help="start from a trained network (weights file or built-in name): transfer learning; "
-                        "its architecture is kept, the head is new when the point layout differs (a joint "
-                        "layout such as face88+ibug68 started from face88 seeds every heatmap from it)")
+                   help="start from a trained network (weights file or built-in name): its architecture is "
+                        "kept. Same layout: fine-tuning (use it for a few hundred faces of your own; epoch 0, the "
+                        "network as it starts, is scored and kept as best.pt until an epoch beats it). Another "
+                        "layout (docs/layouts.md): each new point's output starts from the trained points where it "
+                        "lies (use face88 for any face layout; train without --init only for many thousands of "
+                        "faces). A joint layout such as face88+ibug68 started from face88 seeds every heatmap")
     p.add_argument("--augment", default="default", choices=["default", "heavy", "none"],
                    help="augmentation preset (heavy: for small human-labelled sets)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

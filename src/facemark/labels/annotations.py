@@ -1,4 +1,5 @@
-"""Annotation files: 300-W `.pts` and facemark's own JSON Lines label files.
+"""Annotation files: 300-W `.pts` and facemark's own JSON Lines label files (and, read through the same
+`read_labels`, CVAT for images 1.1 XML: facemark.labels.cvat).
 
 Label file: one JSON object per line, one line per image:
 
@@ -197,6 +198,11 @@ def read_labels(path: str | Path, *, skip_bad: bool = False,
     its message appended to `problems` instead, so one bad line never costs the rest of the file.
     """
     path = Path(path)
+    from facemark.labels.cvat import is_cvat_file, read_cvat
+
+    if is_cvat_file(path):  # an annotation tool's export (facemark.labels.cvat)
+        yield from read_cvat(path)
+        return
     try:
         fh = path.open("rb")  # decoded line by line, so a bad byte is reported (and skipped) on its own line
     except OSError as e:

@@ -18,7 +18,7 @@ import numpy as np
 
 from facemark.detection.core import Detection, FaceDetector, Look
 from facemark.detection.nms import nms
-from facemark.pipeline.crops import CropTransform, square_crop_transform
+from facemark.pipeline.crops import CropTransform, face_box_crop_transform, square_crop_transform
 
 # The first crop stays upright below this roll of the detector's eye keypoints: BlazeFace's are a few pixels off
 # (turning by them cost 5.00% -> 5.59% NME on AFW, benchmarks/human_labels.py), the network is trained on rolls
@@ -38,12 +38,13 @@ class Candidate:
 
 
 def find_candidates(detector: FaceDetector, small: np.ndarray, s: float, pad: int, turns: tuple[int, ...],
-                    crop_size: int, margin: float, look: Look | None = None) -> list[Candidate]:
+                    crop_size: int, margin: float, look: Look | None = None, framing=None) -> list[Candidate]:
     """Faces found in `small` (the image scaled by 1/s: full = (small + 0.5) * s - 0.5), inside a black border
     `pad` pixels wide, in each of its quarter `turns` (counter-clockwise; 0: upright), in image pixels; `look`:
     what the detector looks for in `small` (None: its own settings). A face at 45° may show in two turns: over
-    several turns, overlapping boxes are merged (best score kept)."""
-    found = [c for k in turns for c in _detect_turned(detector, small, pad, k, crop_size, margin, look)]
+    several turns, overlapping boxes are merged (best score kept). `framing`: the network's
+    ModelConfig.face_framing (a layout of your own), None for the built-in layouts."""
+    found = [c for k in turns for c in _detect_turned(detector, small, pad, k, crop_size, margin, look, framing)]
     if len(found) > 1 and len(turns) > 1:
         boxes = np.array([c.detection.box for c in found])
         found = [found[i] for i in nms(boxes, np.array([c.detection.score for c in found]), 0.4)]
@@ -52,7 +53,7 @@ def find_candidates(detector: FaceDetector, small: np.ndarray, s: float, pad: in
 
 
 def _detect_turned(detector: FaceDetector, small: np.ndarray, pad: int, k: int, crop_size: int,
-                   margin: float, look: Look | None) -> list[Candidate]:
+                   margin: float, look: Look | None, framing=None) -> list[Candidate]:
     """The detector on `small` turned counter-clockwise by k quarter turns, inside a black border `pad` wide
     (FaceDetector.detect_padded); results in the pixels of `small` padded (x + pad, y + pad)."""
     height, width = small.shape[0] + 2 * pad, small.shape[1] + 2 * pad
@@ -69,8 +70,12 @@ def _detect_turned(detector: FaceDetector, small: np.ndarray, pad: int, k: int, 
         c, s = math.cos(roll), math.sin(roll)
         cx, cy = bx + c * dx - s * dy, by + s * dx + c * dy
         w, h = x1 - x0, y1 - y0
-        t = square_crop_transform((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), crop_size, margin)
-        t = CropTransform(t.cx, t.cy, t.side, t.size, roll)
+        if framing is None:
+            t = square_crop_transform((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), crop_size, margin)
+            t = CropTransform(t.cx, t.cy, t.side, t.size, roll)
+        else:  # a layout of your own: its crop relative to the face's box (ModelConfig.face_framing)
+            t = face_box_crop_transform((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), crop_size, margin,
+                                        framing, roll)
         half_w, half_h = (abs(c) * w + abs(s) * h) / 2, (abs(s) * w + abs(c) * h) / 2
         candidate = Candidate(d, t, (cx - half_w, cy - half_h, cx + half_w, cy + half_h), k)
         found.append(_moved(candidate, functools.partial(_unturn, k=k, width=width, height=height), 1.0,

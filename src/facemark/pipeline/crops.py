@@ -113,6 +113,23 @@ def square_crop_transform(box, size: int = DEFAULT_SIZE, margin: float = DEFAULT
     return CropTransform(cx=cx, cy=cy, side=side, size=int(size), angle=angle)
 
 
+def face_box_crop_transform(box, size: int, margin: float, framing=None, roll: float = 0.0) -> CropTransform:
+    """A network's first crop of a face known by a face box in image pixels (a detector's landmark box, ≈ the
+    box of face88's points), turned by `roll` about the box centre. `framing` (ModelConfig.face_framing): where
+    the network's crop lies relative to that box, for a layout whose points do not fill it; None: the box is
+    the network's points' box, framed by `margin`."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if framing is None:
+        t = square_crop_transform(box, size, margin)
+        return CropTransform(t.cx, t.cy, t.side, t.size, roll) if roll else t
+    side_factor, dx, dy = (float(v) for v in framing)
+    side = max(x1 - x0, y1 - y0, 1.0)
+    c, s = math.cos(roll), math.sin(roll)
+    cx = (x0 + x1) / 2 + (c * dx - s * dy) * side
+    cy = (y0 + y1) / 2 + (s * dx + c * dy) * side
+    return CropTransform(cx=cx, cy=cy, side=side * side_factor, size=int(size), angle=float(roll))
+
+
 def points_crop_transform(points: np.ndarray, size: int = DEFAULT_SIZE, margin: float = DEFAULT_MARGIN,
                           angle: float = 0.0) -> CropTransform:
     """The network's framing of a shape (P, 2 image pixels; NaN points ignored): the square around the box of
@@ -130,9 +147,14 @@ def roll_angle(points: np.ndarray, scheme) -> float:
     """Roll of a face, radians in (-π, π]: the direction of the line from the centre of the scheme's
     "left_eye" region (the eye on the image's left when upright) to the centre of its "right_eye" region.
     0 for an upright face; positive when the face is turned clockwise on screen (y down). NaN points are
-    ignored; 0.0 when either eye has no finite point (nothing to measure: the crop stays upright)."""
+    ignored; 0.0 when either eye has no finite point (nothing to measure: the crop stays upright). A layout
+    without the two eye regions (docs/layouts.md) is measured from its two normalising points instead, the
+    image-left one first (a mouth-only layout: its mouth corners)."""
     p = np.asarray(points, dtype=np.float64)
-    left, right = p[scheme.region_slice("left_eye")], p[scheme.region_slice("right_eye")]
+    if "left_eye" in scheme.region_names and "right_eye" in scheme.region_names:
+        left, right = p[scheme.region_slice("left_eye")], p[scheme.region_slice("right_eye")]
+    else:
+        left, right = p[[scheme.normaliser[0]]], p[[scheme.normaliser[1]]]
     left, right = left[np.isfinite(left).all(axis=1)], right[np.isfinite(right).all(axis=1)]
     if len(left) == 0 or len(right) == 0:
         return 0.0

@@ -38,6 +38,16 @@ class TrainingError(RuntimeError):
     pass
 
 
+# Defaults for training from scratch, and for fine-tuning a trained network (--init): a trained backbone needs a
+# smaller step, and a head that starts where the trained points are needs a few epochs before the backbone moves.
+# Chosen by benchmarks/finetune_defaults.py (benchmarks/results/finetune_defaults.md).
+SCRATCH_LR, SCRATCH_FREEZE_EPOCHS = 3e-3, 0
+# an epoch replaces the --init network as best.pt only when it beats it by more than chance: over the same
+# validation faces, the mean per-face gain must exceed this many standard errors of that mean
+BEAT_START_SIGMAS = 2.0
+FINETUNE_LR, FINETUNE_FREEZE_EPOCHS = 1e-3, 0
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 60
@@ -52,6 +62,9 @@ class TrainConfig:
     max_val: int | None = None
     model: dict = field(default_factory=lambda: {"arch": "mobilenet", "alpha": 0.5})
     init: str | None = None  # weights file or built-in name to start from (transfer learning; see init_from)
+    # epochs at the start during which the backbone is frozen (weights and batch-norm statistics): the new or
+    # disturbed head settles before its gradients reach the trained features
+    freeze_epochs: int = 0
     # loss weight per region of the layout ({"left_eye": 3.0, ...}; others 1): a lid moves a few pixels
     # between open and shut, so its error counts for little in a loss over the whole face
     region_weights: dict = field(default_factory=dict)
@@ -101,6 +114,24 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, peak: float) -
         return peak * (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def epoch_order(train_idx: np.ndarray, batch_size: int, g: torch.Generator) -> np.ndarray:
+    """One epoch's faces in batch order: every training face once, shuffled, and the last batch filled up with
+    faces from the start of the shuffle, so every batch is full and no face waits for the next epoch."""
+    order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
+    steps = -(-len(order) // batch_size)
+    return np.resize(order, steps * batch_size)  # wraps around
+
+
+def clearly_better(per_face: np.ndarray, start: np.ndarray, sigmas: float = BEAT_START_SIGMAS) -> bool:
+    """Whether per-face errors `per_face` beat `start`'s on the same faces by more than chance (a paired
+    comparison: the mean difference is below minus `sigmas` standard errors)."""
+    d = np.asarray(per_face, np.float64) - np.asarray(start, np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return bool(len(d) and d.mean() < 0)
+    return bool(d.mean() < -sigmas * d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def _batch(cache: FaceCache, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,23 +281,40 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise TrainingError(f"{cache_dir}: needs both training and validation faces "
                             f"(has {len(train_idx)} / {len(val_idx)})")
-    steps_per_epoch = max(1, len(train_idx) // config.batch_size)
+    # every face in every epoch: the last batch is filled up with faces from the start of the shuffle
+    steps_per_epoch = -(-len(train_idx) // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup = int(config.warmup_epochs * steps_per_epoch)
     out_size = model.config.input_size
     weights = point_weights(cache.scheme, config.region_weights)
 
     epoch, best_nme, best_epoch = 0, float("inf"), -1
+    start_per_face = None  # with --init: the start's per-face validation NME, which an epoch must clearly beat
     log_path = run_dir / "log.csv"
     if resume:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, best_nme, best_epoch = state["epoch"], state["best_nme"], state["best_epoch"]
+        start_per_face = state.get("start_per_face")
         if ctx.is_main:
             _truncate_log(log_path, epoch)
     elif ctx.is_main:
         with log_path.open("w", newline="") as fh:
             csv.writer(fh).writerow(LOG_FIELDS)
+    if config.init and not resume:
+        # epoch 0: the network as it starts; best.pt is never worse on validation than what training began from
+        pred, true = predict_cache(model, cache, val_idx)
+        metrics = landmark_metrics(pred, true, cache.scheme)
+        best_nme, best_epoch = metrics["nme"], 0
+        start_per_face = metrics["per_image_nme"]
+        if ctx.is_main:
+            save_weights(model, run_dir / "best.pt", metrics=_card_metrics(metrics, 0))
+            val_loss = landmark_loss(torch.from_numpy(pred), torch.from_numpy(true), config.loss).item()
+            with log_path.open("a", newline="") as fh:
+                csv.writer(fh).writerow([0, "0", "nan", f"{val_loss:.5f}", f"{best_nme:.6f}",
+                                         f"{metrics['mae_px']:.5f}", "0"])
+        if progress:
+            print(f"epoch 0 (the --init network as it starts): val NME {100 * best_nme:.3f}%", flush=True)
     model.to(ctx.device)
     _move_optimizer_state(optimizer, ctx.device)
     net = model
@@ -280,8 +328,13 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
     while epoch < config.epochs and epoch - best_epoch <= config.patience:
         start = time.perf_counter()
         g = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        order = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
+        order = epoch_order(train_idx, config.batch_size, g)
         net.train()
+        frozen = epoch < config.freeze_epochs
+        for p in model.backbone.parameters():
+            p.requires_grad_(not frozen)
+        if frozen:
+            model.backbone.eval()  # its batch-norm statistics stay those of the trained network
         losses = []
         bar = tqdm(range(steps_per_epoch), disable=not progress, desc=f"epoch {epoch + 1}/{config.epochs}",
                    unit="batch", leave=False)
@@ -314,6 +367,8 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
         val_loss = landmark_loss(torch.from_numpy(pred), torch.from_numpy(true), config.loss).item()
         epoch += 1
         improved = metrics["nme"] < best_nme
+        if improved and best_epoch == 0 and start_per_face is not None:  # the start is kept unless clearly beaten
+            improved = clearly_better(metrics["per_image_nme"], start_per_face)
         if improved:
             best_nme, best_epoch = metrics["nme"], epoch
         if ctx.enabled:
@@ -327,7 +382,7 @@ def _train(cache_dir, run_dir: Path, config: TrainConfig, ctx: distributed.Distr
                 csv.writer(fh).writerow(row)
             atomic_save({"train_config": asdict(config), "model": _cpu_state(model),
                          "optimizer": optimizer.state_dict(), "epoch": epoch, "best_nme": best_nme,
-                         "best_epoch": best_epoch}, last_path)
+                         "best_epoch": best_epoch, "start_per_face": start_per_face}, last_path)
             _write_curves(log_path, run_dir / "curves.png")
         distributed.barrier(ctx)
         if progress:
@@ -379,6 +434,8 @@ def init_from(model: torch.nn.Module, weights: str | Path, cache: FaceCache | No
         raise TrainingError(f"{weights}: its backbone does not fit this model; train with its "
                             f"alpha/rho/shallow settings ({trained.config})")
     model.load_state_dict(fitting, strict=False)
+    if trained.scheme.name == model.scheme.name:
+        model.config.face_framing = trained.config.face_framing  # the same layout, framed as before
     if is_joint(model.scheme) and trained.scheme.name != model.scheme.name and cache is not None:
         with np.errstate(invalid="ignore"):
             mean_shape = np.nanmean(cache.points[cache.indices("train")[:5000]], axis=0)

@@ -68,6 +68,21 @@ def _nonnegative_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.eye(a.shape[1])[0]
 
 
+def face_framing(face_points: np.ndarray, size: int) -> list[float]:
+    """Where a layout's crops lie relative to the box of the face's (face88 or ibug68) points, which is what a
+    face detector's calibrated box gives at run time: [side, dx, dy] (ModelConfig.face_framing), the medians over
+    the faces. face_points (N, P, 2): the trained network's points in the layout's S×S crops (size S)."""
+    pts = np.asarray(face_points, np.float64)
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanmin(pts, axis=1), np.nanmax(pts, axis=1)
+    side = np.max(high - low, axis=1)
+    centre = (low + high) / 2
+    ok = np.isfinite(side) & (side > 0)
+    crop_centre = (size - 1) / 2
+    return [float(np.median(size / side[ok])),
+            *(float(v) for v in np.median((crop_centre - centre[ok]) / side[ok, None], axis=0))]
+
+
 def _last_layer(model: nn.Module) -> nn.Module:
     return model.head.heatmaps if model.config.head == "heatmap" else model.head[-1]
 
@@ -101,6 +116,8 @@ def init_new_layout_head(model: nn.Module, source: nn.Module, cache) -> dict:
     source_pred, target = predict_cache(source, cache, idx)
     weights = fit_mix(source_pred, target)
     mix_head(model, source, weights)
+    if source.config.face_framing is None:  # the source is framed on its own points, as detectors' boxes are
+        model.config.face_framing = face_framing(source_pred, cache.size)
     start = np.einsum("ps,nsc->npc", weights, source_pred)
     with np.errstate(invalid="ignore"):
         error = float(np.nanmean(np.linalg.norm(start - target, axis=-1)))

@@ -104,7 +104,7 @@ def test_pts_folder_reads_every_face_and_names_a_broken_one(tmp_path):
         list(read_pts_folder(tmp_path))
     (tmp_path / "lonely.png").write_bytes(b"x")
     write_pts(tmp_path / "lonely.pts", truth[:5])
-    with pytest.raises(AnnotationError, match="5 points fit no known layout"):
+    with pytest.raises(AnnotationError, match="5 points fit no known layout .68 or 88.; give the layout file of 5-point labels with --layout"):
         list(read_pts_folder(tmp_path))
     (tmp_path / "empty").mkdir()
     with pytest.raises(AnnotationError, match="no .pts files"):

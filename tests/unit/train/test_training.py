@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from facemark.labels.cache import identity_of, open_cache
-from facemark.train.training import TrainConfig, TrainingError, landmark_loss, learning_rate, train
+from facemark.train.training import (TrainConfig, TrainingError, clearly_better, epoch_order, landmark_loss,
+                                     learning_rate, train)
+from facemark.train.weights import load_weights
 
 REPO = Path(__file__).resolve().parents[3]
 TINY_MODEL = {"arch": "mobilenet", "alpha": 0.25, "rho": 0.4, "shallow": True, "head": "flatten",
@@ -41,6 +43,41 @@ def test_short_training_lowers_the_loss(tiny_cache, tmp_path):
     assert result["best_nme"] == pytest.approx(min(float(r["val_nme"]) for r in rows), rel=1e-4)
     with pytest.raises(TrainingError, match="already holds a run"):
         train(tiny_cache, tmp_path / "run", config, progress=False)
+
+
+def test_every_face_in_every_epoch():
+    """53 faces in batches of 32: two full batches, every face in them (not one batch and 21 faces left out)."""
+    faces = np.arange(100, 153)
+    order = epoch_order(faces, 32, torch.Generator().manual_seed(0))
+    assert len(order) == 64 and set(order) == set(faces)
+    assert list(order[53:]) == list(order[:11])  # the last batch filled up from the start of the shuffle
+    assert list(epoch_order(faces, 53, torch.Generator().manual_seed(0))) != list(faces)  # shuffled
+
+
+def test_an_epoch_must_clearly_beat_the_start():
+    rng = np.random.default_rng(0)
+    start = rng.uniform(0.02, 0.06, 200)
+    assert clearly_better(start - 0.002, start)  # every face a little better
+    assert not clearly_better(start + rng.normal(0, 0.01, 200) - 0.0002, start)  # noise, slightly lower mean
+    assert not clearly_better(start, start) and not clearly_better(start + 0.001, start)
+    assert clearly_better(np.array([0.01, np.nan]), np.array([0.02, 0.03]))  # NaN faces left out
+
+
+def test_fine_tuning_never_hands_back_worse_than_its_start(tiny_cache, tmp_path):
+    """--init: epoch 0 is the start, scored and kept as best.pt until an epoch beats it (here a learning rate
+    far too high for fine-tuning makes every epoch worse)."""
+    torch.set_num_threads(1)
+    train(tiny_cache, tmp_path / "first", TrainConfig(epochs=3, batch_size=8, model=TINY_MODEL), progress=False)
+    start = tmp_path / "first" / "best.pt"
+    config = TrainConfig(epochs=2, batch_size=8, lr=0.3, warmup_epochs=0, model=TINY_MODEL, init=str(start),
+                         freeze_epochs=1)
+    result = train(tiny_cache, tmp_path / "again", config, progress=False)
+    rows = list(csv.DictReader((tmp_path / "again" / "log.csv").open()))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert result["best_nme"] <= float(rows[0]["val_nme"])
+    if result["best_epoch"] == 0:
+        kept, before = load_weights(tmp_path / "again" / "best.pt"), load_weights(start)
+        assert all(torch.equal(a, b) for a, b in zip(kept.state_dict().values(), before.state_dict().values()))
 
 
 def _train_cmd(cache, out, epochs, resume=False, quiet=True):
