@@ -26,7 +26,7 @@ import numpy as np
 
 from facemark import Landmarker
 from facemark.labels.annotations import as_layout, read_labels, read_pts_folder
-from facemark.layout_files import load_layout
+from facemark.layouts import load_layout
 from facemark.layouts import FACE88
 from report import header, write_report
 

@@ -1,6 +1,8 @@
-"""Layout files: a point layout written as a small JSON file, read into a `facemark.layouts.Scheme`.
+"""Layout files: a point layout written as a small JSON file, checked and read into the fields of a
+`facemark.layouts.Scheme` (this module imports nothing of facemark's; facemark.layouts builds and registers the
+Scheme):
 
-    scheme = load_layout("examples/layouts/five_points.json")   # a file, or a built-in name ("face88", "ibug68")
+    scheme = facemark.layouts.load_layout("examples/layouts/five_points.json")   # or a built-in name ("face88")
 
 The format (docs/layouts.md has it in full, with every error):
 
@@ -27,7 +29,6 @@ import json
 import math
 from pathlib import Path
 
-from facemark.layouts import Scheme
 
 BUILTIN_LAYOUT_DIR = Path(__file__).parent / "layouts_data"
 # the sources a point can be obtained from, and how many points each has
@@ -38,47 +39,6 @@ FIELDS = {"name", "description", "points", "regions", "mirror", "normaliser", "c
 
 class LayoutError(ValueError):
     """A layout file that cannot be used; the message names the file and the field."""
-
-
-def builtin_layout_names() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_LAYOUT_DIR.glob("*.json"))
-
-
-def load_layout(path_or_name: str | Path | Scheme) -> Scheme:
-    """The Scheme of a layout file, or of a built-in layout by name; registered (facemark.layouts.get_scheme
-    finds it by its name afterwards, as label files and caches name it)."""
-    from facemark.layouts import SCHEMES, get_scheme
-
-    if isinstance(path_or_name, Scheme):
-        return path_or_name
-    text = str(path_or_name)
-    if text in SCHEMES or "+" in text:
-        return get_scheme(text)
-    path = Path(text)
-    if not path.is_file():
-        if path.suffix.lower() != ".json" and (BUILTIN_LAYOUT_DIR / f"{text}.json").is_file():
-            path = BUILTIN_LAYOUT_DIR / f"{text}.json"
-        else:
-            known = ", ".join(sorted(SCHEMES))
-            raise LayoutError(f"--layout {text}: no such layout file, and not a known layout ({known})")
-    scheme = parse_layout(read_layout_json(path), str(path))
-    register_layout(scheme, str(path))
-    return scheme
-
-
-def register_layout(scheme: Scheme, where: str = "layout") -> None:
-    """Make `scheme` known by its name (get_scheme). A different layout under a known name is an error."""
-    from facemark.layouts import SCHEMES
-
-    known = SCHEMES.get(scheme.name)
-    if known is not None and _geometry(known) != _geometry(scheme):
-        raise LayoutError(f"{where}: name: {scheme.name!r} is already a different layout; choose another name")
-    if known is None:
-        SCHEMES[scheme.name] = scheme
-
-
-def _geometry(scheme: Scheme) -> tuple:
-    return scheme.regions, scheme.flip, scheme.normaliser
 
 
 def read_layout_json(path: str | Path) -> dict:
@@ -122,8 +82,9 @@ def _indices(value, where: str, n: int) -> list[int]:
     return out
 
 
-def parse_layout(data: dict, where: str = "layout") -> Scheme:
-    """A Scheme from a layout file's object; LayoutError (one line, naming `where` and the field) if it is bad."""
+def parse_layout(data: dict, where: str = "layout") -> dict:
+    """The keyword fields of a facemark.layouts.Scheme from a layout file's object; LayoutError (one line, naming
+    `where` and the field) if it is bad."""
     unknown = sorted(set(data) - FIELDS)
     if unknown:
         raise LayoutError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(sorted(FIELDS))})")
@@ -222,9 +183,6 @@ def parse_layout(data: dict, where: str = "layout") -> Scheme:
     if "description" in data and not isinstance(data["description"], str):
         raise LayoutError(f"{where}: description: expected a string")
 
-    try:
-        return Scheme(name=name, regions=regions, flip=tuple(flip), normaliser=normaliser,
-                      contours=tuple(contours), sources=tuple(sources),
-                      margin=None if margin is None else float(margin))
-    except ValueError as e:  # Scheme's own checks; the ones above should have caught everything
-        raise LayoutError(f"{where}: {e}") from None
+    return {"name": name, "regions": regions, "flip": tuple(flip), "normaliser": normaliser,
+            "contours": tuple(contours), "sources": tuple(sources),
+            "margin": None if margin is None else float(margin)}

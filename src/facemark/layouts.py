@@ -12,8 +12,11 @@ pixel ("pixel-centre convention"). "left"/"right" always mean as seen in the ima
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from facemark.layout_files import BUILTIN_LAYOUT_DIR, LayoutError, parse_layout, read_layout_json
 
 
 @dataclass(frozen=True)
@@ -119,13 +122,20 @@ class Scheme:
                    margin=None if d.get("margin") is None else float(d["margin"]))
 
 
-def _builtin(name: str) -> Scheme:
-    """A built-in layout from its file in layouts_data/ (facemark.layout_files reads it; it imports this module,
-    whose Scheme exists by now)."""
-    from facemark.layout_files import BUILTIN_LAYOUT_DIR, parse_layout, read_layout_json
+def scheme_from_file_object(data: dict, where: str) -> Scheme:
+    """The Scheme a layout file's JSON object describes (facemark.layout_files checks it); LayoutError names
+    `where` and the field."""
+    fields = parse_layout(data, where)
+    try:
+        return Scheme(**fields)
+    except ValueError as e:  # Scheme's own checks; parse_layout's should have caught everything
+        raise LayoutError(f"{where}: {e}") from None
 
+
+def _builtin(name: str) -> Scheme:
+    """A built-in layout from its file in layouts_data/."""
     path = BUILTIN_LAYOUT_DIR / f"{name}.json"
-    return parse_layout(read_layout_json(path), str(path))
+    return scheme_from_file_object(read_layout_json(path), str(path))
 
 
 # face88: ../shared/docs/face88.md; iBUG / 300-W 68-point layout (0-based), region names as seen in the image
@@ -199,4 +209,43 @@ def get_scheme(name_or_scheme: str | Scheme) -> Scheme:
         return SCHEMES[name_or_scheme]
     except (KeyError, TypeError):  # TypeError: a list or dict from a malformed file is no name at all
         raise ValueError(f"unknown scheme {name_or_scheme!r}; known: {', '.join(SCHEMES)} (a layout of your own: "
-                         f"give its file with --layout, or load it with facemark.layout_files.load_layout)") from None
+                         f"give its file with --layout, or load it with facemark.layouts.load_layout)") from None
+
+
+# ------------------------------------------------------------------------------------------ layout files
+
+def builtin_layout_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_LAYOUT_DIR.glob("*.json"))
+
+
+def load_layout(path_or_name: str | Path | Scheme) -> Scheme:
+    """The Scheme of a layout file, or of a built-in layout by name; registered (facemark.layouts.get_scheme
+    finds it by its name afterwards, as label files and caches name it)."""
+    if isinstance(path_or_name, Scheme):
+        return path_or_name
+    text = str(path_or_name)
+    if text in SCHEMES or "+" in text:
+        return get_scheme(text)
+    path = Path(text)
+    if not path.is_file():
+        if path.suffix.lower() != ".json" and (BUILTIN_LAYOUT_DIR / f"{text}.json").is_file():
+            path = BUILTIN_LAYOUT_DIR / f"{text}.json"
+        else:
+            known = ", ".join(sorted(SCHEMES))
+            raise LayoutError(f"--layout {text}: no such layout file, and not a known layout ({known})")
+    scheme = scheme_from_file_object(read_layout_json(path), str(path))
+    register_layout(scheme, str(path))
+    return scheme
+
+
+def register_layout(scheme: Scheme, where: str = "layout") -> None:
+    """Make `scheme` known by its name (get_scheme). A different layout under a known name is an error."""
+    known = SCHEMES.get(scheme.name)
+    if known is not None and _geometry(known) != _geometry(scheme):
+        raise LayoutError(f"{where}: name: {scheme.name!r} is already a different layout; choose another name")
+    if known is None:
+        SCHEMES[scheme.name] = scheme
+
+
+def _geometry(scheme: Scheme) -> tuple:
+    return scheme.regions, scheme.flip, scheme.normaliser

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from facemark.layout_files import LayoutError, load_layout, parse_layout
+from facemark.layout_files import LayoutError
+from facemark.layouts import load_layout, scheme_from_file_object as parse_layout
 from facemark.layouts import FACE88, IBUG68, IBUG68_TO_FACE88, Scheme, get_scheme
 from facemark.labels.teachers import MEDIAPIPE_TO_FACE88
 
@@ -135,8 +136,8 @@ def test_every_layout_error_is_documented():
     import re
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
-    source = (repo / "src" / "facemark" / "layout_files.py").read_text()
+    repo = Path(__file__).resolve().parents[2]
+    source = "".join((repo / "src" / "facemark" / name).read_text() for name in ("layout_files.py", "layouts.py"))
     docs = [(repo / "docs" / name).read_text() for name in ("layouts.md", "errors.md")]
     messages = re.findall(r'LayoutError\(f?"([^"]*)', source)
     assert len(messages) > 25

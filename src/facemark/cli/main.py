@@ -121,7 +121,7 @@ def _layout(args):
     """The Scheme of --layout (a layout file or a built-in name), registered by its name; None without it."""
     if getattr(args, "layout", None) is None:
         return None
-    from facemark.layout_files import load_layout
+    from facemark.layouts import load_layout
 
     return load_layout(args.layout)
 

@@ -18,18 +18,13 @@ shifted by one on reading and writing.
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
 import numpy as np
 
+from facemark.labels.records import AnnotationError, LabelRecord  # noqa: F401  (re-exported)
 from facemark.layouts import get_scheme
-
-
-class AnnotationError(ValueError):
-    """A malformed annotation; the message names the file and line."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -128,31 +123,6 @@ def write_pts(path: str | Path, points: np.ndarray) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # JSON Lines label files
-
-@dataclass
-class LabelRecord:
-    image: str
-    scheme: str = "face88"
-    points: np.ndarray | None = None  # (P, 2) float64, pixel-centre coordinates
-    box: tuple[float, float, float, float] | None = None
-    source: str | None = None
-    error: str | None = None
-    width: int | None = None
-    height: int | None = None
-
-    def to_json(self) -> str:
-        points = None if self.points is None else [[_num(x), _num(y)] for x, y in self.points]
-        box = None if self.box is None else [_num(v) for v in self.box]
-        return json.dumps({"image": self.image, "scheme": self.scheme, "points": points, "box": box,
-                           "source": self.source, "error": self.error, "width": self.width,
-                           "height": self.height})
-
-
-def _num(v: float) -> float | None:
-    """Round for compact files; NaN/inf become null so every line is strict JSON."""
-    v = float(v)
-    return round(v, 3) if math.isfinite(v) else None
-
 
 def _parse_record(obj, where: str) -> LabelRecord:
     if not isinstance(obj, dict):

@@ -23,7 +23,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from facemark.labels.annotations import AnnotationError, LabelRecord
+from facemark.labels.records import AnnotationError, LabelRecord
 from facemark.layouts import get_scheme
 
 PIXEL_CORNER_OFFSET = 0.5  # CVAT coordinate of facemark's (0, 0): the top-left pixel's centre

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from facemark.labels.annotations import as_layout, read_labels
-from facemark.layout_files import register_layout
+from facemark.layouts import register_layout
 from facemark.labels.cache import open_cache
 from facemark.images import ImageError, load_image
 from facemark.evaluation.metrics import ced, landmark_metrics

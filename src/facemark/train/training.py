@@ -446,7 +446,7 @@ def init_from(model: torch.nn.Module, weights: str | Path, cache: FaceCache | No
         from facemark.train.transfer import init_new_layout_head
 
         # a layout of your own: each new point's output starts as the mix of trained points that lies there
-        placed = init_new_layout_head(model, trained, cache)
+        placed = init_new_layout_head(model, trained, cache, predict_cache)
         model.transfer = {k: v for k, v in placed.items() if k != "weights"}
         return len(fitting) + 2
     return len(fitting)

@@ -103,13 +103,12 @@ def mix_head(model: nn.Module, source: nn.Module, weights: np.ndarray) -> None:
         dst.bias.copy_((w @ src.bias.reshape(-1, 2)).reshape(-1))
 
 
-def init_new_layout_head(model: nn.Module, source: nn.Module, cache) -> dict:
+def init_new_layout_head(model: nn.Module, source: nn.Module, cache, predict_cache) -> dict:
     """Start the head of `model` (a layout of your own) from `source` (a trained network of another layout),
     placing each new point by `fit_mix` on up to FIT_FACES training faces of `cache` (a FaceCache of the new
-    layout). Returns {"faces": N, "start_error_px": mean distance of the mixed source predictions to the labels,
-    in crop pixels}."""
-    from facemark.train.training import predict_cache
-
+    layout). `predict_cache(network, cache, indices) -> (predictions, labels)` in crop pixels (the trainer's,
+    facemark.train.training.predict_cache). Returns {"faces": N, "start_error_px": mean distance of the mixed
+    source predictions to the labels, in crop pixels}."""
     idx = cache.indices("train")[:FIT_FACES]
     if len(idx) == 0:
         idx = cache.indices("all")[:FIT_FACES]

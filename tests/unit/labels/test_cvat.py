@@ -10,7 +10,7 @@ import pytest
 from facemark.cli.main import main
 from facemark.labels.annotations import AnnotationError, LabelRecord, read_labels, read_pts
 from facemark.labels.cvat import read_cvat, write_cvat
-from facemark.layout_files import load_layout
+from facemark.layouts import load_layout
 
 FIVE = "examples/layouts/five_points.json"
 

@@ -19,7 +19,7 @@ from facemark.labels.cache import identity_of, is_validation_identity
 pytest.importorskip("mediapipe")
 pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VAL_FRACTION = 0.5
 
 SIX = {"name": "six_test", "points": 6,

@@ -49,7 +49,7 @@ def test_first_crop_from_a_face_box():
 
 
 def test_fine_tuning_a_layout_of_your_own_keeps_its_framing(tmp_path):
-    from facemark.layout_files import load_layout
+    from facemark.layouts import load_layout
     from facemark.train.model import create_model
     from facemark.train.training import init_from
     from facemark.train.weights import save_weights
