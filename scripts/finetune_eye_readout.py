@@ -150,11 +150,12 @@ def main() -> None:
         open_true = eye_openness(truth.numpy().astype(np.float64)).mean(-1)
         open_pred = eye_openness(pred.numpy().astype(np.float64)).mean(-1)
         shut = open_true < SHUT
+
+        def mean(v: np.ndarray) -> float | None:
+            return round(float(v.mean()), 4) if len(v) else None
         return {"lid_error_px": round(err, 3), "faces": int(len(idx)), "shut": int(shut.sum()),
-                "openness_shut": round(float(open_pred[shut].mean()), 4),
-                "openness_shut_label": round(float(open_true[shut].mean()), 4),
-                "openness_all": round(float(open_pred.mean()), 4),
-                "openness_all_label": round(float(open_true.mean()), 4)}
+                "openness_shut": mean(open_pred[shut]), "openness_shut_label": mean(open_true[shut]),
+                "openness_all": mean(open_pred), "openness_all_label": mean(open_true)}
 
     before = check(weight.detach(), bias.detach())
     print("held out, before:", json.dumps(before), flush=True)
