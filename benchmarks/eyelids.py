@@ -20,7 +20,8 @@ Photos: the first `--photos` faces (sorted names) of CelebA's validation identit
 Teachers: the faces of `benchmarks/data/closed_eyes.txt` (CelebA validation faces whose lids are shut, picked
 by looking at them) and the frames inside the blinks seen on the shared clips (benchmarks/blinks.py):
 MediaPipe (static, refined), dlib on its own HOG rectangle (the image upscaled twice, as
-scripts/observe_teachers.py), the ensemble of both (the shipped parameters), and facemark, as a still photo.
+scripts/observe_teachers.py), the ensemble of both (the shipped parameters; face88, and iBUG-68, whose lids are
+dlib's unless MediaPipe sees the eye shut: `facemark.labels.ensemble.SHUT_EYE`), and facemark, as a still photo.
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ def teacher_measures(model) -> list[dict]:
     sets["frames inside the 7 seen blinks (shared clips)"] = frames
     out = []
     for label, images in sets.items():
-        values = {"MediaPipe (static)": [], "dlib (HOG rectangle)": [], "ensemble": [], "facemark": []}
+        values = {"MediaPipe (static)": [], "dlib (HOG rectangle)": [], "ensemble": [], "ensemble (iBUG-68)": [],
+                  "facemark": []}
         for rgb in images:
             t = mp.label(rgb)
             big = dlib.upscaled(rgb, 2)
@@ -205,6 +207,11 @@ def teacher_measures(model) -> list[dict]:
                 values["ensemble"].append(eye_openness(ensemble.ensemble_face88(params, d68, t.points)).mean())
             except (ensemble.EnsembleError, ValueError):
                 values["ensemble"].append(np.nan)
+            try:
+                values["ensemble (iBUG-68)"].append(
+                    eye_openness(ensemble.ensemble_ibug68(params, d68, t.points), "ibug68").mean())
+            except (ensemble.EnsembleError, ValueError):
+                values["ensemble (iBUG-68)"].append(np.nan)
             fm = nearest_face(landmarker.detect(rgb), t.box) if t.box is not None else None
             values["facemark"].append(np.nan if fm is None else eye_openness(fm).mean())
         for tool, v in values.items():

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facemark.layouts import FACE88_ANCHORS, IBUG68_ANCHORS
+from facemark.geometry.openness import eye_openness
+from facemark.layouts import FACE88, FACE88_ANCHORS, IBUG68, IBUG68_ANCHORS
 
 SHARED = len(IBUG68_ANCHORS)  # 34 points both layouts have
 # the outer eye corners inside the 34-point order (iBUG 36 and 45): the frame's unit length and direction
@@ -369,8 +370,9 @@ def ensemble_ibug68(params: EnsembleParams, dlib68: np.ndarray, mediapipe88: np.
     """The ensemble's iBUG-68 shape (68, 2) in pixels: dlib's 34 shared points replaced by the calibrated ones
     (`combine`), its other 34 carried along by the thin-plate warp (as `ensemble_face88` carries MediaPipe's).
 
-    With weights 1 and zero dlib offsets this is dlib's shape unchanged. dlib's points are required (MediaPipe
-    has no iBUG contour of its own); raises EnsembleError when `dlib68` is None or dlib is left out
+    On an eye MediaPipe sees shut (`SHUT_EYE`), the lids are MediaPipe's (`_close_shut_lids`): dlib's do not
+    close. With weights 1, zero dlib offsets and open eyes this is dlib's shape unchanged. dlib's points are
+    required (MediaPipe has no iBUG contour of its own); raises EnsembleError when `dlib68` is None or dlib is left out
     (`uses_dlib`: it disagrees with MediaPipe beyond `params.max_disagreement`)."""
     if dlib68 is None:
         raise EnsembleError("an iBUG-68 ensemble shape needs dlib's points")
@@ -382,7 +384,44 @@ def ensemble_ibug68(params: EnsembleParams, dlib68: np.ndarray, mediapipe88: np.
     shared = combine(params, dlib34, mp34)
     out = warp_points(dlib34, shared, dlib68, params.warp_regularisation)
     out[IBUG68_ANCHORS] = shared
+    if mediapipe88 is not None:
+        _close_shut_lids(out, np.asarray(mediapipe88, np.float64))
     return out
+
+
+# MediaPipe's eye openness (facemark.geometry.openness.eye_openness) under which an eye counts as shut: there
+# dlib's lids stay open (mean 0.17-0.19 where MediaPipe's and a person's say 0.10), so the lids are
+# MediaPipe's alone (benchmarks/results/eyelids.md, "Each teacher on shut eyes").
+SHUT_EYE = 0.15
+_LID_THIRDS = np.array([1 / 3, 2 / 3])  # where iBUG-68 puts its two points on each lid, along the eye
+
+
+def _lid_at(polyline: np.ndarray, axis_origin: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """The points of a lid polyline (corner, lid points, corner) at `_LID_THIRDS` of the way between corners."""
+    t = (polyline - axis_origin) @ axis / (axis @ axis)
+    t = np.maximum.accumulate(t)  # a folded polyline: keep the parameter increasing for the interpolation
+    return np.stack([np.interp(_LID_THIRDS, t, polyline[:, k]) for k in (0, 1)], axis=1)
+
+
+def _close_shut_lids(ibug68: np.ndarray, mediapipe88: np.ndarray) -> None:
+    """On each eye MediaPipe sees shut, put MediaPipe's lids in place of the iBUG-68 shape's (in place): its
+    face88 lids (3 points each) resampled at iBUG's places (2 each) and moved by the similarity that puts
+    MediaPipe's eye corners on the shape's."""
+    openness = eye_openness(mediapipe88)
+    for k, eye in enumerate(("left_eye", "right_eye")):
+        if not openness[k] < SHUT_EYE:
+            continue
+        m = mediapipe88[FACE88.region_slice(eye)]  # corners 0 and 4; upper lid 1-3, lower lid 7-5 left to right
+        i = IBUG68.region_slice(eye).start  # corners i and i + 3; upper lid i+1, i+2, lower lid i+5, i+4
+        corner, axis = m[0], m[4] - m[0]
+        upper = _lid_at(m[[0, 1, 2, 3, 4]], corner, axis)
+        lower = _lid_at(m[[0, 7, 6, 5, 4]], corner, axis)
+        src = complex(*axis)
+        dst = complex(*(ibug68[i + 3] - ibug68[i]))
+        scale = dst / src if abs(src) > 1e-9 else 1.0
+        z = ((np.r_[upper, lower] - corner) @ np.array([1, 1j])) * scale
+        moved = np.stack([z.real, z.imag], axis=1) + ibug68[i]
+        ibug68[[i + 1, i + 2, i + 5, i + 4]] = moved
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -250,3 +250,41 @@ def test_ensemble_beats_both_teachers_on_infant_faces(shared_data, ensemble_teac
     assert len(errors) >= 3
     ens, dlib, mp = errors.mean(axis=0)
     assert ens < min(dlib, mp), errors
+
+
+@pytest.mark.shared
+def test_ibug68_lids_are_mediapipes_where_it_sees_the_eyes_shut(shared_data, ensemble_teacher, astronaut_labels,
+                                                                 monkeypatch):
+    """Two CelebA faces whose lids a person sees shut (benchmarks/data/closed_eyes.txt) where dlib draws them
+    open (eye openness 0.22-0.25): the iBUG-68 ensemble's lids close with MediaPipe's, and only the 8 lid
+    points change. On the astronaut's open eyes nothing changes."""
+    from facemark.geometry.openness import eye_openness
+    from facemark.images import load_image
+    from facemark.labels import ensemble
+
+    params = ensemble_teacher.params
+    lids = [i + k for i in (36, 42) for k in (1, 2, 4, 5)]
+    for name in ("6109_155185.jpg", "705_061176.jpg"):
+        obs = ensemble_teacher.observe(load_image(shared_data / "celeba" / "images" / name))
+        assert obs.dlib68 is not None and obs.mediapipe88 is not None, name
+        mp_eyes = eye_openness(obs.mediapipe88)
+        assert (mp_eyes < ensemble.SHUT_EYE).all() and (eye_openness(obs.dlib68, "ibug68") > 0.2).all(), name
+        shut = ensemble.ensemble_ibug68(params, obs.dlib68, obs.mediapipe88)
+        assert (eye_openness(shut, "ibug68") < ensemble.SHUT_EYE).all(), (name, eye_openness(shut, "ibug68"))
+        with monkeypatch.context() as m:
+            m.setattr(ensemble, "SHUT_EYE", 0.0)  # never shut: dlib's lids, as before
+            open_lids = ensemble.ensemble_ibug68(params, obs.dlib68, obs.mediapipe88)
+        others = np.setdiff1d(np.arange(68), lids)
+        np.testing.assert_array_equal(shut[others], open_lids[others])
+        # the lids stay between their eye's corners, along the eye
+        for i in (36, 42):
+            axis = shut[i + 3] - shut[i]
+            t = (shut[[i + 1, i + 2, i + 4, i + 5]] - shut[i]) @ axis / (axis @ axis)
+            assert ((t > 0.2) & (t < 0.8)).all(), (name, t)
+    rgb, mp88 = astronaut_labels
+    obs = ensemble_teacher.observe(rgb)
+    assert (eye_openness(obs.mediapipe88) > ensemble.SHUT_EYE).all()
+    with monkeypatch.context() as m:
+        m.setattr(ensemble, "SHUT_EYE", 0.0)
+        before = ensemble.ensemble_ibug68(params, obs.dlib68, obs.mediapipe88)
+    np.testing.assert_array_equal(ensemble.ensemble_ibug68(params, obs.dlib68, obs.mediapipe88), before)
