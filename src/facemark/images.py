@@ -130,7 +130,15 @@ def lift_dark(images: np.ndarray) -> np.ndarray:
     """An H×W×3 uint8 image, or a stack (N, H, W, 3) of them, with each dark one (see DARK_PEAK) brightened; the
     same array when none is dark."""
     stack = images if images.ndim == 4 else images[None]
-    peaks = np.percentile(stack.reshape(len(stack), -1), DARK_PERCENTILE, axis=1)
+    flat = stack.reshape(len(stack), -1)
+    # cheap first: an image with more values at DARK_PEAK or above than the percentile leaves above it is surely
+    # not dark (the exact percentile is taken only for the others)
+    bright = np.count_nonzero(flat >= DARK_PEAK, axis=1)
+    maybe = np.flatnonzero(bright <= flat.shape[1] * (100 - DARK_PERCENTILE) / 100 + 1)
+    if len(maybe) == 0:
+        return images
+    peaks = np.full(len(stack), np.inf)
+    peaks[maybe] = np.percentile(flat[maybe], DARK_PERCENTILE, axis=1)
     dark = peaks < DARK_PEAK
     if not dark.any():
         return images
