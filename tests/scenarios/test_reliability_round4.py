@@ -320,8 +320,10 @@ def test_ctrl_c_with_workers_prints_no_worker_traceback_and_keeps_the_records(tm
     out = tmp_path / "points.jsonl"
     command = [sys.executable, "-m", "facemark", "predict", str(folder), "--json", str(out), "--workers", "2",
                "--quiet"]
+    # its own process group, as a terminal's Ctrl-C reaches; Ctrl-C's default action restored (a test run started
+    # in the background by a shell without job control inherits SIGINT ignored, and so would the command)
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)  # its own process group, as a terminal's Ctrl-C reaches
+                           start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for_lines((tmp_path, "points.jsonl"), 4, run)
         # Ctrl-C sends SIGINT to the parent and its workers alike; here the workers get it first, as they may
