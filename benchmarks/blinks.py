@@ -51,25 +51,10 @@ def facemark_openness(video: Path, model, workdir: Path) -> np.ndarray:
 
 
 def mediapipe_openness(video: Path) -> np.ndarray:
-    import cv2
+    from facemark.labels.teachers import mediapipe_video_points
 
-    from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe, mesh_to_pixels
-
-    mp = import_mediapipe()
-    capture = cv2.VideoCapture(str(video))
-    values = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True) as mesh:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            h, w = rgb.shape[:2]
-            found = mesh.process(rgb).multi_face_landmarks
-            values.append(float(eye_openness(mesh_to_pixels(found[0].landmark, w, h)[MEDIAPIPE_TO_FACE88]).mean())
-                          if found else np.nan)
-    capture.release()
-    return np.array(values)
+    return np.array([np.nan if pts is None else float(eye_openness(pts).mean())
+                     for _, pts in mediapipe_video_points(video)])
 
 
 def score(runs, blinks, ignore) -> tuple[int, int]:

@@ -30,15 +30,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from blinks import VISIBLE_BLINKS, mediapipe_openness  # noqa: E402
@@ -71,24 +68,10 @@ def facemark_series(video: Path, model, workdir: Path, smooth: bool) -> tuple[np
 
 def mediapipe_series(video: Path) -> tuple[np.ndarray, np.ndarray]:
     """Per frame (mean eye openness, mouth openness) of MediaPipe Face Mesh in video mode."""
-    import cv2
-
-    mp = teachers.import_mediapipe()
-    capture = cv2.VideoCapture(str(video))
     eyes, mouth = [], []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True) as mesh:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            found = mesh.process(rgb).multi_face_landmarks
-            if not found:
-                eyes.append(np.nan), mouth.append(np.nan)
-                continue
-            pts = teachers.mesh_to_pixels(found[0].landmark, rgb.shape[1], rgb.shape[0])[teachers.MEDIAPIPE_TO_FACE88]
-            eyes.append(float(eye_openness(pts).mean())), mouth.append(float(mouth_openness(pts)))
-    capture.release()
+    for _, pts in teachers.mediapipe_video_points(video):
+        eyes.append(np.nan if pts is None else float(eye_openness(pts).mean()))
+        mouth.append(np.nan if pts is None else float(mouth_openness(pts)))
     return np.array(eyes), np.array(mouth)
 
 

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-os.environ.setdefault("GLOG_minloglevel", "2")
+from facemark.geometry.openness import eye_openness, mouth_openness
+from facemark.labels.teachers import mediapipe_video_points
 
-from facemark.geometry.openness import eye_openness, mouth_openness  # noqa: E402
-from facemark.labels.teachers import MEDIAPIPE_TO_FACE88, import_mediapipe, mesh_to_pixels  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 SHARED = REPO.parent / "shared" / "data"
 EVALUATION_ONLY = {Path(line.strip()).name for line in (SHARED / "more" / "exclude_videos.txt").read_text().splitlines()
@@ -35,20 +31,10 @@ EVALUATION_ONLY |= {"d12.mp4", "d3.mp4", "s18.mp4"}  # the shared clips: benchma
 
 def mediapipe_video(path: Path) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """Every frame (RGB) of a clip and MediaPipe's face88 points on it (video mode), None where it lost the face."""
-    mp = import_mediapipe()
-    capture = cv2.VideoCapture(str(path))
     frames, points = [], []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True) as mesh:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            found = mesh.process(rgb).multi_face_landmarks
-            h, w = rgb.shape[:2]
-            frames.append(rgb)
-            points.append(mesh_to_pixels(found[0].landmark, w, h)[MEDIAPIPE_TO_FACE88] if found else None)
-    capture.release()
+    for rgb, pts in mediapipe_video_points(path):
+        frames.append(rgb)
+        points.append(pts)
     return frames, points
 
 

@@ -37,7 +37,6 @@ import torch
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 
 from facemark.images import ImageError, load_image  # noqa: E402
 from facemark.labels.annotations import read_pts_folder  # noqa: E402

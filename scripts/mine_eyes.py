@@ -15,14 +15,12 @@ import argparse
 import json
 import multiprocessing
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from facemark.images import ImageError, iter_image_files, load_image  # noqa: E402

@@ -66,6 +66,28 @@ def mesh_to_pixels(landmarks, width: int, height: int) -> np.ndarray:
     return xy
 
 
+def mediapipe_video_points(path: str | Path):
+    """Per frame of a clip, in order: (the RGB frame H×W×3 uint8, MediaPipe Face Mesh's face88 points (88, 2) in
+    pixel-centre pixels, or None where it found no face), Face Mesh in video mode (it tracks between frames), the
+    clip decoded by OpenCV. A generator: frames are not held."""
+    import cv2
+
+    mp = import_mediapipe()
+    capture = cv2.VideoCapture(str(path))
+    try:
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True) as mesh:
+            while True:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                found = mesh.process(rgb).multi_face_landmarks
+                h, w = rgb.shape[:2]
+                yield rgb, (mesh_to_pixels(found[0].landmark, w, h)[MEDIAPIPE_TO_FACE88] if found else None)
+    finally:
+        capture.release()
+
+
 class MediaPipeTeacher:
     source = f"mediapipe-{MEDIAPIPE_VERSION}"
     scheme = FACE88.name
