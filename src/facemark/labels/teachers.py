@@ -100,6 +100,13 @@ class MediaPipeTeacher:
 
     def label(self, rgb: np.ndarray) -> TeacherResult:
         """face88 points of the most prominent face in an RGB uint8 image."""
+        result = self.label_mesh(rgb)
+        if result.points is not None:
+            result.points = result.points[MEDIAPIPE_TO_FACE88]
+        return result
+
+    def label_mesh(self, rgb: np.ndarray) -> TeacherResult:
+        """The Face Mesh's 478 vertices (478, 2) of the most prominent face, its box around them."""
         height, width = rgb.shape[:2]
         result = self._mesh.process(np.ascontiguousarray(rgb))
         if not result.multi_face_landmarks:
@@ -107,7 +114,7 @@ class MediaPipeTeacher:
         mesh = mesh_to_pixels(result.multi_face_landmarks[0].landmark, width, height)
         x0, y0 = mesh.min(axis=0)
         x1, y1 = mesh.max(axis=0)
-        return TeacherResult(mesh[MEDIAPIPE_TO_FACE88], (float(x0), float(y0), float(x1), float(y1)))
+        return TeacherResult(mesh, (float(x0), float(y0), float(x1), float(y1)))
 
     def label_all(self, rgb: np.ndarray) -> list[np.ndarray]:
         """face88 points of every face the mesh finds (up to max_faces), in the mesh's order."""
@@ -357,32 +364,18 @@ class LayoutTeacher:
                              f"teacher labels every point")
         self.layout, self.source_name = layout, source
         self.scheme = layout.name
-        if teacher == "mediapipe":
-            mp = import_mediapipe()
-            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
-                                                         max_num_faces=1, min_detection_confidence=0.5)
-            self._inner = None
-            self.source = f"mediapipe-{MEDIAPIPE_VERSION}"
-        else:
-            self._inner = create_teacher(teacher)
-            self.source = self._inner.source
+        self._inner = create_teacher(teacher)
+        self.source = self._inner.source
+        # the teacher's own points: Face Mesh's vertices, or dlib's 68
+        self._points = self._inner.label_mesh if teacher == "mediapipe" else self._inner.label
 
     def label(self, rgb: np.ndarray) -> TeacherResult:
-        if self._inner is not None:
-            result = self._inner.label(rgb)
-            points = None if result.points is None else self.layout.from_source(self.source_name, result.points)
-            return TeacherResult(points, result.box, result.error, result.source)
-        height, width = rgb.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(rgb))
-        if not result.multi_face_landmarks:
-            return TeacherResult(None, None, "no face found by the teacher")
-        mesh = mesh_to_pixels(result.multi_face_landmarks[0].landmark, width, height)
-        x0, y0 = mesh.min(axis=0)
-        x1, y1 = mesh.max(axis=0)
-        return TeacherResult(self.layout.from_source("mediapipe", mesh), (float(x0), float(y0), float(x1), float(y1)))
+        result = self._points(rgb)
+        points = None if result.points is None else self.layout.from_source(self.source_name, result.points)
+        return TeacherResult(points, result.box, result.error, result.source)
 
     def close(self):
-        (self._inner or self._mesh).close()
+        self._inner.close()
 
 
 def create_teacher(name: str, layout=None):
