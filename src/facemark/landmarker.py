@@ -116,10 +116,10 @@ class Landmarker:
                 return self._detect_large(reader)
             rgb = reader.array()
         height, width = rgb.shape[:2]
-        if size_policy.too_thin(width, height):
+        copy = self._detector_copy(rgb)
+        if copy is None:
             return []
-        s, look = self._look(width, height)
-        small, s = size_policy.scaled_for_detector(rgb, s)
+        small, s, look = copy
         crop = functools.partial(crop_image, rgb)
         found = self._find(small, s, look, (0,))
         faces = self._landmarks(crop, found, (width, height))
@@ -134,12 +134,8 @@ class Landmarker:
         """The detector's faces in an RGB uint8 H×W×3 array, best score first, each with its first crop (scaled
         for `min_face`, padded; when none is found upright and `find_turned`, those of the image's quarter
         turns)."""
-        height, width = rgb.shape[:2]
-        if size_policy.too_thin(width, height):
-            return []
-        s, look = self._look(width, height)
-        small, s = size_policy.scaled_for_detector(rgb, s)
-        return self._find(small, s, look)
+        copy = self._detector_copy(rgb)
+        return [] if copy is None else self._find(*copy)
 
     def landmarks_for_candidates(self, rgb: np.ndarray,
                                  found: list[Candidate]) -> list[tuple[np.ndarray, float] | None]:
@@ -176,13 +172,23 @@ class Landmarker:
         return size_policy.detector_look(self.detector, width, height, self.min_face, reduced=reduced,
                                          sized=self._sized)
 
+    def _detector_copy(self, rgb: np.ndarray) -> tuple[np.ndarray, float, Look | None] | None:
+        """(the detector's copy of `rgb`, brightened when dark; its scale s: full = (small + 0.5) * s - 0.5; what the
+        detector looks for in it), as the size policy says; None for an image too thin to search."""
+        height, width = rgb.shape[:2]
+        if size_policy.too_thin(width, height):
+            return None
+        s, look = self._look(width, height)
+        small, s = size_policy.scaled_for_detector(rgb, s)
+        # a photo taken with too little light: brightened, as the network's crops are
+        return lift_dark(small), s, look
+
     def _find(self, small: np.ndarray, s: float, look: Look | None,
               turns: tuple[int, ...] | None = None) -> list[Candidate]:
         """Candidates in `small` (the image scaled by 1/s) in image pixels, the detector looking for `look`; turns:
         the quarter turns to look in; None: upright, then, when nothing is found there and `find_turned`, the
         other three."""
         pad = round(size_policy.BORDER_PAD * min(small.shape[:2]))
-        small = lift_dark(small)  # a photo taken with too little light: brightened, as the network's crops are
 
         def find(turns):
             return find_candidates(self.detector, small, s, pad, turns, self.crop_size, self.network.config.margin,
@@ -233,7 +239,7 @@ class Landmarker:
             return []
         s, look = self._look(width, height, reduced=True)
         small, s = reader.downscaled(max(12, math.floor(max(width, height) / s)))
-        found = self._find(small, s, look)
+        found = self._find(lift_dark(small), s, look)
         del small
         faces: list[_Found | None] = [None] * len(found)
         for indices, crop in croppers_by_decode(reader, [c.transform for c in found], self.crop_size):
