@@ -24,16 +24,13 @@ naming `facemark video`, which reads every frame.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import multiprocessing
 import os
 import re
 import shlex
-import signal
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +40,7 @@ from facemark.images import ImageError, ImageReader, image_size, iter_image_file
 from facemark.cli.outputs import check_writable_file, check_writable_folder
 from facemark.cli.sharding import in_shard
 from facemark.options import LandmarkerOptions
+from facemark.workers import workers_ignore_ctrl_c
 
 
 @dataclass
@@ -169,21 +167,6 @@ class _LazyLandmarker:
 
 
 _worker = None  # the Landmarker of a predict worker process
-
-
-@contextlib.contextmanager
-def workers_ignore_ctrl_c():
-    """Processes started inside ignore Ctrl-C (SIGINT: an ignored signal stays ignored through their exec, and
-    Python then installs no KeyboardInterrupt of its own): the parent alone handles it and stops them, so no
-    worker prints a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _init_worker(options: LandmarkerOptions) -> None:

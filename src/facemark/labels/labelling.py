@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from facemark.labels.annotations import LabelRecord, ensure_line_end, labelled_images
 from facemark.images import ImageError, iter_image_files, load_image
-from facemark.cli.predict import workers_ignore_ctrl_c
+from facemark.workers import workers_ignore_ctrl_c
 from facemark.cli.sharding import in_shard
 from facemark.labels.teachers import create_teacher
 
