@@ -1,6 +1,6 @@
 """Measure the figures behind the shipped models' accuracy floors (tests/scenarios/test_accuracy_floor.py).
 
-    .venv/bin/python tests/measure_accuracy.py           # prints MEASURED = {...}: paste it into the test file
+    .venv/bin/python tests/measure_accuracy.py           # prints MEASURED = {...}: paste it into tests/accuracy_bounds.py
     .venv/bin/python tests/measure_accuracy.py --shared  # also the held-out AFW and HELEN figures (needs ../shared/data)
     .venv/bin/python tests/measure_accuracy.py --write-ibug68-labels   # regenerate tests/data/astronaut_ibug68.pts
 
