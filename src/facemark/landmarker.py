@@ -161,6 +161,13 @@ class Landmarker:
         """Points in crop pixels for a batch of (N, S, S, 3) uint8 crops."""
         return predict_crops(self.network, crops, flip=self.flip)
 
+    def one_batch(self, crops: np.ndarray, transforms: list[CropTransform],
+                  image_size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], list[float]]:
+        """(points (P, 2) image pixels, trust) of each of (N, S, S, 3) uint8 crops cut by `transforms` from an image of
+        `image_size` (width, height): one batch with their mirrors, as a photo's first batch
+        (facemark.pipeline.passes.LandmarkPasses.one_batch). Video tracking follows faces with it."""
+        return self.passes.one_batch(crops, transforms, image_size)
+
     def trust_scores(self, rgb: np.ndarray, points: list[np.ndarray]) -> list[float]:
         """Trust in [0, 1] of each face's (P, 2) points in an RGB uint8 image (facemark.pipeline.trust): the network run
         once more on a crop framed on the points, and on that crop mirrored, both compared with the points."""

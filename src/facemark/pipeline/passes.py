@@ -130,6 +130,22 @@ class LandmarkPasses:
         d = disagreement(np.stack(points), np.stack(one), np.stack(other), self.scheme, image_size)
         return [float(v) for v in trust_from_disagreement(d)]
 
+    def one_batch(self, crops: np.ndarray, transforms: list[CropTransform],
+                  image_size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], list[float]]:
+        """(points, trust) of each of (N, S, S, 3) crops cut by `transforms`, as a face's first batch gives them:
+        the crop's and its mirror's points averaged, in image pixels, and trust from the two halves' disagreement
+        (ONE_BATCH_DISAGREEMENT); no refining pass. A video's tracked faces take this: their crops are framed on the
+        last frame's points already."""
+        if len(transforms) == 0:
+            return [], []
+        direct, mirrored = self.direct_and_mirrored(crops)
+        one = [t.to_image(a) for t, a in zip(transforms, direct)]
+        other = [t.to_image(b) for t, b in zip(transforms, mirrored)]
+        points = [(a + b) / 2 for a, b in zip(one, other)]
+        d = ONE_BATCH_DISAGREEMENT * disagreement(np.stack(points), np.stack(one), np.stack(other), self.scheme,
+                                                  image_size)
+        return points, [float(v) for v in trust_from_disagreement(d)]
+
     def predict(self, crop: Cropper, transforms: list[CropTransform]) -> list[np.ndarray]:
         """(P, 2) image-pixel points of each crop (mirror-averaged with `flip`)."""
         crops = np.stack([crop(t) for t in transforms])

@@ -9,8 +9,8 @@ running one landmark pass; the detector runs only
 - every `detect_every` frames, to pick up faces that entered, and to re-anchor tracks that drifted.
 
 A track "looks lost" when its new points are implausible next to its last ones: not finite, a box that grew
-or shrank too much in one frame (or since the detector last confirmed it), changed its shape, jumped, left
-the image, or when the crop no longer looks like the previous one (normalised cross-correlation of small
+or shrank too much in one frame (or since the detector last confirmed it), changed its shape, jumped, turned
+(roll) further than a head turns in one frame, left the image, or when the crop no longer looks like the previous one (normalised cross-correlation of small
 grey thumbnails: a scene cut, a blank frame, something passing in front). Then the detector decides: a
 detection overlapping the track restarts its points from that detection, none ends the track. A track the
 periodic check misses while it looks fine is kept for `max_misses` more detector runs (detectors miss faces
@@ -20,8 +20,9 @@ A track whose points drifted off the face its detection shows (IoU below `reinit
 detection as well: a landmark model whose points depend on the framing (a poorly trained one) walks away
 from the face when its own points frame its crops, and the periodic detection is what holds it.
 
-Every face carries its trust (facemark.pipeline.trust), measured on each frame's points as for a photo; a
-track whose trust falls under the Landmarker's floor (`min_trust`) looks lost too. A track starts, and restarts,
+Each frame's landmark pass is a photo's first batch (facemark.pipeline.passes): the crop and its mirror image
+together, their points averaged, and every face's trust (facemark.pipeline.trust) from the two halves'
+disagreement; a track whose trust falls under the Landmarker's floor (`min_trust`) looks lost too. A track starts, and restarts,
 from a detection as `Landmarker.detect` finds a face in a photo: the landmark passes, the four ways up for a face
 not surely upright, and the same trust floors (`Landmarker.landmarks_for_candidates`), so that a noisy
 re-detection cannot turn a still face's whole shape, and a face a photo would not show is not followed.
@@ -79,6 +80,7 @@ class TrackerConfig:
     max_scale_drift: float = 1.3  # box size ratio to the size when the detector last confirmed the track
     max_aspect_drift: float = 1.5  # box width/height ratio to the one when last confirmed
     max_shift: float = 0.4  # centre move, in box sizes
+    max_roll_step: float = 30.0  # roll change, degrees: a shape that turns further in one frame has lost its face
     min_inside: float = 0.6  # share of points inside the image
     min_box: float = 8.0  # box size (geometric mean of width and height) in pixels
     min_similarity: float = 0.4  # normalised cross-correlation of this crop's thumbnail with the previous one
@@ -207,13 +209,10 @@ class FaceTracker:
             last = tr.smoothed if use_smoothed and tr.smoothed is not None else tr.points
             transforms.append(points_crop_transform(last, lm.crop_size, margin, roll_angle(last, self.scheme)))
         crops = np.stack([crop_image(rgb, tf) for tf in transforms])
-        crop_points = lm.predict_crops(crops)
-        news = [tf.to_image(cp) for tf, cp in zip(transforms, crop_points)]
-        # each face's trust as a photo's: one more batch, on crops framed on the new points and their mirrors
-        finite = [i for i, new in enumerate(news) if np.isfinite(new).all()]
-        trusts = np.zeros(len(news))
-        trusts[finite] = lm.trust_scores(rgb, [news[i] for i in finite])
-        self.stats.landmark_batches += 2 if finite else 1
+        # one batch, the crops and their mirrors, as a photo's first batch: the two averaged, and each face's trust
+        # from their disagreement (facemark.pipeline.trust)
+        news, trusts = lm.one_batch(crops, transforms, (width, height))
+        self.stats.landmark_batches += 1
         for tr, crop, new, trust in zip(self.tracks, crops, news, trusts):
             thumb = _thumbnail(crop)
             similar = tr.thumb is None or float(np.vdot(tr.thumb, thumb)) >= self.config.min_similarity
@@ -239,6 +238,9 @@ class FaceTracker:
             return False
         shift = math.hypot((b1[0] + b1[2] - b0[0] - b0[2]) / 2, (b1[1] + b1[3] - b0[1] - b0[3]) / 2)
         if shift > cfg.max_shift * s0:
+            return False
+        turn = math.remainder(roll_angle(new, self.scheme) - roll_angle(old, self.scheme), 2 * math.pi)
+        if abs(math.degrees(turn)) > cfg.max_roll_step:
             return False
         inside = ((new[:, 0] >= -0.5) & (new[:, 0] <= width - 0.5)
                   & (new[:, 1] >= -0.5) & (new[:, 1] <= height - 0.5))
