@@ -43,6 +43,10 @@ __all__ = ["Landmarker", "LandmarkerOptions", "Face", "Candidate"]
 TILED_MIN_TRUST = 0.15
 # Two faces whose points' boxes overlap more than this are one face found twice: the better-scored one is kept.
 DUPLICATE_IOU = 0.5
+# A face whose points' box holds at least this share of another face's (intersection over the smaller box) is the
+# same face seen twice too, one of them loosely (a shape drawn around a face smaller than the detector's box guessed:
+# benchmarks/results/speed.md's small faces): a visible face cannot lie wholly inside another face's points.
+NESTED_SHARE = 0.9
 
 
 class Landmarker:
@@ -226,7 +230,9 @@ class Landmarker:
         """One face per face found twice; faces found only in tiles (TILED_MIN_TRUST), only in turned copies or
         not surely upright (UNSURE_MIN_TRUST) only when trusted; every face at least `min_trust` (0: every face,
         no floor at all)."""
-        keep = set(_distinct_points([f.points for f in faces], [f.score for f in faces]))
+        keep = _distinct_points([f.points for f in faces], [f.score for f in faces])
+        nested = _distinct_points([faces[i].points for i in keep], [faces[i].score for i in keep], "min", NESTED_SHARE)
+        keep = {keep[j] for j in nested}
         return [face for i, (face, f) in enumerate(zip(faces, found)) if i in keep and self._passes_floor(f)]
 
     def _passes_floor(self, f: _Found) -> bool:
@@ -288,15 +294,16 @@ def _points_box(points: np.ndarray) -> list[float]:
     return [*np.nanmin(points, axis=0), *np.nanmax(points, axis=0)]
 
 
-def _distinct_points(points: list[np.ndarray], priority: list[float], mode: str = "union") -> list[int]:
+def _distinct_points(points: list[np.ndarray], priority: list[float], mode: str = "union",
+                     threshold: float = DUPLICATE_IOU) -> list[int]:
     """Indices (in their order) of the shapes whose points' boxes overlap no shape of higher priority by more
-    than DUPLICATE_IOU (intersection over union, or over the smaller box: facemark.detection.nms.box_overlap);
+    than `threshold` (intersection over union, or over the smaller box: facemark.detection.nms.box_overlap);
     shapes with fewer than two finite points are kept."""
     usable = [i for i, p in enumerate(points) if np.isfinite(p).all(axis=1).sum() >= 2]
     if len(usable) < 2:
         return list(range(len(points)))
     boxes = np.array([[*np.nanmin(points[i], axis=0), *np.nanmax(points[i], axis=0)] for i in usable])
-    kept = {usable[j] for j in nms(boxes, np.array([priority[i] for i in usable], np.float64), DUPLICATE_IOU, mode)}
+    kept = {usable[j] for j in nms(boxes, np.array([priority[i] for i in usable], np.float64), threshold, mode)}
     return [i for i in range(len(points)) if i in kept or i not in usable]
 
 

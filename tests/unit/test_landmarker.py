@@ -9,6 +9,8 @@ from PIL import Image
 
 from facemark import cli
 from facemark.landmarker import Face, Landmarker
+from facemark.detection.core import Detection, FaceDetector, create_detector
+from facemark.images import load_image
 
 ASTRONAUT = Path(__file__).resolve().parents[2] / "examples" / "astronaut.png"
 
@@ -98,3 +100,30 @@ def test_predict_cli_bad_inputs(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert cli.main(["predict", "--bogus"]) == 2
     assert cli.main(["predict", str(ASTRONAUT), "--draw", "--quiet"]) == 2  # --draw without --out
+
+
+class LooseBoxToo(FaceDetector):
+    """BlazeFace's faces, and a loose box `k` times the best one's side around it (a detector's guess at a face
+    smaller than its reach, as BlazeFace's whole-image look makes now and then)."""
+
+    def __init__(self, k: float):
+        self.inner = create_detector("blazeface")
+        self.k = k
+        self.LANDMARK_BOX = self.inner.LANDMARK_BOX
+
+    def detect(self, image, look=None):
+        found = self.inner.detect(image)
+        x0, y0, x1, y1 = found[0].box
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, self.k * (x1 - x0) / 2
+        return found + [Detection((cx - half, cy - half, cx + half, cy + half), 0.5, None)]
+
+
+@pytest.mark.parametrize("k", [2.6, 3.0])
+def test_a_shape_drawn_loosely_around_a_face_is_that_face_once(k):
+    """A loose box around a face gives a shape around it (trust ~0.25, above the default floor): one face, the
+    face's own points (the nested shape holds the whole face, which no other visible face can)."""
+    rgb = load_image(ASTRONAUT)
+    alone = Landmarker(min_trust=0).detect(rgb)
+    faces = Landmarker(detector=LooseBoxToo(k), min_trust=0).detect(rgb)
+    assert len(alone) == 1 and len(faces) == 1
+    assert np.abs(faces[0].points - alone[0].points).mean() < 1.0
