@@ -1,8 +1,9 @@
-"""Reliability, round 5: a JPEG cut short can be read on request.
+"""Reliability, round 5: a JPEG cut short can be read on request; `video` leaves out faces under `--min-trust`.
 
 1. a JPEG file whose last bytes are missing is refused (one line; the batch goes on), unless `--allow-truncated`
    (`LandmarkerOptions.allow_truncated`, `ImageReader(allow_truncated=True)`) asks to read it as far as its data
-   goes: the rest is grey, the record says `"truncated": true`, a notice says so, and nothing global changes.
+   goes: the rest is grey, the record says `"truncated": true`, a notice says so, and nothing global changes;
+2. `facemark video --min-trust T` means what it means for `predict`: no face under T in the JSON or the drawing.
 """
 
 from __future__ import annotations
@@ -180,3 +181,81 @@ def test_the_landmarker_option_reads_a_cut_jpeg_given_by_its_path(landmarker, jp
     intact = landmarker.detect(jpegs["intact"])
     assert len(faces) == 1
     assert np.linalg.norm(faces[0].points - intact[0].points, axis=1).mean() < 2.0
+
+
+# ------------------------------------------------------------ 2. video --min-trust
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, astronaut) -> Path:
+    """8 frames of the sample face, 256×256, with fresh noise in each so that trust varies a little."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    face = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float64)
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+    for _ in range(8):
+        frame = np.clip(face + rng.normal(0, 12, face.shape), 0, 255).astype(np.uint8)
+        writer.write(frame[..., ::-1])
+    writer.release()
+    return path
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame.astype(np.int16))
+    capture.release()
+    return frames
+
+
+def _video(clip: Path, tmp_path: Path, name: str, capsys, *more) -> tuple[list[dict], list[np.ndarray]]:
+    code, _, err = run_cli(["video", clip, "--out", tmp_path / f"{name}.mp4", "--json", tmp_path / f"{name}.jsonl",
+                            "--quiet", *more], capsys)
+    assert code == 0, err
+    return ([f for r in read_jsonl(tmp_path / f"{name}.jsonl") for f in r["faces"]],
+            _frames(tmp_path / f"{name}.mp4"))
+
+
+def test_video_min_trust_leaves_faces_under_it_out_of_the_json_and_the_drawing(clip, tmp_path, capsys):
+    faces, drawn = _video(clip, tmp_path, "default", capsys)
+    trusts = sorted(f["trust"] for f in faces)
+    assert len(faces) == 8 and trusts[0] >= 0.15, trusts
+
+    strict, strict_drawn = _video(clip, tmp_path, "strict", capsys, "--min-trust", "0.99")
+    assert len(strict) < len(faces) and all(f["trust"] >= 0.99 for f in strict), [f["trust"] for f in strict]
+    # the drawn video shows no points where the JSON has no face: its frames are the input's (but for the
+    # codec's noise), while the default's have the points drawn on them
+    source = _frames(clip)
+    assert len(strict_drawn) == len(drawn) == len(source) == 8
+    differences = [np.abs(d - s).max(axis=2) for d, s in zip(drawn, source)]
+    assert all((d > 60).sum() > 200 for d in differences)  # the points drawn
+    if not strict:
+        assert all((np.abs(d - s).max(axis=2) > 60).sum() < 20 for d, s in zip(strict_drawn, source))
+
+    # just above the least trusted face of the default run: that one goes, faces above it can stay
+    floor = round(trusts[0] + 0.01, 4)
+    kept, _ = _video(clip, tmp_path, "floor", capsys, "--min-trust", floor)
+    assert 0 < len(kept) < len(faces) and all(f["trust"] >= floor for f in kept), ([f["trust"] for f in kept], floor)
+
+
+def test_video_min_trust_is_checked_as_predicts_is(clip, tmp_path, capsys):
+    code, _, video_err = run_cli(["video", clip, "--json", tmp_path / "x.jsonl", "--min-trust", "1.5"], capsys)
+    assert code == 2
+    code, _, predict_err = run_cli(["predict", ASTRONAUT, "--min-trust", "1.5"], capsys)
+    assert code == 2
+    assert video_err == "facemark video: error: --min-trust must be a number from 0 to 1, got 1.5\n"
+    assert predict_err == video_err.replace("video", "predict")
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_video_help_names_min_trust(capsys):
+    code, out, _ = run_cli(["video", "--help"], capsys)
+    assert code == 0 and "--min-trust T" in out

@@ -436,7 +436,7 @@ def _cmd_video(args) -> int:
     check_video_input(args.input)
     from facemark.landmarker import Landmarker
 
-    landmarker = Landmarker.from_options(_landmarker_options(args))
+    landmarker = Landmarker.from_options(_landmarker_options(args, min_trust=args.min_trust))
     summary = run_video(landmarker, args.input, out, json_path=args.json, smooth=not args.no_smooth,
                         detect_every=args.detect_every, progress=not args.quiet, plot_path=args.plot)
     if args.quiet:  # run_video prints its notices only along with the progress bar
@@ -644,6 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-every", type=int, default=30,
                    help="run the face detector at least every N frames (a new face waits at most N frames)")
     p.add_argument("--no-smooth", action="store_true", help="raw points, no One-Euro smoothing")
+    p.add_argument("--min-trust", type=float, default=None, metavar="T",
+                   help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T: not in the "
+                        "JSON, not drawn; a track under it is checked by the detector again (default 0.15; 0 "
+                        "keeps every face)")
     p.add_argument("--plot", metavar="PNG", default=None,
                    help="write a PNG of each face's eye and mouth openness over time, blinks shaded (the JSON "
                         "Lines carry the same values: eye_openness, mouth_openness, pose)")
