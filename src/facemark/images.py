@@ -14,12 +14,16 @@ Every unreadable input raises `ImageError` with a one-line message naming the in
 
 Very large images: `load_image_downscaled` shrinks while decoding (JPEG at 1/2, 1/4 or 1/8 size by libjpeg),
 and `ImageReader` cuts regions out of an image decoded at such a reduced size, never making a full-size array.
+
+A JPEG file cut short (its last bytes missing) is refused like any truncated file, unless an `ImageReader` is
+made with `allow_truncated=True`: it is then decoded as far as its data goes (see `ImageReader`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import os
 import re
 import stat
@@ -97,8 +101,12 @@ class ImageError(ValueError):
     """An input that cannot be read as an image; the message is one line naming the input and why."""
 
 
-def _error(name: str, reason: str) -> ImageError:
-    return ImageError(f"cannot read image {name!r}: {' '.join(str(reason).split())}")
+class _CutShort(ImageError):
+    """A file whose pixel data ends before the image does (Pillow: "image file is truncated")."""
+
+
+def _error(name: str, reason: str, kind: type[ImageError] = ImageError) -> ImageError:
+    return kind(f"cannot read image {name!r}: {' '.join(str(reason).split())}")
 
 
 # ---------------------------------------------------------------------------------------------- public API
@@ -233,10 +241,19 @@ class ImageReader:
 
     Errors are ImageErrors, as from `load_image`: the constructor reads the header (no such file, not an image,
     too large; a PNG's checksums too), decoding errors (truncated, corrupt) come when pixels are first asked for.
+
+    `allow_truncated=True`: a JPEG file cut short (its data ends before the image does) is decoded as far as its
+    data goes instead of raising, and `truncated` becomes True when its pixels are first asked for. What is
+    missing is grey (a progressive JPEG: the whole picture, at the detail its data reaches). This is what
+    Pillow's module-wide `ImageFile.LOAD_TRUNCATED_IMAGES` does, for this file alone: the reader appends the
+    end-of-image marker the file lacks, so other readers, threads and libraries are not affected. Any other
+    file (a cut PNG, a JPEG that ends before its first pixel data) is still an error.
     """
 
-    def __init__(self, source: str | os.PathLike | Image.Image):
+    def __init__(self, source: str | os.PathLike | Image.Image, *, allow_truncated: bool = False):
         _check_source(source)
+        self.allow_truncated = bool(allow_truncated)
+        self.truncated = False  # a JPEG file cut short, decoded as far as it goes (allow_truncated)
         if isinstance(source, Image.Image):
             self.name = getattr(source, "filename", "") or "<PIL image>"
             self._path, self._image = None, source
@@ -282,9 +299,8 @@ class ImageReader:
         factor = 1
         if self.reductions[0] > 1:  # a JPEG file: decoded at the smallest draft size still >= out
             self._decoded = None
-            with _open(self._path) as img:
-                factor = _draft(img, out)
-                self._decoded = (factor, _decoded_rgb(img, self.name))
+            self._decoded = self._file_rgb(out)
+            factor = self._decoded[0]
         return _finish(self._decode(factor), self._method, out, tuple(v / factor for v in box)), scale
 
     def region(self, box: tuple[int, int, int, int], reduction: int = 1) -> np.ndarray:
@@ -324,13 +340,29 @@ class ImageReader:
         if self._image is not None:
             rgb = _decoded_rgb(self._image, self.name)
         else:
-            with _open(self._path) as img:
-                w, h = img.size
-                if reduction > 1 and _draft(img, (w // reduction, h // reduction)) != reduction:
-                    raise RuntimeError(f"libjpeg did not decode {self.name!r} at 1/{reduction} size")
-                rgb = _decoded_rgb(img, self.name)
+            w, h = self._stored_size
+            factor, rgb = self._file_rgb((w // reduction, h // reduction) if reduction > 1 else None)
+            if factor != reduction:
+                raise RuntimeError(f"libjpeg did not decode {self.name!r} at 1/{reduction} size")
         self._decoded = (reduction, rgb)
         return rgb
+
+    def _file_rgb(self, draft: tuple[int, int] | None) -> tuple[int, Image.Image]:
+        """(factor, RGB image in stored orientation): the file decoded, a JPEG at the smallest draft size still at
+        least `draft` (`_draft`); a JPEG cut short, when allowed, as far as its data goes."""
+        if not self.truncated:
+            try:
+                with _open(self._path) as img:
+                    factor = 1 if draft is None else _draft(img, draft)
+                    return factor, _decoded_rgb(img, self.name)
+            except _CutShort:
+                if not (self.allow_truncated and self.format == "JPEG"):
+                    raise
+        with _open(self._path, cut_short=True) as img:
+            factor = 1 if draft is None else _draft(img, draft)
+            rgb = _decoded_rgb(img, self.name)
+        self.truncated = True
+        return factor, rgb
 
 
 def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
@@ -437,7 +469,9 @@ def _decoded_rgb(img: Image.Image, name: str) -> Image.Image:
     except Image.DecompressionBombError as e:  # e.g. a GIF frame larger than its header said
         raise _error(name, f"image too large ({e})") from e
     except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, ... on bad data
-        raise _error(name, f"truncated or corrupt image data ({e})") from e
+        # the data ran out before the image was complete: a JPEG cut short may still be read (ImageReader)
+        cut = isinstance(e, OSError) and str(e).startswith("image file is truncated")
+        raise _error(name, f"truncated or corrupt image data ({e})", _CutShort if cut else ImageError) from e
     try:
         return to_rgb(img)
     except _FloatRangeError as e:
@@ -618,9 +652,14 @@ def _pixel_limit() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _saved_limit
 
 
+# JPEG's end-of-image marker: appended to a file cut short, it lets libjpeg finish what the file holds
+_JPEG_END = b"\xff\xd9"
+
+
 @contextlib.contextmanager
-def _open(name: str) -> Iterator[Image.Image]:
-    """Image.open with every failure turned into an ImageError that says why."""
+def _open(name: str, *, cut_short: bool = False) -> Iterator[Image.Image]:
+    """Image.open with every failure turned into an ImageError that says why. `cut_short`: a JPEG file whose data
+    ends early, opened from its bytes with _JPEG_END appended (an ImageError when no pixel data precedes its end)."""
     try:
         st = os.stat(name)
     except FileNotFoundError:
@@ -633,9 +672,19 @@ def _open(name: str) -> Iterator[Image.Image]:
         raise _error(name, "not a regular file")  # a FIFO or device would block or never end
     if st.st_size == 0:
         raise _error(name, "file is empty (0 bytes)")
+    source: str | io.BytesIO = name
+    if cut_short:
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise _error(name, e.strerror or e) from None
+        if _jpeg_scan_start(data) >= len(data):
+            raise _error(name, "truncated or corrupt image data (the file ends before its first pixel data)")
+        source = io.BytesIO(data + _JPEG_END)
     with _pixel_limit():
         try:
-            img = Image.open(name, formats=_FORMATS)
+            img = Image.open(source, formats=_FORMATS)
         except UnidentifiedImageError:
             raise _error(name, _not_an_image(name)) from None
         except Image.DecompressionBombError:
@@ -648,6 +697,24 @@ def _open(name: str) -> Iterator[Image.Image]:
             raise _error(name, f"corrupt image header ({e})") from e
         with img:
             yield img
+
+
+def _jpeg_scan_start(data: bytes) -> int:
+    """Where the pixel data of a JPEG file's first scan starts (after its SOS header), found by walking its
+    marker segments; len(data) or more when the file ends before that."""
+    at = 2  # after SOI
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return len(data)  # not a marker where one should be: nothing we can point at
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xDA:  # start of scan
+            return at + 2 + length
+        at += 2 + length
+    return len(data)
 
 
 def _folder_reason(name: str) -> str:

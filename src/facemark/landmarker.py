@@ -54,7 +54,7 @@ class Landmarker:
 
     Built from keyword arguments or from a LandmarkerOptions (`Landmarker.from_options`; facemark.options says
     what each option does and its default): model, detector, refine, threads, backend, flip, min_face,
-    find_turned, trust, min_trust.
+    find_turned, trust, min_trust, allow_truncated.
 
     model: a built-in name ("face88"), a weights file or an .onnx file. detector: a name from
     facemark.detection.DETECTORS, "blazeface" by default (MediaPipe's BlazeFace converted to ONNX, built in),
@@ -64,19 +64,21 @@ class Landmarker:
     BlazeFace finds faces down to about a tenth of the image's longer side, or of a long image's shorter side;
     MTCNN down to DEFAULT_MIN_FACE, 40 px). Smaller values reach further at a cost that grows with the image's
     area over min_face². min_trust: leave out faces whose trust is below it; None (default):
-    facemark.options.DEFAULT_MIN_TRUST; 0 keeps every face.
+    facemark.options.DEFAULT_MIN_TRUST; 0 keeps every face. allow_truncated: a JPEG file cut short is read as far
+    as its data goes instead of raising ImageError (to learn whether it was, pass an
+    `ImageReader(path, allow_truncated=True)` and read its `truncated`).
     Raises facemark.options.OptionError (a ValueError naming the option) for an option out of range.
     """
 
     def __init__(self, model=None, detector: str | FaceDetector = DEFAULT_DETECTOR, refine: bool = True,
                  threads: int | None = None, backend: str = "auto", flip: bool = False, min_face: float | None = None,
                  find_turned: bool = True, trust: bool = True, min_trust: float | None = None, *,
-                 options: LandmarkerOptions | None = None):
+                 allow_truncated: bool = False, options: LandmarkerOptions | None = None):
         from facemark.detection import create_detector
 
         if options is None:
             options = LandmarkerOptions(model, detector, refine, threads, backend, flip, min_face, find_turned,
-                                        trust, min_trust)
+                                        trust, min_trust, allow_truncated)
         self.options = options
         self.min_face = options.min_face
         self.trust = options.trust
@@ -115,7 +117,9 @@ class Landmarker:
         if isinstance(image, np.ndarray):
             rgb = image if _is_rgb(image) else load_image(image)
         else:
-            reader = image if isinstance(image, ImageReader) else ImageReader(image)
+            reader = image
+            if not isinstance(reader, ImageReader):
+                reader = ImageReader(image, allow_truncated=self.options.allow_truncated)
             if max(reader.size) > size_policy.LARGE_IMAGE_SIDE:
                 return self._detect_large(reader)
             rgb = reader.array()

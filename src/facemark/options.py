@@ -64,6 +64,9 @@ class LandmarkerOptions:
     find_turned: bool = True  # look in the image's quarter turns when no face is surely upright
     trust: bool = True  # give each Face its trust score
     min_trust: float | None = None  # leave out faces trusted less; None: DEFAULT_MIN_TRUST; 0 keeps every face
+    # read a JPEG file cut short as far as its data goes (the rest grey) instead of refusing it (files given by
+    # path; an ImageReader made with allow_truncated=True says in `truncated` whether its file was)
+    allow_truncated: bool = False
 
     def __post_init__(self):
         if isinstance(self.detector, str) and self.detector not in DETECTORS:
@@ -89,7 +92,7 @@ class LandmarkerOptions:
                 raise OptionError("min_trust", "0 or unset when trust is off (it needs trust scores)",
                                   self.min_trust)
             object.__setattr__(self, "min_trust", float(self.min_trust))
-        for name in ("refine", "flip", "find_turned", "trust"):
+        for name in ("refine", "flip", "find_turned", "trust", "allow_truncated"):
             object.__setattr__(self, name, bool(getattr(self, name)))
 
     @property

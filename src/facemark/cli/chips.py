@@ -9,7 +9,8 @@ line per image:
 
 `matrix` maps image pixels to chip pixels ([x', y'] = M · [x, y, 1], pixel-centre convention); `residual`:
 mean distance in chip pixels between the face's five points and the template. A face under `min_trust` gets
-no chip and no line. An unreadable image is recorded with its one-line error and the batch goes on.
+no chip and no line. An unreadable image is recorded with its one-line error and the batch goes on. A JPEG file
+cut short, read as far as it goes (`allow_truncated` in the options), gets `"truncated": true` and a notice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from facemark.images import ImageError, iter_image_files, load_image
+from facemark.images import ImageError, ImageReader, iter_image_files
 from facemark.options import LandmarkerOptions
 
 
@@ -33,6 +34,7 @@ class ChipSummary:
     dropped: int = 0  # faces under min_trust
     out: str = ""
     failed: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # not failures: a JPEG file cut short, read as far as it goes
 
     def summary_line(self) -> str:
         dropped = f", {self.dropped} faces under --min-trust left out" if self.dropped else ""
@@ -48,7 +50,7 @@ def write_chips(inputs: list[str], out: str | Path, options: LandmarkerOptions |
     ImageError when no input exists or none is an image; ValueError for bad chip arguments (checked before any
     model loads)."""
     from facemark.geometry.chips import aligned_chip, template_points
-    from facemark.cli.predict import DrawingNames
+    from facemark.cli.predict import DrawingNames, truncated_notice
 
     template_points(template, size, margin)  # bad arguments: their error before the model loads
     files = list(iter_image_files(inputs))
@@ -67,8 +69,12 @@ def write_chips(inputs: list[str], out: str | Path, options: LandmarkerOptions |
             target = names(path)
             stem = target.name.removesuffix("_landmarks.png")
             try:
-                rgb = load_image(path)
+                reader = ImageReader(path, allow_truncated=landmarker.options.allow_truncated)
+                rgb = reader.array()
                 summary.images += 1
+                if reader.truncated:
+                    record["truncated"] = True
+                    summary.notices.append(truncated_notice(path))
                 for k, face in enumerate(landmarker.detect(rgb)):
                     if min_trust is not None and (face.trust is None or face.trust < min_trust):
                         summary.dropped += 1

@@ -30,6 +30,9 @@ BACKEND_HELP = ("landmark network runtime: auto/onnx = onnxruntime (a .pt weight
 RAY_HELP = ("run on a Ray cluster (the `ray` extra): no ADDRESS starts a local one for this run; 'auto', "
             "HOST:PORT or ray://HOST:10001 joins a running one (put --ray after the inputs, or write "
             "--ray=ADDRESS); docs/scaling.md")
+ALLOW_TRUNCATED_HELP = ("read a JPEG file cut short (its last bytes missing) as far as its data goes, the rest grey, "
+                        "with a notice (predict's JSON: \"truncated\": true) instead of refusing it; other broken "
+                        "files are still refused")
 THREADS_HELP = "CPU threads of the detector and the landmark network (1 stays fast when other programs load the CPU)"
 PREDICT_THREADS_HELP = THREADS_HELP[:-1] + "; use --workers to use more cores)"  # only predict has --workers
 
@@ -320,7 +323,8 @@ def _cmd_predict(args) -> int:
     _check_model(args.model)
     # predict_inputs builds the Landmarker once the inputs check out (a bad input is refused at once), also
     # with workers, so a bad --model fails before the worker processes start
-    options = _landmarker_options(args, flip=args.flip, min_face=args.min_face, min_trust=args.min_trust)
+    options = _landmarker_options(args, flip=args.flip, min_face=args.min_face, min_trust=args.min_trust,
+                                  allow_truncated=args.allow_truncated)
     draw_dir = args.out if args.draw else None
     json_path = args.json
     if json_path is None and not args.draw and args.parquet is None:
@@ -378,8 +382,11 @@ def _cmd_chips(args) -> int:
     check_writable_folder(out)  # before the model loads: one error, not one per image
     from facemark.cli.chips import write_chips
 
-    summary = write_chips(args.inputs, out, _landmarker_options(args), size=args.size, template=args.template,
-                          margin=args.margin, min_trust=min_trust, progress=not args.quiet)
+    summary = write_chips(args.inputs, out, _landmarker_options(args, allow_truncated=args.allow_truncated),
+                          size=args.size, template=args.template, margin=args.margin, min_trust=min_trust,
+                          progress=not args.quiet)
+    for notice in summary.notices:  # a JPEG file cut short, read as far as it goes: not a failure
+        print(f"facemark chips: {notice}", file=sys.stderr)
     for problem in summary.failed:
         print(f"facemark chips: {problem}", file=sys.stderr)
     print(summary.summary_line(), file=sys.stderr)
@@ -429,7 +436,7 @@ def _cmd_video(args) -> int:
     check_video_input(args.input)
     from facemark.landmarker import Landmarker
 
-    landmarker = Landmarker.from_options(_landmarker_options(args))
+    landmarker = Landmarker.from_options(_landmarker_options(args, min_trust=args.min_trust))
     summary = run_video(landmarker, args.input, out, json_path=args.json, smooth=not args.no_smooth,
                         detect_every=args.detect_every, progress=not args.quiet, plot_path=args.plot)
     if args.quiet:  # run_video prints its notices only along with the progress bar
@@ -594,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T (default "
                         "0.15: drops false faces and faces whose points are lost, benchmarks/results/false_faces.md; "
                         "0 keeps every face; 0.5 keeps about 93%% of real AFW faces, benchmarks/results/trust.md)")
+    p.add_argument("--allow-truncated", action="store_true", help=ALLOW_TRUNCATED_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
 
@@ -611,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help=BACKEND_HELP)
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    p.add_argument("--allow-truncated", action="store_true", help=ALLOW_TRUNCATED_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_chips)
 
@@ -635,6 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-every", type=int, default=30,
                    help="run the face detector at least every N frames (a new face waits at most N frames)")
     p.add_argument("--no-smooth", action="store_true", help="raw points, no One-Euro smoothing")
+    p.add_argument("--min-trust", type=float, default=None, metavar="T",
+                   help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T: not in the "
+                        "JSON, not drawn; a track under it is checked by the detector again (default 0.15; 0 "
+                        "keeps every face)")
     p.add_argument("--plot", metavar="PNG", default=None,
                    help="write a PNG of each face's eye and mouth openness over time, blinks shaded (the JSON "
                         "Lines carry the same values: eye_openness, mouth_openness, pose)")

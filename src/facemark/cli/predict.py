@@ -19,7 +19,9 @@ outputs (the JSON file, the drawings' folder) are checked writable before any in
 folder is one error up front, not one per image after the work.
 
 An animated GIF, WebP or PNG (or a multi-page TIFF) is predicted on its first frame (page), with a notice
-naming `facemark video`, which reads every frame.
+naming `facemark video`, which reads every frame. A JPEG file cut short is an unreadable image, unless the
+options allow truncated files (`allow_truncated`, `--allow-truncated`): it is then predicted on the part its data
+holds, its record gets `"truncated": true`, and a notice says so.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class PredictSummary:
     failed: list[str] = field(default_factory=list)
     skipped_existing: int = 0  # already in the JSON file (resume)
     other_shards: int = 0  # inputs left to the other shards
-    notices: list[str] = field(default_factory=list)  # not failures: an animated image read on its first frame
+    # not failures: an animated image read on its first frame, a JPEG file cut short read as far as it goes
+    notices: list[str] = field(default_factory=list)
 
 
 # Suffixes of video files, for a helpful error when one is given to `predict` (a folder walk never lists them)
@@ -60,7 +63,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", "
 
 def predict_record(landmarker, path: Path) -> tuple[dict, list, str | None]:
     """(JSON record, faces, notice or None) for one image; errors go into the record, the notice says when
-    only the first of several pictures was read."""
+    only the first of several pictures was read, or only the part of a file cut short that it holds."""
     record, faces, notice, _ = _predicted(landmarker, path)
     return record, faces, notice
 
@@ -70,7 +73,7 @@ def _predicted(landmarker, path: Path) -> tuple[dict, list, str | None, ImageRea
     once, its pixels decoded once (a huge image: never whole), and a drawing reuses that decode."""
     record = {"image": str(path), "width": None, "height": None, "faces": [], "error": None}
     try:
-        reader = ImageReader(path)
+        reader = ImageReader(path, allow_truncated=landmarker.options.allow_truncated)
         record["width"], record["height"] = reader.size
         faces = landmarker.detect(reader)
     except ImageError as e:
@@ -78,7 +81,17 @@ def _predicted(landmarker, path: Path) -> tuple[dict, list, str | None, ImageRea
         return record, [], None, None
     record["faces"] = [f.to_dict() for f in faces]
     pictures = reader.pictures
-    return record, faces, None if pictures == 1 else _first_frame_only(path, reader.format, pictures), reader
+    notice = None if pictures == 1 else _first_frame_only(path, reader.format, pictures)
+    if reader.truncated:  # only then: the records of whole files keep their fields
+        record["truncated"] = True
+        notice = truncated_notice(path)
+    return record, faces, notice, reader
+
+
+def truncated_notice(path) -> str:
+    """The notice for a JPEG file cut short that was read as far as its data goes."""
+    return (f"{path}: a truncated JPEG (the file ends before the image does), read as far as its data goes; the "
+            "rest of the picture is grey")
 
 
 # Pillow's formats that hold animations (`facemark video` reads them), and how they are called
@@ -156,13 +169,13 @@ class _LazyLandmarker:
     """A Landmarker built from its options on first use, so a batch of unreadable files never loads a model."""
 
     def __init__(self, options: LandmarkerOptions):
-        self._options, self._landmarker = options, None
+        self.options, self._landmarker = options, None  # the options are read before the model is needed
 
     def __getattr__(self, name):
         if self._landmarker is None:
             from facemark.landmarker import Landmarker
 
-            self._landmarker = Landmarker.from_options(self._options)
+            self._landmarker = Landmarker.from_options(self.options)
         return getattr(self._landmarker, name)
 
 
