@@ -8,7 +8,7 @@ Scenes (benchmarks/scenes.py; faces from 300-W's HELEN train, LFPW train and AFW
   eight 300-px faces behind a 1000-px face at 4032×3024, a 3456×4608 phone photo of six 420-px faces, a 12-MP
   grid of 60 faces of 120 px, crowds of 40 and 60 faces at 1/16 and 1/19 of the width, 100 faces at 1/21 of a
   3840×2160 frame;
-- a grid by image size (640×480 to 4032×3024) and face size (1/5 to 1/20 of the longer side), with and
+- a grid by image size (640×480 to 4032×3024) and face size (1/5 to 1/40 of the longer side), with and
   without a near face of half the frame's height.
 A face is found when a found face's points' box lies where its labelled box is (`scenes.matched`).
 """
@@ -40,7 +40,7 @@ REPORTED = [
     ("100 faces at 1/21 of the width, 3840×2160", (3840, 2160), 100, 3840 / 21, None),
 ]
 GRID_SIZES = [(640, 480), (1280, 720), (1920, 1080), (4032, 3024)]
-GRID_SHARES = [5, 10, 15, 20]  # face side = longer side / share
+GRID_SHARES = [5, 10, 15, 20, 30, 40]  # face side = longer side / share
 GRID_FACES = 6
 
 

@@ -4,7 +4,7 @@
 // keypoints, MediaPipe's weighted non-maximum suppression; the default look's crowd faces by YuNet (yunet.js).
 // Constants: that module's.
 
-import { newImage, region, resize } from "./imaging.js";
+import { newImage, opencvShrink, region, resize, roundHalfEven } from "./imaging.js";
 import { LANDMARK_BOX as CROWD_BOX, YuNet } from "./yunet.js";
 
 const MODELS = {
@@ -108,9 +108,10 @@ export class BlazeFace {
   async withCrowd(found, img, pad, minFace) {
     const scale = Math.min(1.0, CROWD_INPUT_FACE / minFace);
     const { width, height } = img;
-    const w = Math.max(1, Math.floor(width * scale + 0.5)), h = Math.max(1, Math.floor(height * scale + 0.5));
-    const small = scale === 1.0 ? img : resize(img, w, h, null, null);
-    const sx = small.width / width, sy = small.height / height;
+    // OpenCV's bilinear shrink by exactly `scale` on both axes, its size rounded as cv2.resize rounds it
+    const small = scale === 1.0 ? img
+      : opencvShrink(img, 1.0 / scale, roundHalfEven(width * scale), roundHalfEven(height * scale));
+    const sx = scale, sy = scale;
     const smallPad = Math.floor(Math.min(pad * scale, CROWD_INPUT_FACE) + 0.5);
     const crowd = await this.crowdFinder.detectPadded(small, smallPad);
     if (!crowd.length) return found;

@@ -233,9 +233,9 @@ export function affine(img, outW, outH, a) {
 
 /** cv2.resize(rgb, None, fx=1/s, fy=1/s, interpolation=INTER_LINEAR), the output size OpenCV gives
  * (round(size / s)); used by size_policy.scaled_for_detector. A whole factor of 2 is OpenCV's area average;
- * otherwise linear interpolation with 11-bit weights. */
-export function opencvShrink(img, s) {
-  const outW = Math.round(img.width / s), outH = Math.round(img.height / s);
+ * otherwise linear interpolation with 11-bit weights. `outW`, `outH`: the output size when the caller knows the one
+ * OpenCV gives (cv2.resize with fx = 1/s rounds size × fx half to even). */
+export function opencvShrink(img, s, outW = Math.round(img.width / s), outH = Math.round(img.height / s)) {
   const out = newImage(outW, outH);
   const src = img.data, d = out.data, W = img.width, H = img.height;
   const xs = taps(W, outW, s), ys = taps(H, outH, s);
@@ -275,4 +275,10 @@ function taps(inSize, outSize, s) {
     w1[i] = b;
   }
   return { i0, i1, w0, w1 };
+}
+
+/** cvRound: the nearest integer, halves to the even one (how OpenCV rounds a size it computes). */
+export function roundHalfEven(v) {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

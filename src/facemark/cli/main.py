@@ -575,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-face", type=float, default=None, metavar="PIXELS",
                    help="smallest face to find, its side in image pixels; smaller reaches further and is slower "
                         "(default: 40 for mtcnn, which then sees every pixel; blazeface: faces from ~1/10 of the "
-                        "longer side, and above 1024 px a crowd's faces down to 1/24 of it or 80 px)")
+                        "longer side, and above 1024 px a crowd's faces down to 1/30 of it or 80 px)")
     p.add_argument("--json", help="JSON Lines file, one line per image ('-' for stdout, the default "
                                   "when nothing else is asked for)")
     p.add_argument("--draw", action="store_true",

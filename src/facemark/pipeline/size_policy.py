@@ -23,9 +23,9 @@ Default face sizes found, held by tests/unit/pipeline/test_size_policy.py and te
 | image | smallest face found by default (BlazeFace) |
 |---|---|
 | up to 1024 px (640×480) | ~1/10 of the longer side (~64 px) |
-| 1280×720, 1920×1080 | 1/24 of the longer side (53 px, 80 px) |
+| 1280×720, 1920×1080 | 1/30 of the longer side (43 px, 64 px) |
 | 3840×2160, 4032×3024 (12 MP) | 80 px |
-| 8000×1400 (panorama) | 1/24 of its shorter side (58 px) |
+| 8000×1400 (panorama) | 1/30 of its shorter side (47 px) |
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ BORDER_PAD = 0.25
 # Above this look side, the default look of a detector that takes a min_face also looks for the faces of a crowd
 # (CROWD_FACE_SHARE, CROWD_FACE_PX); up to it, one whole-image look (benchmarks/results/group_photos.md)
 TILED_LOOK_SIDE = 1024
-# ...down to this share of the look side (a twentieth, with room to spare; 1/30 found the same faces of
-# benchmarks/group_photos.py's scenes at 1.5-1.8× the time of an HD photo: docs/decisions.md)...
-CROWD_FACE_SHARE = 1 / 24
+# ...down to this share of the look side (a twentieth, with room to spare; 1/24 costs 8 ms less per HD photo but
+# finds fewer faces beyond it: docs/decisions.md)...
+CROWD_FACE_SHARE = 1 / 30
 # ...or down to this many pixels where that is smaller (a 12-MP group photo's faces of ~120 px)
 CROWD_FACE_PX = 80.0
 # A face looked for keeps at least this many pixels in the detector's copy (it is shrunk by a whole factor no
