@@ -80,6 +80,7 @@ from facemark.video.tracking import FaceTracker, TrackedFace, TrackerConfig
 # names stay importable from here, as before
 from facemark.video.reader import (  # noqa: F401
     DEFAULT_FPS,
+    ReadAhead,
     VideoError,
     _quiet_opencv,
     check_video_input,
@@ -444,8 +445,10 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             writer.abort()
             writer = None
 
+    frames = None
     try:
-        frames = iter(reader)
+        # decoded a few frames ahead by a thread of its own, while the frames before are worked on
+        frames = ReadAhead(reader)
         frame = next(frames, None)
         if frame is None:
             raise reader.no_frames_error()
@@ -512,6 +515,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                 last_number, last_rgb = frame.number, rgb
                 bar.update(1 + lost)
                 frame = next(frames, None)
+        frames.close()  # the reader's counts below are final once its thread is done
         lost_at_end = [n for n in reader.undecodable if n > last_number]  # an animation that breaks off
         write_stand_ins(len(lost_at_end), last_rgb)
         # the frames up to the last one known, those that could not be decoded included
@@ -610,6 +614,8 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             raise KeyboardInterrupt(what) from None
         raise VideoError(f"{stop}; {what}") from None
     finally:
+        if frames is not None:
+            frames.close()
         reader.close()
         if writer is not None:
             writer.abort()

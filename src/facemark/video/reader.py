@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -278,6 +280,60 @@ class FrameReader:
             return VideoError(f"{self.name}: none of its {self.stated_frames} frames could be decoded "
                               "(a damaged file, or a codec this OpenCV build lacks)")
         return VideoError(f"{self.name}: the video has no frames")
+
+
+class ReadAhead:
+    """The frames of a FrameReader, decoded by a thread of their own up to `depth` frames ahead of the caller, so a
+    video's decoding overlaps the work on the frames before it (OpenCV decodes without holding Python's lock).
+    Iterated as the reader is; an error raised by the reader comes out of `next` in the caller's thread. `close()`
+    stops the thread and waits for it: call it before closing the reader (the thread may be inside a read), and
+    before reading the reader's counts (`decoded`, `undecodable`, ...), which the thread updates."""
+
+    def __init__(self, reader: FrameReader, depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._read, args=(iter(reader),), name="facemark-read-ahead",
+                                        daemon=True)
+        self._thread.start()
+
+    def _read(self, frames: Iterator[Frame]) -> None:
+        try:
+            for frame in frames:
+                if not self._put(("frame", frame)):
+                    return
+            self._put(("end", None))
+        except BaseException as e:  # handed to the caller, whatever it is
+            self._put(("error", e))
+
+    def _put(self, item) -> bool:
+        """Queue `item`, waiting while the queue is full; False once the caller has closed this."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> "ReadAhead":
+        return self
+
+    def __next__(self) -> Frame:
+        if self._done:
+            raise StopIteration
+        kind, value = self._queue.get()
+        if kind == "frame":
+            return value
+        self._done = True
+        self._thread.join()
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class _VideoFileReader(FrameReader):

@@ -1,9 +1,12 @@
 """facemark.video.reader.Timeline: frame times from container timestamps, with the nominal rate where a file gives
-none, and what the output's frame rate is decided from."""
+none, and what the output's frame rate is decided from; ReadAhead: frames decoded by a thread ahead of the caller."""
 
 import math
 
-from facemark.video.reader import Timeline
+import numpy as np
+import pytest
+
+from facemark.video.reader import Frame, FrameReader, ReadAhead, Timeline, VideoError
 
 
 def test_container_timestamps_are_kept():
@@ -43,3 +46,42 @@ def test_a_variable_frame_rate_is_recognised():
     for s in (0.0, 0.0334, 0.0666, 0.1001):  # timestamp rounding is not a variable rate
         steady.next(s, 30.0)
     assert not steady.variable
+
+
+class _Counting(FrameReader):
+    """`count` small frames, then `error` raised (None: the end)."""
+
+    def __init__(self, count: int, error: Exception | None = None):
+        super().__init__()
+        self.count, self.error = count, error
+
+    def __iter__(self):
+        for k in range(self.count):
+            self.decoded += 1
+            yield Frame(k, k / 30, np.full((4, 4, 3), k, np.uint8))
+        if self.error is not None:
+            raise self.error
+
+
+def test_read_ahead_gives_the_frames_in_order_and_the_reader_s_counts():
+    reader = _Counting(50)
+    frames = ReadAhead(reader, depth=3)
+    assert [f.number for f in frames] == list(range(50))
+    frames.close()
+    assert reader.decoded == 50 and next(frames, None) is None
+
+
+def test_read_ahead_hands_the_reader_s_error_to_the_caller():
+    frames = ReadAhead(_Counting(5, VideoError("broken")), depth=2)
+    got = []
+    with pytest.raises(VideoError, match="broken"):
+        for f in frames:
+            got.append(f.number)
+    assert got == list(range(5))
+
+
+def test_closing_read_ahead_early_stops_its_thread():
+    frames = ReadAhead(_Counting(10_000), depth=2)
+    assert next(frames).number == 0
+    frames.close()
+    assert not frames._thread.is_alive()
