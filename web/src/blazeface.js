@@ -111,11 +111,10 @@ export class BlazeFace {
     // OpenCV's bilinear shrink by exactly `scale` on both axes, its size rounded as cv2.resize rounds it
     const small = scale === 1.0 ? img
       : opencvShrink(img, 1.0 / scale, roundHalfEven(width * scale), roundHalfEven(height * scale));
-    const sx = scale, sy = scale;
     const smallPad = Math.floor(Math.min(pad * scale, CROWD_INPUT_FACE) + 0.5);
     const crowd = await this.crowdFinder.detectPadded(small, smallPad);
     if (!crowd.length) return found;
-    const back = ([x, y]) => [(x - smallPad + 0.5) / sx - 0.5 + pad, (y - smallPad + 0.5) / sy - 0.5 + pad];
+    const back = ([x, y]) => [(x - smallPad + 0.5) / scale - 0.5 + pad, (y - smallPad + 0.5) / scale - 0.5 + pad];
     const known = found.map((d) => d.box);
     const out = [...found];
     for (const d of crowd) {

@@ -117,8 +117,7 @@ class LandmarkPasses:
             return False
         if abs(math.remainder(f.angle - t.angle, 2 * math.pi)) > FRAMING_ROLL:
             return False
-        d = ONE_BATCH_DISAGREEMENT * disagreement(points, one, other, self.scheme)
-        return float(trust_from_disagreement(d)) >= REFINE_BELOW_TRUST
+        return float(self._one_batch_trust(points, one, other)) >= REFINE_BELOW_TRUST
 
     def trust_scores(self, crop: Cropper, points: list[np.ndarray],
                      image_size: tuple[int, int] | None = None) -> list[float]:
@@ -138,13 +137,14 @@ class LandmarkPasses:
         last frame's points already."""
         if len(transforms) == 0:
             return [], []
-        direct, mirrored = self.direct_and_mirrored(crops)
-        one = [t.to_image(a) for t, a in zip(transforms, direct)]
-        other = [t.to_image(b) for t, b in zip(transforms, mirrored)]
-        points = [(a + b) / 2 for a, b in zip(one, other)]
-        d = ONE_BATCH_DISAGREEMENT * disagreement(np.stack(points), np.stack(one), np.stack(other), self.scheme,
-                                                  image_size)
-        return points, [float(v) for v in trust_from_disagreement(d)]
+        points, _, one, other = self.mirrored(crops, transforms)
+        return points, [float(v) for v in self._one_batch_trust(points, one, other, image_size)]
+
+    def _one_batch_trust(self, points, one, other, image_size: tuple[int, int] | None = None) -> np.ndarray:
+        """Trust of (…, P, 2) points that are their batch's own average (one batch, no earlier points to judge
+        against): the halves' disagreement scaled by ONE_BATCH_DISAGREEMENT."""
+        d = disagreement(np.asarray(points), np.asarray(one), np.asarray(other), self.scheme, image_size)
+        return trust_from_disagreement(ONE_BATCH_DISAGREEMENT * d)
 
     def predict(self, crop: Cropper, transforms: list[CropTransform]) -> list[np.ndarray]:
         """(P, 2) image-pixel points of each crop (mirror-averaged with `flip`)."""
@@ -155,7 +155,10 @@ class LandmarkPasses:
     def predict_mirrored(self, crop: Cropper, transforms: list[CropTransform]) -> tuple[list, list, list, list]:
         """For each transform, in image pixels: (the points averaged with the mirrored crop's, the mean distance
         between the two in units of the crop's side, the crop's own points, the mirrored crop's points)."""
-        crops = np.stack([crop(t) for t in transforms])
+        return self.mirrored(np.stack([crop(t) for t in transforms]), transforms)
+
+    def mirrored(self, crops: np.ndarray, transforms: list[CropTransform]) -> tuple[list, list, list, list]:
+        """`predict_mirrored` of (N, S, S, 3) crops already cut by `transforms`."""
         direct, mirrored = self.direct_and_mirrored(crops)
         gaps = np.linalg.norm(direct - mirrored, axis=-1).mean(axis=-1) / crops.shape[2]
         one = [t.to_image(a) for t, a in zip(transforms, direct)]

@@ -10,8 +10,9 @@ running one landmark pass; the detector runs only
 
 A track "looks lost" when its new points are implausible next to its last ones: not finite, a box that grew
 or shrank too much in one frame (or since the detector last confirmed it), changed its shape, jumped, turned
-(roll) further than a head turns in one frame, left the image, or when the crop no longer looks like the previous one (normalised cross-correlation of small
-grey thumbnails: a scene cut, a blank frame, something passing in front). Then the detector decides: a
+(roll) further than a head turns in one frame, left the image, or when the crop no longer looks like the
+previous one (normalised cross-correlation of small grey thumbnails: a scene cut, a blank frame, something
+passing in front). Then the detector decides: a
 detection overlapping the track restarts its points from that detection, none ends the track. A track the
 periodic check misses while it looks fine is kept for `max_misses` more detector runs (detectors miss faces
 now and then: blur, a turned head).
@@ -22,10 +23,11 @@ from the face when its own points frame its crops, and the periodic detection is
 
 Each frame's landmark pass is a photo's first batch (facemark.pipeline.passes): the crop and its mirror image
 together, their points averaged, and every face's trust (facemark.pipeline.trust) from the two halves'
-disagreement; a track whose trust falls under the Landmarker's floor (`min_trust`) looks lost too. A track starts, and restarts,
-from a detection as `Landmarker.detect` finds a face in a photo: the landmark passes, the four ways up for a face
-not surely upright, and the same trust floors (`Landmarker.landmarks_for_candidates`), so that a noisy
-re-detection cannot turn a still face's whole shape, and a face a photo would not show is not followed.
+disagreement; a track whose trust falls under the Landmarker's floor (`min_trust`) looks lost too. A track
+starts, and restarts, from a detection as `Landmarker.detect` finds a face in a photo: the landmark passes, the
+four ways up for a face not surely upright, and the same trust floors (`Landmarker.landmarks_for_candidates`), so
+that a noisy re-detection cannot turn a still face's whole shape, and a face a photo would not show is not
+followed.
 
 Tracks are matched to detections greedily by overlap of landmark boxes (IoU, or, for a track grown around its
 face, intersection over the smaller box). A face that is lost and found again gets a new track id. Each

@@ -248,8 +248,8 @@ class BlazeFaceDetector(FaceDetector):
         height, width = rgb.shape[:2]
         # OpenCV's bilinear shrink, as the detector's copy is made (the page's opencvShrink): 0.3 ms for a 1280×720
         # photo where Pillow's antialiased filter took 7 ms, the same faces found (benchmarks/results/group_photos.md)
+        # fx, fy given (no dsize): OpenCV keeps exactly that scale on both axes
         small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        sx = sy = scale  # fx, fy given (no dsize): OpenCV keeps exactly that scale on both axes
         # a border of one crowd face is enough for a crowd face cut by the edge (the whole-image look has its own)
         small_pad = math.floor(min(pad * scale, CROWD_INPUT_FACE) + 0.5)
         crowd = self._crowd_finder.detect_padded(small, small_pad, Look())
@@ -257,8 +257,7 @@ class BlazeFaceDetector(FaceDetector):
             return found
 
         def back(q: np.ndarray) -> np.ndarray:  # padded copy pixels -> padded image pixels (pixel centres)
-            q = np.asarray(q, np.float64) - small_pad
-            return np.stack([(q[..., 0] + 0.5) / sx - 0.5, (q[..., 1] + 0.5) / sy - 0.5], axis=-1) + pad
+            return (np.asarray(q, np.float64) - small_pad + 0.5) / scale - 0.5 + pad
 
         boxes = back(np.array([d.box for d in crowd], np.float64).reshape(-1, 2, 2)).reshape(-1, 4)
         boxes = _recalibrated(boxes, YuNetDetector.LANDMARK_BOX, self.LANDMARK_BOX)
