@@ -22,15 +22,10 @@ import pytest
 from PIL import Image
 
 from facemark import cli
+from cli_runs import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 ASTRONAUT = REPO / "examples" / "astronaut.png"
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(err: str, verb: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import shutil
 import subprocess
@@ -28,8 +27,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark import cli
 from facemark.cli.video import VideoError, find_ffmpeg, run_video
+from cli_runs import read_jsonl, run_cli
 
 FACE_REGION = (140.0, 30.0, 310.0, 240.0)  # where the whole face lies in examples/astronaut.png (as in test_video)
 FRAMES, FPS, SIZE = 100, 25.0, 256
@@ -123,16 +122,6 @@ def frames_in(path: Path) -> int:
         count += 1
     capture.release()
     return count
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def on_face(face: dict, region) -> bool:

@@ -18,18 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facemark import cli
 from locations import ASTRONAUT
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+from cli_runs import read_jsonl, run_cli
 
 
 # ------------------------------------------------------------ 1. a bad folder entry does not abort a batch

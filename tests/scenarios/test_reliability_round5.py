@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -16,19 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from facemark import cli
 from facemark.images import ImageError, ImageReader, load_image
 from locations import ASTRONAUT
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+from cli_runs import read_jsonl, run_cli
 
 
 # ------------------------------------------------------------ 1. a JPEG cut short, read on request

@@ -9,7 +9,6 @@ from imageio-ffmpeg); those tests skip without one.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from facemark.video.smoothing import OneEuroFilter
 from facemark.video.tracking import FaceTracker, TrackerConfig
 from facemark.cli.video import VideoError, find_ffmpeg, run_video
 from accuracy_bounds import BOUND  # the shipped model's measured figures, in one place
+from cli_runs import read_jsonl
 
 ASTRONAUT = Path(__file__).parents[3] / "examples" / "astronaut.png"
 # Where the face lies in examples/astronaut.png (pixel-centre): a region the whole face lies in (hand-checked,
@@ -61,10 +61,6 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: float = FPS, fourcc: s
         writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
     writer.release()
     return path
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
 
 
 def video_props(path: Path) -> tuple[int, int, int, float]:
