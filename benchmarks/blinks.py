@@ -36,12 +36,13 @@ VISIBLE_BLINKS = {"d3.mp4": [(47, 51), (56, 62)], "d12.mp4": [(48, 51), (93, 93)
 LOWERED_LIDS = {"d3.mp4": [(100, 135), (140, 160), (216, 256)]}  # looking down: neither blink nor false alarm
 
 
-def facemark_openness(video: Path, model, workdir: Path) -> np.ndarray:
+def facemark_openness(video: Path, model, workdir: Path, refine_eyes: bool = True) -> np.ndarray:
     from facemark.landmarker import Landmarker
     from facemark.cli.video import run_video
 
     out = workdir / f"{video.stem}.jsonl"
-    run_video(Landmarker(model, threads=1, trust=False), video, None, json_path=out, progress=False)
+    run_video(Landmarker(model, threads=1, trust=False, refine_eyes=refine_eyes), video, None, json_path=out,
+              progress=False)
     values = []
     for line in out.read_text().splitlines():
         faces = json.loads(line)["faces"]
@@ -70,6 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="facemark weights (default: the built-in face88)")
     parser.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe comparison")
+    parser.add_argument("--no-refine-eyes", action="store_true",
+                        help="facemark without its eye refiner (the landmark network's own lids)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "blinks.md"))
     args = parser.parse_args()
 
@@ -82,12 +85,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in VISIBLE_BLINKS:
             video = SHARED / name
-            series[name] = {"facemark": facemark_openness(video, args.model, Path(tmp))}
+            series[name] = {"facemark": facemark_openness(video, args.model, Path(tmp), not args.no_refine_eyes)}
             if not args.no_mediapipe:
                 series[name]["MediaPipe"] = mediapipe_openness(video)
     total = sum(len(b) for b in VISIBLE_BLINKS.values())
     lines = ["# Blinks on the shared clips", "",
-             f"`python benchmarks/blinks.py` (model: {args.model or 'face88'}). {total} blinks seen by eye "
+             f"`python benchmarks/blinks.py{' --no-refine-eyes' if args.no_refine_eyes else ''}` (model: "
+             f"{args.model or 'face88'}{', without the eye refiner' if args.no_refine_eyes else ''}). {total} blinks seen by eye "
              "(the benchmark's docstring says how; red in the curves); eye openness = mean eye aspect ratio of both eyes "
              "(facemark.geometry.openness), facemark's from `facemark video`'s JSON Lines (smoothed points).", "",
              "| clip | tool | open (median) | lowest | lowest inside a blink | highest inside a blink |",
@@ -127,9 +131,9 @@ def main() -> None:
         ax.set_xlabel("frame"), ax.set_ylabel("eye openness"), ax.set_title(f"{name}: visible blinks in red")
         ax.legend(fontsize=7), ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(Path(args.out).with_name(f"blinks_{Path(name).stem}.png"), dpi=80)
+        fig.savefig(Path(args.out).with_name(f"{Path(args.out).stem}_{Path(name).stem}.png"), dpi=80)
         plt.close(fig)
-    lines += [f"Curves: `blinks_<clip>.png` beside this file. Machine: {platform.machine()}, {os.cpu_count()} cores."]
+    lines += [f"Curves: `{Path(args.out).stem}_<clip>.png` beside this file. Machine: {platform.machine()}, {os.cpu_count()} cores."]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).write_text(text)

@@ -4,13 +4,15 @@ and each teacher on faces whose eyes a person can see are shut.
     python benchmarks/eyelids.py                      # built-in face88 -> benchmarks/results/eyelids.md
     python benchmarks/eyelids.py --model runs/x/best.pt --out /tmp/eyelids_x.md
     python benchmarks/eyelids.py --clips ../shared/data/videos/d12.mp4 work/lp/d6.mp4   # other clips
+    python benchmarks/eyelids.py --no-refine-eyes --out benchmarks/results/eyelids_no_refiner.md   # lids unrefined
 
 Clips (default: the three of ../shared/data/videos/): facemark through `facemark video`'s tracker with its
 defaults (the JSON Lines' smoothed points) and with smoothing off; MediaPipe in video mode (refined landmarks,
 mapped to face88). Per clip: eye r (Pearson of the per-frame eye openness, mean of both eyes), eyelid amplitude
 (std of facemark's openness over MediaPipe's), MediaPipe's blinks (runs under 0.65 × its median,
 `find_blinks`) and how many of them facemark dips on too (its own openness under 0.65 × its own median inside
-the run), facemark's and MediaPipe's openness at MediaPipe's deepest closure, mouth r, and blink depth
+the run), facemark's and MediaPipe's openness at MediaPipe's deepest closure, mouth r (and how far MediaPipe's
+mouth opens: the 95th percentile of its mouth openness), and blink depth
 (1 - lowest/median inside MediaPipe's blinks) smoothed and raw: what the One-Euro filter takes off a blink.
 
 Photos: the first `--photos` faces (sorted names) of CelebA's validation identities in ../shared/data/celeba
@@ -50,12 +52,14 @@ from facemark.labels.cache import identity_of, is_validation_identity  # noqa: E
 SHARED = REPO.parent / "shared" / "data"
 CLOSED_LIST = REPO / "benchmarks" / "data" / "closed_eyes.txt"
 CLOSED_TEACHER = 0.15  # a photo is "closed" when MediaPipe's mean eye openness is under this
+CLOSED_MOUTH = 0.05  # a clip whose MediaPipe mouth openness stays under this (95th percentile) never opens its mouth
+REFINE_EYES = True  # facemark's eye refiner (--no-refine-eyes: the landmark network's own lids)
 
 
 def facemark_series(video: Path, model, workdir: Path, smooth: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per frame (mean eye openness, mouth openness) of the first face in `facemark video`'s JSON Lines."""
     out = workdir / f"{video.stem}_{int(smooth)}.jsonl"
-    run_video(Landmarker(model, threads=1), video, None, json_path=out, progress=False, smooth=smooth)
+    run_video(Landmarker(model, threads=1, refine_eyes=REFINE_EYES), video, None, json_path=out, progress=False, smooth=smooth)
     eyes, mouth = [], []
     for line in out.read_text().splitlines():
         faces = json.loads(line)["faces"]
@@ -100,7 +104,8 @@ def clip_measures(video: Path, model, workdir: Path) -> dict:
     return {"clip": video.name, "frames": n, "eye_r": pearson(fm_eye, mp_eye),
             "amplitude": float(np.std(fm_eye[ok]) / np.std(mp_eye[ok])), "mp_blinks": len(runs), "dips": dips,
             "fm_at_deepest": float(fm_eye[deepest]), "mp_at_deepest": float(mp_eye[deepest]),
-            "mouth_r": pearson(fm_mouth, mp_mouth), "depth_smoothed": blink_depth(fm_eye, runs),
+            "mouth_r": pearson(fm_mouth, mp_mouth), "mp_mouth_95": float(np.nanpercentile(mp_mouth, 95)),
+            "depth_smoothed": blink_depth(fm_eye, runs),
             "depth_raw": blink_depth(raw_eye, runs), "depth_mp": blink_depth(mp_eye, runs),
             "fm_median": float(np.nanmedian(fm_eye)), "mp_median": float(np.nanmedian(mp_eye))}
 
@@ -123,7 +128,7 @@ def photo_measures(model, count: int) -> dict:
     from facemark.images import load_image
 
     mp = teachers.MediaPipeTeacher()
-    landmarker = Landmarker(model, threads=1)
+    landmarker = Landmarker(model, threads=1, refine_eyes=REFINE_EYES)
     rows = []
     for path in validation_photos(count):
         rgb = load_image(path)
@@ -151,7 +156,7 @@ def teacher_measures(model) -> list[dict]:
     params = ensemble.EnsembleParams.load()
     mp = teachers.MediaPipeTeacher()
     dlib = teachers.DlibTeacher(fallback=None)
-    landmarker = Landmarker(model, threads=1)
+    landmarker = Landmarker(model, threads=1, refine_eyes=REFINE_EYES)
     sets = {}
     names = [line.split()[0] for line in CLOSED_LIST.read_text().splitlines() if line.strip() and not line.startswith("#")]
     sets["closed-eye photos (CelebA validation)"] = [load_image(SHARED / "celeba" / "images" / n) for n in names]
@@ -212,28 +217,42 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", default=[str(SHARED / "videos" / n) for n in ("d12.mp4", "d3.mp4", "s18.mp4")])
     parser.add_argument("--photos", type=int, default=1000, help="CelebA validation faces to scan (0: none)")
     parser.add_argument("--no-teachers", action="store_true", help="skip the teacher table")
+    parser.add_argument("--no-refine-eyes", action="store_true",
+                        help="facemark without its eye refiner (the landmark network's own lids)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "eyelids.md"))
     args = parser.parse_args()
-    name = args.model or "face88"
+    global REFINE_EYES
+    REFINE_EYES = not args.no_refine_eyes
+    name = (args.model or "face88") + ("" if REFINE_EYES else ", without the eye refiner")
+    flags = (f" --model {args.model}" if args.model else "") + (" --no-refine-eyes" if args.no_refine_eyes else "")
+    flags += "".join(f" --{k} {v}" for k, v in (("photos", args.photos),) if v != 1000)
+    flags += " --no-teachers" if args.no_teachers else ""
+    if args.out != parser.get_default("out"):
+        flags += f" --out {args.out}"
     lines = ["# Eyelids and lips on real clips and closed-eye photos", "",
-             f"`python benchmarks/eyelids.py" + (f" --model {args.model}" if args.model else "") + "` (model: "
-             f"{name}); how each figure is made: the benchmark's docstring.", ""]
+             f"`python benchmarks/eyelids.py{flags}` (model: {name}); how each figure is made: the benchmark's "
+             "docstring.", ""]
     if args.clips:
         with tempfile.TemporaryDirectory() as tmp:
             rows = [clip_measures(Path(c), args.model, Path(tmp)) for c in args.clips]
         lines += ["## Clips: facemark video (defaults) beside MediaPipe Face Mesh (video mode)", "",
                   "| clip | frames | eye r | eyelid amplitude | MediaPipe blinks | facemark dips too | facemark at MP's "
-                  "deepest closure | MediaPipe there | mouth r | blink depth smoothed / raw / MediaPipe |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "deepest closure | MediaPipe there | mouth r | MediaPipe's mouth openness, 95th percentile | blink depth "
+                  "smoothed / raw / MediaPipe |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             lines.append(f"| {r['clip']} | {r['frames']} | {r['eye_r']:.2f} | {r['amplitude']:.2f} | {r['mp_blinks']} | "
                          f"{r['dips']} | {r['fm_at_deepest']:.3f} | {r['mp_at_deepest']:.3f} | {r['mouth_r']:.2f} | "
+                         f"{r['mp_mouth_95']:.3f} | "
                          f"{r['depth_smoothed']:.2f} / {r['depth_raw']:.2f} / {r['depth_mp']:.2f} |")
         total = sum(r["mp_blinks"] for r in rows)
         lines += ["", f"All clips: facemark dips on {sum(r['dips'] for r in rows)} of {total} MediaPipe blinks; "
                   f"eyelid amplitude {min(r['amplitude'] for r in rows):.2f}–{max(r['amplitude'] for r in rows):.2f}; "
                   f"openness at MediaPipe's deepest closure at most {max(r['fm_at_deepest'] for r in rows):.3f}; "
-                  f"mouth r {min(r['mouth_r'] for r in rows):.2f}–{max(r['mouth_r'] for r in rows):.2f}.", ""]
+                  f"mouth r {min(r['mouth_r'] for r in rows):.2f}–{max(r['mouth_r'] for r in rows):.2f}"
+                  + ("".join(f"; {r['clip']}'s mouth never opens (MediaPipe's openness under {CLOSED_MOUTH} in 95% of "
+                             "its frames): nothing to follow, its r is noise" for r in rows
+                             if r["mp_mouth_95"] < CLOSED_MOUTH)) + ".", ""]
     if args.photos:
         p = photo_measures(args.model, args.photos)
         lines += ["## Closed-eye photos", "",

@@ -355,9 +355,12 @@ class ImageReader:
                 with _open(self._path) as img:
                     factor = 1 if draft is None else _draft(img, draft)
                     return factor, _decoded_rgb(img, self.name)
-            except _CutShort:
-                if not (self.allow_truncated and self.format == "JPEG"):
+            except _CutShort as e:
+                if self.format != "JPEG":
                     raise
+                if not self.allow_truncated:  # say how to read it anyway
+                    raise ImageError(f"{e}; a JPEG cut short is read as far as its data goes with --allow-truncated "
+                                     "(allow_truncated=True)") from None
         with _open(self._path, cut_short=True) as img:
             factor = 1 if draft is None else _draft(img, draft)
             rgb = _decoded_rgb(img, self.name)

@@ -28,7 +28,8 @@ from facemark.pipeline.candidates import QUARTER_TURNS, Candidate, find_candidat
 from facemark.detection.core import DEFAULT_DETECTOR, FaceDetector, Look
 from facemark.detection.nms import box_overlap, nms
 from facemark.face import Face
-from facemark.pipeline.large_images import croppers_by_decode
+from facemark.pipeline.eyes import EyeRefinerNetwork, refine_lids
+from facemark.pipeline.large_images import croppers_by_decode, cut_from_decodes
 from facemark.images import ImageReader, from_bgr, lift_dark, load_image
 from facemark.network import load_network, predict_crops
 from facemark.options import LandmarkerOptions
@@ -54,7 +55,7 @@ class Landmarker:
 
     Built from keyword arguments or from a LandmarkerOptions (`Landmarker.from_options`; facemark.options says
     what each option does and its default): model, detector, refine, threads, backend, flip, min_face,
-    find_turned, trust, min_trust, allow_truncated.
+    find_turned, trust, min_trust, allow_truncated, refine_eyes.
 
     model: a built-in name ("face88"), a weights file or an .onnx file. detector: a name from
     facemark.detection.DETECTORS, "blazeface" by default (MediaPipe's BlazeFace converted to ONNX, built in),
@@ -66,19 +67,21 @@ class Landmarker:
     area over min_face². min_trust: leave out faces whose trust is below it; None (default):
     facemark.options.DEFAULT_MIN_TRUST; 0 keeps every face. allow_truncated: a JPEG file cut short is read as far
     as its data goes instead of raising ImageError (to learn whether it was, pass an
-    `ImageReader(path, allow_truncated=True)` and read its `truncated`).
+    `ImageReader(path, allow_truncated=True)` and read its `truncated`). refine_eyes (default True): a face88
+    model's lids are placed again on a patch of each eye by a small second network (facemark.pipeline.eyes), so
+    shut eyes close; other layouts keep their own lids.
     Raises facemark.options.OptionError (a ValueError naming the option) for an option out of range.
     """
 
     def __init__(self, model=None, detector: str | FaceDetector = DEFAULT_DETECTOR, refine: bool = True,
                  threads: int | None = None, backend: str = "auto", flip: bool = False, min_face: float | None = None,
                  find_turned: bool = True, trust: bool = True, min_trust: float | None = None, *,
-                 allow_truncated: bool = False, options: LandmarkerOptions | None = None):
+                 allow_truncated: bool = False, refine_eyes: bool = True, options: LandmarkerOptions | None = None):
         from facemark.detection import create_detector
 
         if options is None:
             options = LandmarkerOptions(model, detector, refine, threads, backend, flip, min_face, find_turned,
-                                        trust, min_trust, allow_truncated)
+                                        trust, min_trust, allow_truncated, refine_eyes)
         self.options = options
         self.min_face = options.min_face
         self.trust = options.trust
@@ -98,6 +101,8 @@ class Landmarker:
         self.flip = flip
         self.passes = LandmarkPasses(self.network, refine=refine, flip=flip)
         self.crop_size = self.network.config.input_size
+        # the lids placed again on eye patches of their own: face88's eyes only (other layouts keep theirs)
+        self.eyes = EyeRefinerNetwork(threads=threads) if options.refine_eyes and self.scheme.name == "face88" else None
 
     @classmethod
     def from_options(cls, options: LandmarkerOptions) -> Landmarker:
@@ -136,7 +141,21 @@ class Landmarker:
             # upright; look in the image's quarter turns too, and keep one face where both ways found it
             faces = _one_per_face(faces, self._landmarks(crop, self._find(small, s, look, QUARTER_TURNS),
                                                          (width, height)))
-        return self._kept([f.face(self.scheme, (width, height), rgb, self.trust) for f in faces], faces)
+        kept = self._kept([f.face(self.scheme, (width, height), rgb, self.trust) for f in faces], faces)
+        return self._with_refined_eyes(lambda ts: [crop_image(rgb, t) for t in ts], kept)
+
+    def refine_eyes(self, rgb: np.ndarray, points: list[np.ndarray]) -> list[np.ndarray]:
+        """Faces' (P, 2) points in image pixels of an RGB uint8 image with their lids placed again on eye patches
+        (facemark.pipeline.eyes); the points as they are when the eye refiner is off or the layout is not face88."""
+        if self.eyes is None or not points:
+            return points
+        return refine_lids(lambda ts: [crop_image(rgb, t) for t in ts], points, self.scheme, self.eyes)
+
+    def _with_refined_eyes(self, cut, faces: list[Face]) -> list[Face]:
+        if self.eyes is not None and faces:
+            for face, points in zip(faces, refine_lids(cut, [f.points for f in faces], self.scheme, self.eyes)):
+                face.points = points
+        return faces
 
     def candidates(self, rgb: np.ndarray) -> list[Candidate]:
         """The detector's faces in an RGB uint8 H×W×3 array, best score first, each with its first crop (scaled
@@ -152,6 +171,9 @@ class Landmarker:
         applies to it). What a video's tracks start and restart from, so that they start as photos do."""
         crop = functools.partial(crop_image, rgb)
         faces = self._landmarks(crop, found, (rgb.shape[1], rgb.shape[0]))
+        kept = [f for f in faces if self._passes_floor(f)]
+        for f, points in zip(kept, self.refine_eyes(rgb, [f.points for f in kept])):
+            f.points = points
         return [(f.points, f.trust) if self._passes_floor(f) else None for f in faces]
 
     def landmarks_for_boxes(self, rgb: np.ndarray, boxes) -> list[np.ndarray]:
@@ -162,8 +184,9 @@ class Landmarker:
             rgb, [face_box_crop_transform(b, self.crop_size, self.network.config.margin, framing) for b in boxes])
 
     def landmarks_for_transforms(self, rgb: np.ndarray, transforms: list[CropTransform]) -> list[np.ndarray]:
-        """(P, 2) points in image pixels for faces whose first crops are known (e.g. `Candidate.transform`)."""
-        return self.passes.run(functools.partial(crop_image, rgb), transforms).points
+        """(P, 2) points in image pixels for faces whose first crops are known (e.g. `Candidate.transform`), lids
+        placed by the eye refiner as `detect`'s."""
+        return self.refine_eyes(rgb, self.passes.run(functools.partial(crop_image, rgb), transforms).points)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Points in crop pixels for a batch of (N, S, S, 3) uint8 crops."""
@@ -262,7 +285,8 @@ class Landmarker:
         for indices, crop in croppers_by_decode(reader, [c.transform for c in found], self.crop_size):
             for i, f in zip(indices, self._landmarks(crop, [found[i] for i in indices], reader.size)):
                 faces[i] = f
-        return self._kept([f.face(self.scheme, reader.size, None, self.trust) for f in faces], faces)
+        kept = self._kept([f.face(self.scheme, reader.size, None, self.trust) for f in faces], faces)
+        return self._with_refined_eyes(functools.partial(cut_from_decodes, reader), kept)
 
 
 class _Found:

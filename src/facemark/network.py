@@ -98,25 +98,11 @@ class LandmarkNetwork:
     """
 
     def __init__(self, model: str | Path | bytes, *, threads: int | None = None):
-        import onnxruntime as ort
-
         self.path = None if isinstance(model, bytes) else Path(model)
         name = "ONNX model" if self.path is None else str(self.path)
         if self.path is not None and not self.path.is_file():
             raise OnnxModelError(f"no ONNX model file {self.path} (built-in models: {', '.join(BUILTIN_MODELS)})")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1  # a single chain of ops: nothing to run side by side
-        # no busy-waiting between calls: the face detector runs on the same cores right after the network,
-        # and spinning onnxruntime threads would steal them (measured: whole-image time doubled)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # onnxruntime's own warnings would repeat our one-line errors
-        source = model if self.path is None else str(self.path)
-        try:
-            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own kinds for a damaged file; all mean the same to a user
-            raise OnnxModelError(f"{name} is not a readable ONNX model ({type(e).__name__})") from None
+        self.session = onnx_session(model if self.path is None else self.path, threads, name)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("facemark_format") != FORMAT:
             raise OnnxModelError(f"{name} is an ONNX model but not a facemark landmark network "
@@ -154,6 +140,26 @@ class LandmarkNetwork:
     def __repr__(self) -> str:
         where = self.path if self.path is not None else "in memory"
         return f"LandmarkNetwork({where}, {self.config.arch}, {self.config.input_size} px, {self.scheme.name})"
+
+
+def onnx_session(model: Path | bytes, threads: int | None, name: str):
+    """An onnxruntime CPU session for an .onnx file or its bytes; `threads`: intra-op threads (None: onnxruntime's
+    default). Raises OnnxModelError for a file onnxruntime cannot read."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.inter_op_num_threads = 1  # a single chain of ops: nothing to run side by side
+    # no busy-waiting between calls: the face detector runs on the same cores right after the network,
+    # and spinning onnxruntime threads would steal them (measured: whole-image time doubled)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # onnxruntime's own warnings would repeat our one-line errors
+    try:
+        return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own kinds for a damaged file; all mean the same to a user
+        raise OnnxModelError(f"{name} is not a readable ONNX model ({type(e).__name__})") from None
 
 
 def predict_crops(network, crops: np.ndarray, *, flip: bool = False) -> np.ndarray:

@@ -67,6 +67,8 @@ class LandmarkerOptions:
     # read a JPEG file cut short as far as its data goes (the rest grey) instead of refusing it (files given by
     # path; an ImageReader made with allow_truncated=True says in `truncated` whether its file was)
     allow_truncated: bool = False
+    # place the lids again on a patch of each eye (facemark.pipeline.eyes; face88 only): lids that close
+    refine_eyes: bool = True
 
     def __post_init__(self):
         if isinstance(self.detector, str) and self.detector not in DETECTORS:
@@ -92,7 +94,7 @@ class LandmarkerOptions:
                 raise OptionError("min_trust", "0 or unset when trust is off (it needs trust scores)",
                                   self.min_trust)
             object.__setattr__(self, "min_trust", float(self.min_trust))
-        for name in ("refine", "flip", "find_turned", "trust", "allow_truncated"):
+        for name in ("refine", "flip", "find_turned", "trust", "allow_truncated", "refine_eyes"):
             object.__setattr__(self, name, bool(getattr(self, name)))
 
     @property

@@ -50,6 +50,9 @@ def assert_same_faces(result, faces, what):
         assert points.shape == face.points.shape
         distance = np.linalg.norm(points - face.points, axis=1)
         assert distance.mean() <= MAX_MEAN_PX, f"{what}: mean {distance.mean():.3f} px, max {distance.max():.3f} px"
+        if face.scheme.name == "face88":  # the eye refiner's lids too, not only on average over the face
+            eyes = distance[np.r_[face.scheme.region_slice("left_eye"), face.scheme.region_slice("right_eye")]]
+            assert eyes.size == 16 and eyes.mean() <= MAX_MEAN_PX, f"{what}: eyes {eyes.mean():.3f} px"
         assert np.allclose(nearest["box"], face.box, atol=1.0), f"{what}: box {nearest['box']} against {face.box}"
 
 

@@ -15,6 +15,7 @@
 // path (docs/web.md).
 
 import { BlazeFace, boxOverlap, nms } from "./blazeface.js";
+import { EyeRefiner } from "./eyes.js";
 import { CropTransform, cropImage, pointsCropTransform, rollAngle, squareCropTransform } from "./crops.js";
 import { opencvShrink, region } from "./imaging.js";
 
@@ -259,19 +260,26 @@ class LandmarkPasses {
 const surelyUpright = (gap, trust) => gap <= ORIENTATION_CHECK && trust >= ORIENTATION_TRUST;
 
 export class Landmarker {
-  constructor(detector, network, { minTrust = DEFAULT_MIN_TRUST } = {}) {
+  constructor(detector, network, { minTrust = DEFAULT_MIN_TRUST, eyes = null } = {}) {
     this.detector = detector;
     this.network = network;
     this.scheme = network.scheme;
     this.passes = new LandmarkPasses(network);
     this.minTrust = minTrust;
+    this.eyes = eyes; // the eye refiner (face88 only; null: the network's own lids)
   }
 
   /** ort: the onnxruntime-web module; base: the URL folder of the .onnx files; model: "face88" or "ibug68". */
   static async create(ort, base, model = "face88", options = {}) {
-    const [detector, network] = await Promise.all([
-      BlazeFace.create(ort, base, options), LandmarkNetwork.create(ort, base, model, options)]);
-    return new Landmarker(detector, network);
+    const [detector, network, eyes] = await Promise.all([
+      BlazeFace.create(ort, base, options), LandmarkNetwork.create(ort, base, model, options),
+      model === "face88" ? EyeRefiner.create(ort, base, options) : null]);
+    return new Landmarker(detector, network, { eyes });
+  }
+
+  /** Shapes with their lids placed again on eye patches (facemark.pipeline.eyes), when the model is face88. */
+  async refineEyes(img, shapes) {
+    return this.eyes && shapes.length ? this.eyes.refine(img, shapes, this.scheme) : shapes;
   }
 
   /** Faces by descending score: {box, score, points, trust} in image pixels (pixel-centre convention). */
@@ -284,7 +292,9 @@ export class Landmarker {
       // the image's quarter turns too, and keep one face where both ways found it
       faces = onePerFace(faces, await this.landmarks(img, await this.findCandidates(copy, QUARTER_TURNS)));
     }
-    return this.kept(faces);
+    const kept = this.kept(faces);
+    const points = await this.refineEyes(img, kept.map((f) => f.points));
+    return kept.map((f, i) => ({ ...f, points: points[i] }));
   }
 
   /** The detector's faces found upright in `img`, each with its first crop (the camera's detections). */

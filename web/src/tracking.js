@@ -113,6 +113,9 @@ export class FaceTracker {
     if (needsDetector) await this.detect(img);
     else for (const tr of this.tracks) tr.points = tr.newPoints;
     this.dropDuplicates();
+    // lids on eye patches of their own, as a photo's (facemark.pipeline.eyes)
+    const refined = await this.landmarker.refineEyes(img, this.tracks.map((tr) => tr.points));
+    this.tracks.forEach((tr, i) => { tr.points = refined[i]; });
     return this.tracks.map((tr) => {
       tr.newPoints = null;
       tr.suspect = false;

@@ -30,6 +30,9 @@ BACKEND_HELP = ("landmark network runtime: auto/onnx = onnxruntime (a .pt weight
 RAY_HELP = ("run on a Ray cluster (the `ray` extra): no ADDRESS starts a local one for this run; 'auto', "
             "HOST:PORT or ray://HOST:10001 joins a running one (put --ray after the inputs, or write "
             "--ray=ADDRESS); docs/scaling.md")
+REFINE_EYES_HELP = ("keep the landmark network's own lids: skip the eye refiner, the small second network that "
+                    "places face88's lids again on a patch of each eye so that shut eyes close (0.75 ms a face: "
+                    "benchmarks/results/eye_refiner.md)")
 ALLOW_TRUNCATED_HELP = ("read a JPEG file cut short (its last bytes missing) as far as its data goes, the rest grey, "
                         "with a notice (predict's JSON: \"truncated\": true) instead of refusing it; other broken "
                         "files are still refused")
@@ -354,13 +357,13 @@ def _cmd_predict(args) -> int:
 
 
 def _landmarker_options(args, **more):
-    """The LandmarkerOptions of a verb's flags (--model, --detector, --backend, --threads, --min-trust and
+    """The LandmarkerOptions of a verb's flags (--model, --detector, --backend, --threads, --no-refine-eyes and
     `more`), validated once: an option out of range is a usage error naming its flag."""
     from facemark.options import LandmarkerOptions, OptionError
 
     try:
         return LandmarkerOptions(model=args.model, detector=args.detector, backend=args.backend,
-                                 threads=args.threads, **more)
+                                 threads=args.threads, refine_eyes=not getattr(args, "no_refine_eyes", False), **more)
     except OptionError as e:
         raise UsageError(e.for_flag()) from None
 
@@ -602,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "0.15: drops false faces and faces whose points are lost, benchmarks/results/false_faces.md; "
                         "0 keeps every face; 0.5 keeps about 93%% of real AFW faces, benchmarks/results/trust.md)")
     p.add_argument("--allow-truncated", action="store_true", help=ALLOW_TRUNCATED_HELP)
+    p.add_argument("--no-refine-eyes", action="store_true", help=REFINE_EYES_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
 
@@ -620,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS), help=DETECTOR_HELP)
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     p.add_argument("--allow-truncated", action="store_true", help=ALLOW_TRUNCATED_HELP)
+    p.add_argument("--no-refine-eyes", action="store_true", help=REFINE_EYES_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_cmd_chips)
 
@@ -644,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect-every", type=int, default=30,
                    help="run the face detector at least every N frames (a new face waits at most N frames)")
     p.add_argument("--no-smooth", action="store_true", help="raw points, no One-Euro smoothing")
+    p.add_argument("--no-refine-eyes", action="store_true", help=REFINE_EYES_HELP)
     p.add_argument("--min-trust", type=float, default=None, metavar="T",
                    help="leave out faces whose trust score (0-1, in the JSON as 'trust') is below T: not in the "
                         "JSON, not drawn; a track under it is checked by the detector again (default 0.15; 0 "

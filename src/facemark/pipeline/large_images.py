@@ -25,12 +25,12 @@ CROP_DETAIL = 2.0
 Cropper = Callable[[CropTransform], np.ndarray]  # a full-resolution crop transform -> its S×S×3 uint8 crop
 
 
-def croppers_by_decode(reader: ImageReader, transforms: list[CropTransform],
-                       crop_size: int) -> Iterator[tuple[list[int], Cropper]]:
+def croppers_by_decode(reader: ImageReader, transforms: list[CropTransform], crop_size: int,
+                       detail: float = CROP_DETAIL) -> Iterator[tuple[list[int], Cropper]]:
     """(indices of the faces, a cropper for them), one decode at a time, smallest decode first: each face is
-    cut from the largest reduction at which its first crop square keeps CROP_DETAIL pixels per crop pixel (the
+    cut from the largest reduction at which its first crop square keeps `detail` pixels per crop pixel (the
     refined square is about as large, so it serves every pass)."""
-    reductions = [max(r for r in reader.reductions if r == 1 or t.side / r >= CROP_DETAIL * crop_size)
+    reductions = [max(r for r in reader.reductions if r == 1 or t.side / r >= detail * crop_size)
                   for t in transforms]
     for r in sorted(set(reductions), reverse=True):
         yield [i for i, ri in enumerate(reductions) if ri == r], functools.partial(reduced_crop, reader, r)
@@ -53,3 +53,13 @@ def region_crop(region: Callable[[tuple[int, int, int, int]], np.ndarray], t: Cr
     x0, y0 = math.floor(left) - 1, math.floor(top) - 1
     part = region((x0, y0, math.ceil(right) + 1, math.ceil(bottom) + 1))
     return crop_image(part, CropTransform(cx=t.cx - x0, cy=t.cy - y0, side=t.side, size=t.size, angle=t.angle))
+
+
+def cut_from_decodes(reader: ImageReader, transforms: list[CropTransform]) -> list[np.ndarray]:
+    """The crops of full-resolution `transforms` (eye patches' squares), in their order, each cut from the
+    smallest decode that still has a pixel per crop pixel: the faces' decode, as a rule, which the reader keeps."""
+    out: list[np.ndarray | None] = [None] * len(transforms)
+    for indices, crop in croppers_by_decode(reader, transforms, transforms[0].size if transforms else 1, detail=1.0):
+        for i in indices:
+            out[i] = crop(transforms[i])
+    return out

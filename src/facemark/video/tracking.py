@@ -215,6 +215,7 @@ class FaceTracker:
         # from their disagreement (facemark.pipeline.trust)
         news, trusts = lm.one_batch(crops, transforms, (width, height))
         self.stats.landmark_batches += 1
+        news = lm.refine_eyes(rgb, news)  # lids on eye patches of their own, as a photo's (facemark.pipeline.eyes)
         for tr, crop, new, trust in zip(self.tracks, crops, news, trusts):
             thumb = _thumbnail(crop)
             similar = tr.thumb is None or float(np.vdot(tr.thumb, thumb)) >= self.config.min_similarity

@@ -3,7 +3,7 @@
 What it serves, all from this machine (the page works offline once served):
 - `/` and the page's files: the repository's `web/` folder (`index.html`, `src/`, and `vendor/ort/`, the
   onnxruntime-web files that `make web` copies from npm; they are not in git);
-- `/models/<name>.onnx`: the package's built-in networks (BlazeFace's two detectors, face88, ibug68), the very
+- `/models/<name>.onnx`: the package's built-in networks (BlazeFace's two detectors, face88, ibug68, the eye refiner), the very
   files the Python runtime runs, and YuNet (the default look's crowd faces) with its input's sides marked free
   as the Python runtime marks them (facemark.detection.yunet.detector.dynamic_model_bytes);
 - `/models/<name>.json`: a landmark network's config (point layout, margin, input size), read from its ONNX
@@ -30,6 +30,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "web"
 LANDMARK_MODELS = ("face88", "ibug68")
 DETECTOR_MODELS = ("blazeface_full", "blazeface_short")
+EYE_MODELS = ("eyes",)  # the eye refiner (facemark.pipeline.eyes)
 CROWD_MODEL = "face_detection_yunet_2023mar"  # YuNet: the default look's crowd faces (served with free input sides)
 # what `make web` leaves in web/vendor/ort; the page cannot start without it
 ORT_ENTRY = Path("vendor") / "ort" / "ort.wasm.min.mjs"
@@ -53,7 +54,7 @@ class WebSetupError(RuntimeError):
 def model_files() -> dict[str, Path]:
     """name -> the package's .onnx file, for the landmark networks and BlazeFace's two detectors (found by name
     anywhere in the package, wherever its modules live)."""
-    wanted = set(LANDMARK_MODELS + DETECTOR_MODELS)
+    wanted = set(LANDMARK_MODELS + DETECTOR_MODELS + EYE_MODELS)
     found = {p.stem: p for p in PACKAGE.rglob("*.onnx") if p.stem in wanted}
     missing = wanted - set(found)
     if missing:
