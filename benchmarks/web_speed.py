@@ -166,7 +166,7 @@ def page_weight() -> tuple[int, int]:
 
     web = REPO / "web"
     own = [web / "index.html", web / "style.css", *sorted((web / "src").glob("*.js"))]
-    models = [model_files()[n] for n in ("blazeface_full", "blazeface_short", "face88")]
+    models = [model_files()[n] for n in ("blazeface_full", "blazeface_short", "face88", "eyes")]
     total = (sum(p.stat().st_size for p in own + models) + len(model_config("face88"))
              + len(dynamic_model_bytes()))  # YuNet, for the default look's crowd faces
     ort = sum((web / "vendor" / "ort" / n).stat().st_size
@@ -235,11 +235,12 @@ def main() -> int:
     lines += ["", f"Over the {len(rows)} photos: mean {np.nanmean(means):.4f} px, the largest single point "
               f"{np.nanmax([r[3] for r in rows]):.4f} px (target: mean ≤ 0.5 px).", "",
               "## Page weight and first result", "",
-              f"- the page and the networks it fetches (face88, BlazeFace full and short range, YuNet): "
+              f"- the page and the networks it fetches (face88, the eye refiner, BlazeFace full and short range, "
+              "YuNet): "
               f"{weight / 1e6:.2f} MB; onnxruntime-web's files besides (module, glue, SIMD-threaded WebAssembly): "
               f"{ort_weight / 1e6:.1f} MB",
               f"- from the navigation: onnxruntime-web loaded after {timings['runtime'] / 1000:.2f} s, the "
-              f"four sessions made after {timings['sessions'] / 1000:.2f} s, the networks ready (each run once) "
+              f"five sessions made after {timings['sessions'] / 1000:.2f} s, the networks ready (each run once) "
               f"after {timings['ready'] / 1000:.2f} s, the sample photo's result (chosen at the load event) after "
               f"{timings['firstResult'] / 1000:.2f} s", ""]
     args.out.write_text("\n".join(lines))

@@ -56,6 +56,7 @@ async function warmedUp(lm) {
   const crop = { width: lm.network.size, height: lm.network.size, data: new Uint8Array(lm.network.size ** 2 * 3) };
   await lm.network.predict([crop]); // tracking's batch
   await lm.network.predict([crop, crop]); // a face and its mirror
+  if (lm.eyes) await lm.eyes.warmUp(); // the eye refiner (face88)
   return lm;
 }
 

@@ -61,6 +61,13 @@ export class EyeRefiner {
     return new EyeRefiner(ort, await ort.InferenceSession.create(`${base}/eyes.onnx`, options));
   }
 
+  /** One run on blank patches: the first run's cost (WebAssembly compilation, memory) paid while the page loads. */
+  async warmUp() {
+    const feed = { patches: new this.ort.Tensor("float32", new Float32Array(2 * 3 * EYE_WIDTH * EYE_HEIGHT), [2, 3, EYE_HEIGHT, EYE_WIDTH]) };
+    if (this.session.inputNames.includes("prior")) feed.prior = new this.ort.Tensor("float32", new Float32Array(32), [2, 8, 2]);
+    await this.session.run(feed);
+  }
+
   /** Each shape's points with its lids placed again (a shape whose eye corners are not finite is left as it is). */
   async refine(img, shapes, scheme) {
     const [l0] = scheme.slice("left_eye"), [r0] = scheme.slice("right_eye");
