@@ -18,14 +18,13 @@ one thread, beside the whole `Landmarker.detect` of the same image.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from report import write_report
+from speed import timed_ms
 
 REPO = Path(__file__).resolve().parents[1]
 SHUT = 0.15
@@ -79,16 +78,8 @@ def timing(repeats: int) -> list[str]:
     landmarker = Landmarker(threads=1)
     points = [landmarker.detect(rgb)[0].points]
 
-    def median_ms(call) -> float:
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t)
-        return 1000 * statistics.median(times)
-
-    refine = median_ms(lambda: landmarker.refine_eyes(rgb, points))
-    whole = median_ms(lambda: landmarker.detect(rgb))
+    refine = timed_ms(lambda: landmarker.refine_eyes(rgb, points), repeats, warmup=5)
+    whole = timed_ms(lambda: landmarker.detect(rgb), repeats, warmup=5)
     return [f"Time, one thread, the sample face (512×512): the eye refiner {refine:.2f} ms per face (two patches "
             f"cut, one network run), within a whole `detect` of {whole:.1f} ms (median of {repeats} calls)."]
 

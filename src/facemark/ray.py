@@ -71,12 +71,13 @@ _PARQUET_ROWS = 4096  # records per Parquet row group
 
 # One predict record (facemark.cli.predict.predict_record), as Arrow types: what predict_dataset returns and what
 # --parquet writes. Points are image pixels, [x, y] per point; box is x0, y0, x1, y1.
-# outside: the indices of the points that lie outside the image (guesses); null when none do.
+# outside: the indices of the points that lie outside the image (guesses); null when none do. truncated: true for a
+# JPEG cut short and read as far as its data goes (allow_truncated); null for a whole file.
 FACE_TYPE = pa.struct([("box", pa.list_(pa.float64())), ("score", pa.float64()),
                        ("points", pa.list_(pa.list_(pa.float64()))), ("trust", pa.float64()),
                        ("outside", pa.list_(pa.int64()))])
 RECORD_SCHEMA = pa.schema([("image", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
-                           ("faces", pa.list_(FACE_TYPE)), ("error", pa.string())])
+                           ("faces", pa.list_(FACE_TYPE)), ("error", pa.string()), ("truncated", pa.bool_())])
 _LABEL_SCHEMA = pa.schema([("line", pa.string()), ("outcome", pa.string())])
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -101,8 +102,8 @@ def predict_dataset(dataset: ray.data.Dataset, *, batch_size: int = DEFAULT_BATC
     Returns rows of RECORD_SCHEMA: "image" (the path, None without one), "width" and "height" (pixels, None when
     unreadable), "faces" (a list of {"box": [x0, y0, x1, y1], "score", "points": P×[x, y], "trust", "outside":
     indices of points outside the image or None}, image pixels, origin at the centre of the top-left pixel,
-    rounded to 0.01 px) and "error" (None, or the one-line reason).
-    The other columns are not passed on.
+    rounded to 0.01 px), "error" (None, or the one-line reason) and "truncated" (True for a JPEG cut short and
+    read as far as its data goes, with allow_truncated; None otherwise). The other columns are not passed on.
 
     options, landmarker_options: a facemark.LandmarkerOptions, or its keyword arguments (model, detector, flip,
     min_face, min_trust, ...); `threads` defaults to the CPUs each worker holds. A Landmarker is built here

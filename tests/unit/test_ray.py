@@ -172,9 +172,9 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def assert_same_record(got: dict, expected: dict) -> None:
     """The same fields, image size, error and faces; boxes and points within 0.01 px, scores and trust within
-    1e-4, the same points outside the image. A face field that is null in an Arrow row is one the JSON leaves
-    out."""
-    assert set(got) == set(expected), got["image"]
+    1e-4, the same points outside the image. A field that is null in an Arrow row (a record's `truncated`, a
+    face's `outside`) is one the JSON leaves out."""
+    assert {k for k, v in got.items() if v is not None or k in expected} == set(expected), got["image"]
     assert (got["width"], got["height"], got["error"]) == (expected["width"], expected["height"],
                                                           expected["error"]), got["image"]
     assert len(got["faces"]) == len(expected["faces"]), got["image"]
@@ -432,7 +432,7 @@ def test_predict_dataset_gives_the_plain_records(cluster, photos, plain_records,
         expected = [r for r in plain_records if r["error"] is None]
         dataset = ray.data.read_images([r["image"] for r in expected], include_paths=True, mode="RGB")
     rows = predict_dataset(dataset, workers=(1, 2), batch_size=4).take_all()
-    assert set(rows[0]) == {"image", "width", "height", "faces", "error"}
+    assert set(rows[0]) == {"image", "width", "height", "faces", "error", "truncated"}
     assert_same_records(rows, expected)
 
 
@@ -465,3 +465,24 @@ def test_ray_usage_errors_come_before_ray_starts(extra, message, tmp_path, capsy
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_predict_ray_marks_a_cut_jpeg_read_as_far_as_it_goes(cluster, tmp_path, capsys):
+    """--allow-truncated under --ray: the cut JPEG's record says `truncated` in the JSON and in the Parquet file's
+    column, as the plain run's JSON does; whole files have it null there."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(ASTRONAUT).convert("RGB").save(folder / "whole.jpg", quality=92)
+    data = (folder / "whole.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[:int(len(data) * 0.97)])
+    out, table = tmp_path / "ray.jsonl", tmp_path / "records.parquet"
+    code = main(["predict", str(folder), "--json", str(out), "--parquet", str(table), "--quiet", "--allow-truncated",
+                 f"--ray={cluster}"])
+    assert code == 0, capsys.readouterr().err
+    records = {Path(r["image"]).name: r for r in _read_jsonl(out)}
+    assert records["cut.jpg"]["truncated"] is True and "truncated" not in records["whole.jpg"]
+    rows = {Path(r["image"]).name: r for r in pq.read_table(table).to_pylist()}
+    assert rows["cut.jpg"]["truncated"] is True and rows["whole.jpg"]["truncated"] is None
+    assert len(rows["cut.jpg"]["faces"]) == 1
