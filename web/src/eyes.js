@@ -68,11 +68,12 @@ export class EyeRefiner {
     await this.session.run(feed);
   }
 
-  /** Each shape's points with its lids placed again (a shape whose eye corners are not finite is left as it is). */
+  /** Each shape's points with its lids placed again (a shape with a non-finite eye point is left as it is). */
   async refine(img, shapes, scheme) {
     const [l0] = scheme.slice("left_eye"), [r0] = scheme.slice("right_eye");
     const finite = (p) => Number.isFinite(p[0]) && Number.isFinite(p[1]);
-    const usable = shapes.map((_, i) => i).filter((i) => [l0, l0 + 4, r0, r0 + 4].every((j) => finite(shapes[i][j])));
+    const eyes = [...Array(8).keys()].flatMap((k) => [l0 + k, r0 + k]);
+    const usable = shapes.map((_, i) => i).filter((i) => eyes.every((j) => finite(shapes[i][j])));
     const out = shapes.map((p) => p.map((q) => q.slice()));
     if (!usable.length) return out;
     const m = 2 * usable.length, plane = 3 * EYE_WIDTH * EYE_HEIGHT, transforms = [];

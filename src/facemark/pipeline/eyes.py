@@ -102,18 +102,17 @@ def eye_patches(cut: Cut, faces: list[np.ndarray], scheme) -> tuple[np.ndarray, 
 def refine_lids(cut: Cut, faces: list[np.ndarray], scheme, network) -> list[np.ndarray]:
     """face88 points (each (P, 2) image pixels) with each eye's 6 lid points placed again by `network` (a
     callable of (M, 3, 40, 64) float32 patches in [-1, 1] and (M, 8, 2) float32 prior points, the eyes as given,
-    in patch pixels -> (M, 8, 2) patch pixels) on patches cut by `cut`. Corners and
-    every other point are returned unchanged; a face whose eye corners are not finite is returned as it is.
+    in patch pixels -> (M, 8, 2) patch pixels) on patches cut by `cut`. Corners and every other point are
+    returned unchanged; a face with a non-finite eye point is returned as it is.
     Raises ValueError for a layout without face88's 8-point eyes."""
     if not has_face88_eyes(scheme):
         raise ValueError(f"eye refinement needs face88's 8-point eyes; {scheme.name} has others")
     out = [np.array(p, np.float64) for p in faces]
-    corners = eye_corner_indices(scheme)
-    usable = [i for i, p in enumerate(out) if np.isfinite(p[corners]).all()]
+    regions = (scheme.region_slice("left_eye"), scheme.region_slice("right_eye"))
+    usable = [i for i, p in enumerate(out) if np.isfinite(p[np.r_[regions]]).all()]
     if not usable:
         return out
     patches, transforms = eye_patches(cut, [out[i] for i in usable], scheme)
-    regions = (scheme.region_slice("left_eye"), scheme.region_slice("right_eye"))
     prior = np.stack([to_patch(transforms[2 * k + side], out[i][region], side == 1)
                       for k, i in enumerate(usable) for side, region in enumerate(regions)])
     patch_points = np.asarray(network(normalise_crop(patches), prior.astype(np.float32)), np.float64)
@@ -130,11 +129,6 @@ def has_face88_eyes(scheme) -> bool:
     names = scheme.region_names
     return "left_eye" in names and "right_eye" in names and all(
         len(range(scheme.num_points)[scheme.region_slice(e)]) == 8 for e in ("left_eye", "right_eye"))
-
-
-def eye_corner_indices(scheme) -> list[int]:
-    """The indices of both eyes' corners in a layout with face88's eyes."""
-    return [scheme.region_slice(e).start + k for e in ("left_eye", "right_eye") for k in EYE_CORNERS]
 
 
 EYES_FORMAT = "facemark-eye-refiner-onnx"

@@ -92,7 +92,7 @@ def test_refine_lids_replaces_the_lids_and_nothing_else():
 
     image = np.full((300, 300, 3), 128, np.uint8)
     broken = points.copy()
-    broken[LEFT.start] = np.nan  # a face without its eye corner is returned as it came
+    broken[LEFT.start + 2] = np.inf  # a face with a broken eye point is returned as it came
     out = refine_lids(lambda ts: [crop_image(image, t) for t in ts], [points, broken, points], FACE88, network)
     lids = np.r_[LEFT.start + np.array(EYE_LIDS), RIGHT.start + np.array(EYE_LIDS)]
     others = np.setdiff1d(np.arange(88), lids)
