@@ -18,7 +18,7 @@ one thread, beside the whole `Landmarker.detect` of the same image.
 from __future__ import annotations
 
 import argparse
-import zlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +29,8 @@ from speed import timed_ms
 REPO = Path(__file__).resolve().parents[1]
 SHUT = 0.15
 HOLDOUT = 0.05  # scripts/train_eye_refiner.py's default
-
-
-def held_out_rows(cache) -> np.ndarray:
-    keep = ~np.isnan(cache.points[:, cache.scheme.region_slice("left_eye").start:
-                                  cache.scheme.region_slice("right_eye").stop]).any(axis=(1, 2))
-    rows = np.flatnonzero(keep & ~cache.val)
-    held = np.array([zlib.crc32(n.encode()) % 1000 < HOLDOUT * 1000 for n in cache.names])
-    rows = rows[held[rows]]
-    _, first = np.unique(np.array(cache.names)[rows], return_index=True)
-    return rows[np.sort(first)]
+sys.path.insert(0, str(REPO / "scripts"))
+from train_eye_refiner import split_rows  # noqa: E402  (the very faces the training held out)
 
 
 def accuracy(cache_path: Path) -> list[str]:
@@ -50,7 +42,7 @@ def accuracy(cache_path: Path) -> list[str]:
     from facemark.pipeline.eyes import EYE_LIDS, EyeRefinerNetwork, refine_lids
 
     cache = open_cache(cache_path)
-    rows = held_out_rows(cache)
+    _, rows = split_rows(cache, HOLDOUT)
     network, eyes = load_network("face88", threads=1), EyeRefinerNetwork(threads=1)
     crops, labels = cache.network_view(rows)
     plain = np.concatenate([predict_crops(network, crops[k:k + 64], flip=True) for k in range(0, len(rows), 64)])

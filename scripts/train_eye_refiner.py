@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
 
+from facemark.geometry.openness import eye_aspect_ratio  # noqa: E402
 from facemark.labels.cache import open_cache  # noqa: E402
 from facemark.pipeline.crops import crop_image, normalise_crop  # noqa: E402
 from facemark.pipeline.eyes import EYE_CORNER_GAP, EYE_PATCH_SIZE, crop_to_patch, eye_transform, to_patch  # noqa: E402
@@ -40,13 +41,22 @@ from facemark.train.eye_model import EyeRefiner, EyeRefinerConfig, export_onnx  
 from facemark.train.training import landmark_loss  # noqa: E402
 
 SHUT = 0.15  # an eye is shut when its label's openness is under this
-PAIRS = ((1, 7), (2, 6), (3, 5))
 
 
-def openness(eye: np.ndarray) -> np.ndarray:
-    """(..., 8, 2) face88 eyes -> (...) eye aspect ratio."""
-    gaps = np.mean([np.linalg.norm(eye[..., a, :] - eye[..., b, :], axis=-1) for a, b in PAIRS], axis=0)
-    return gaps / np.linalg.norm(eye[..., 0, :] - eye[..., 4, :], axis=-1)
+def has_lid_labels(cache) -> np.ndarray:
+    """(N,) bool: the cache rows whose eyes are labelled (human faces have their 34 shared points only)."""
+    s = slice(cache.scheme.region_slice("left_eye").start, cache.scheme.region_slice("right_eye").stop)
+    return ~np.isnan(cache.points[:, s]).any(axis=(1, 2))
+
+
+def split_rows(cache, holdout: float) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, with the cache's repeats; held-out rows, each face once): the training split's faces with
+    lid labels, `holdout` of their images held out by a hash of the name (the same faces on every run)."""
+    rows = np.flatnonzero(has_lid_labels(cache) & ~cache.val)
+    held_by_image = np.array([zlib.crc32(n.encode()) % 1000 < holdout * 1000 for n in cache.names])
+    train_rows, held_rows = rows[~held_by_image[rows]], rows[held_by_image[rows]]
+    _, first = np.unique(np.array(cache.names)[held_rows], return_index=True)
+    return train_rows, held_rows[np.sort(first)]
 
 
 def jitter(rng: np.random.Generator, strength: float) -> dict:
@@ -128,7 +138,7 @@ def evaluate(model, crops, eyes, priors, scale, rows) -> dict:
     # openness with the label's corners (the refiner's corners are not used)
     p_used = p.copy()
     p_used[:, [0, 4]] = t[:, [0, 4]]
-    o_pred, o_true = openness(p_used), openness(t)
+    o_pred, o_true = eye_aspect_ratio(p_used), eye_aspect_ratio(t)
     shut = o_true < SHUT
     model.train()
     return {"lid_error_crop_px": round(float(err), 3), "eyes": int(len(t)), "shut": int(shut.sum()),
@@ -157,12 +167,8 @@ def main() -> None:
     cache = open_cache(a.cache)
     scheme = cache.scheme
     left, right = scheme.region_slice("left_eye"), scheme.region_slice("right_eye")
-    keep = ~np.isnan(cache.points[:, left.start:right.stop]).any(axis=(1, 2))  # human faces lack lid labels
-    rows = np.flatnonzero(keep & ~cache.val)
-    held_by_image = np.array([zlib.crc32(n.encode()) % 1000 < a.holdout * 1000 for n in cache.names])
-    train_rows, held_rows = rows[~held_by_image[rows]], rows[held_by_image[rows]]
-    _, first = np.unique(np.array(cache.names)[held_rows], return_index=True)
-    held_rows = held_rows[np.sort(first)]  # each held-out face once
+    keep = has_lid_labels(cache)
+    train_rows, held_rows = split_rows(cache, a.holdout)
     if not len(held_rows) or not len(train_rows):
         raise SystemExit(f"{len(train_rows)} training rows and {len(held_rows)} held-out faces with lid labels: "
                          "both are needed (change --holdout, or use a cache from scripts/make_eye_cache.py)")

@@ -142,19 +142,22 @@ class Landmarker:
             faces = _one_per_face(faces, self._landmarks(crop, self._find(small, s, look, QUARTER_TURNS),
                                                          (width, height)))
         kept = self._kept([f.face(self.scheme, (width, height), rgb, self.trust) for f in faces], faces)
-        return self._with_refined_eyes(lambda ts: [crop_image(rgb, t) for t in ts], kept)
+        return self._with_refined_eyes(_cut_from(rgb), kept)
 
     def refine_eyes(self, rgb: np.ndarray, points: list[np.ndarray]) -> list[np.ndarray]:
         """Faces' (P, 2) points in image pixels of an RGB uint8 image with their lids placed again on eye patches
         (facemark.pipeline.eyes); the points as they are when the eye refiner is off or the layout is not face88."""
+        return self._refined(_cut_from(rgb), points)
+
+    def _refined(self, cut, points: list[np.ndarray]) -> list[np.ndarray]:
+        """`refine_eyes` with the eye patches' squares cut by `cut` (transforms -> crops)."""
         if self.eyes is None or not points:
             return points
-        return refine_lids(lambda ts: [crop_image(rgb, t) for t in ts], points, self.scheme, self.eyes)
+        return refine_lids(cut, points, self.scheme, self.eyes)
 
     def _with_refined_eyes(self, cut, faces: list[Face]) -> list[Face]:
-        if self.eyes is not None and faces:
-            for face, points in zip(faces, refine_lids(cut, [f.points for f in faces], self.scheme, self.eyes)):
-                face.points = points
+        for face, points in zip(faces, self._refined(cut, [f.points for f in faces])):
+            face.points = points
         return faces
 
     def candidates(self, rgb: np.ndarray) -> list[Candidate]:
@@ -171,10 +174,9 @@ class Landmarker:
         applies to it). What a video's tracks start and restart from, so that they start as photos do."""
         crop = functools.partial(crop_image, rgb)
         faces = self._landmarks(crop, found, (rgb.shape[1], rgb.shape[0]))
-        kept = [f for f in faces if self._passes_floor(f)]
-        for f, points in zip(kept, self.refine_eyes(rgb, [f.points for f in kept])):
-            f.points = points
-        return [(f.points, f.trust) if self._passes_floor(f) else None for f in faces]
+        passing = [self._passes_floor(f) for f in faces]
+        refined = iter(self.refine_eyes(rgb, [f.points for f, ok in zip(faces, passing) if ok]))
+        return [(next(refined), f.trust) if ok else None for f, ok in zip(faces, passing)]
 
     def landmarks_for_boxes(self, rgb: np.ndarray, boxes) -> list[np.ndarray]:
         """Points for faces whose landmark boxes (≈ the upright box around their points, image pixels) are
@@ -333,6 +335,11 @@ def _distinct_points(points: list[np.ndarray], priority: list[float], mode: str 
     boxes = np.array([[*np.nanmin(points[i], axis=0), *np.nanmax(points[i], axis=0)] for i in usable])
     kept = {usable[j] for j in nms(boxes, np.array([priority[i] for i in usable], np.float64), threshold, mode)}
     return [i for i in range(len(points)) if i in kept or i not in usable]
+
+
+def _cut_from(rgb: np.ndarray):
+    """Crop transforms -> their crops of `rgb` (facemark.pipeline.eyes's `Cut`)."""
+    return lambda transforms: [crop_image(rgb, t) for t in transforms]
 
 
 def _is_rgb(image: np.ndarray) -> bool:

@@ -71,6 +71,13 @@ def eye_openness(points: np.ndarray, scheme: Scheme | str = "face88") -> np.ndar
                      for eye in ("left_eye", "right_eye")], axis=-1)
 
 
+def eye_aspect_ratio(eye: np.ndarray) -> np.ndarray:
+    """The eye aspect ratio of face88 eyes given on their own: (..., 8, 2) points in face88's eye order (either
+    eye, or an eye patch's points) -> (...). NaN where the corners coincide."""
+    layout = _LAYOUTS["face88"]
+    return _ratio(np.asarray(eye, np.float64), layout.eye_corners, layout.eye_pairs)
+
+
 def mouth_openness(points: np.ndarray, scheme: Scheme | str = "face88") -> np.ndarray:
     """Inner-lip gap over mouth width: shape (...) for points (..., P, 2) in pixels."""
     scheme, layout, p = _layout_and_points(points, scheme)
