@@ -142,7 +142,8 @@ def evaluate(model, crops, eyes, priors, scale, rows) -> dict:
     shut = o_true < SHUT
     model.train()
     return {"lid_error_crop_px": round(float(err), 3), "eyes": int(len(t)), "shut": int(shut.sum()),
-            "openness_shut": round(float(o_pred[shut].mean()), 4), "openness_shut_label": round(float(o_true[shut].mean()), 4),
+            "openness_shut": round(float(o_pred[shut].mean()), 4),
+            "openness_shut_label": round(float(o_true[shut].mean()), 4),
             "openness_mae": round(float(np.abs(o_pred - o_true).mean()), 4)}
 
 
@@ -197,38 +198,41 @@ def main() -> None:
         rng = np.random.default_rng(a.seed + start_epoch)
         print(f"resumed after epoch {start_epoch}", flush=True)
     print("held out, mean eye:", json.dumps(evaluate(model, crops, eyes, priors, scale, held_rows)), flush=True)
-    prefetch = ThreadPoolExecutor(1)
-    for epoch in range(start_epoch, a.epochs):
-        model.train()
-        total, t0 = 0.0, time.time()
-        def next_batch():
-            return make_batch(crops, eyes, priors, rng.choice(train_rows, a.batch_size),
-                              rng.integers(0, 2, a.batch_size), rng, 1.0)
 
-        pending = prefetch.submit(next_batch)  # the next batch is cut while the network trains on this one
-        for _ in tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{a.epochs}", unit="step", mininterval=30):
-            x, p, y = pending.result()
+    def next_batch():
+        return make_batch(crops, eyes, priors, rng.choice(train_rows, a.batch_size),
+                          rng.integers(0, 2, a.batch_size), rng, 1.0)
+
+    with ThreadPoolExecutor(1) as prefetch:  # the next batch is cut while the network trains on this one
+        for epoch in range(start_epoch, a.epochs):
+            model.train()
+            total, t0 = 0.0, time.time()
             pending = prefetch.submit(next_batch)
-            loss = landmark_loss(model(x, p), y, "wing")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item()
-        m = evaluate(model, crops, eyes, priors, scale, held_rows)
-        m.update(epoch=epoch + 1, loss=round(total / steps_per_epoch, 4), seconds=round(time.time() - t0))
-        log.append(m)
-        print(json.dumps(m), flush=True)
-        if best is None or m["lid_error_crop_px"] < best["lid_error_crop_px"]:
-            best = m
-            torch.save({"config": model.config_dict(), "model": model.state_dict(), "metrics": m}, out / "best.pt")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "epoch": epoch + 1, "best": best, "log": log},
-                   out / "last.pt")
-        with open(out / "log.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(log[0]))
-            writer.writeheader()
-            writer.writerows(log)
+            for _ in tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{a.epochs}", unit="step",
+                          mininterval=30):
+                x, p, y = pending.result()
+                pending = prefetch.submit(next_batch)
+                loss = landmark_loss(model(x, p), y, "wing")
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += loss.item()
+            pending.result()  # the batch cut ahead past the epoch's last step: nothing left running
+            m = evaluate(model, crops, eyes, priors, scale, held_rows)
+            m.update(epoch=epoch + 1, loss=round(total / steps_per_epoch, 4), seconds=round(time.time() - t0))
+            log.append(m)
+            print(json.dumps(m), flush=True)
+            if best is None or m["lid_error_crop_px"] < best["lid_error_crop_px"]:
+                best = m
+                torch.save({"config": model.config_dict(), "model": model.state_dict(), "metrics": m}, out / "best.pt")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "epoch": epoch + 1, "best": best, "log": log},
+                       out / "last.pt")
+            with open(out / "log.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(log[0]))
+                writer.writeheader()
+                writer.writerows(log)
     (out / "metrics.json").write_text(json.dumps({"best": best, "args": vars(a)}, indent=1))
     state = torch.load(out / "best.pt", weights_only=False)
     model.load_state_dict(state["model"])
