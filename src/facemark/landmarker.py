@@ -2,7 +2,7 @@
 
 The common path, top to bottom (`Landmarker.detect`), one module per step:
 1. **What the detector sees** (facemark.pipeline.size_policy): the image scaled so the work costs what the photo needs,
-   inside a black border (a face cut by the image's edge is still a whole window).
+   inside a border (BlazeFace's shows the image mirrored at its edges: a face cut by the edge looks whole).
 2. **Candidates** (facemark.pipeline.candidates): the detector's faces, each with a first crop: its box mapped to the
    framing the landmark network was trained on, turned by its roll.
 3. **Landmark passes** (facemark.pipeline.passes): the first crop and its mirror in one batch; a refining pass framed on the
@@ -46,7 +46,8 @@ TILED_MIN_TRUST = 0.15
 DUPLICATE_IOU = 0.5
 # A face whose points' box holds at least this share of another face's (intersection over the smaller box) is the
 # same face seen twice too, one of them loosely (a shape drawn around a face smaller than the detector's box guessed:
-# benchmarks/results/speed.md's small faces): a visible face cannot lie wholly inside another face's points.
+# benchmarks/results/speed.md's small faces): a visible face cannot lie wholly inside another face's points. The
+# better-trusted one is kept (a loose shape around a small face is the less trusted: benchmarks/results/group_photos.md).
 NESTED_SHARE = 0.9
 
 
@@ -249,7 +250,7 @@ class Landmarker:
                  for c, p, t, g in zip(found, result.points, result.trusts, result.mirror_gaps)]
         doubtful = [f for f in faces if not f.upright]
         if doubtful:
-            turned = four_ways_up(self.passes, crop, [f.candidate.transform for f in doubtful])
+            turned = four_ways_up(self.passes, crop, [f.candidate.transform for f in doubtful], image_size)
             trusts = self.passes.trust_scores(crop, [p for p, _ in turned], image_size)
             for f, (points, gap), trust in zip(doubtful, turned, trusts):
                 f.points, f.trust, f.upright = points, trust, surely_upright(gap, trust)
@@ -258,11 +259,13 @@ class Landmarker:
     def _kept(self, faces: list[Face], found: list[_Found]) -> list[Face]:
         """One face per face found twice; faces found only in tiles (TILED_MIN_TRUST), only in turned copies or
         not surely upright (UNSURE_MIN_TRUST) only when trusted; every face at least `min_trust` (0: every face,
-        no floor at all)."""
-        keep = _distinct_points([f.points for f in faces], [f.score for f in faces])
-        nested = _distinct_points([faces[i].points for i in keep], [faces[i].score for i in keep], "min", NESTED_SHARE)
+        no floor at all). The floors come first: a face under its floor never hides one that passes."""
+        passing = [i for i, f in enumerate(found) if self._passes_floor(f)]
+        keep = [passing[j] for j in _distinct_points([faces[i].points for i in passing],
+                                                     [faces[i].score for i in passing])]
+        nested = _distinct_points([faces[i].points for i in keep], [faces[i].trust for i in keep], "min", NESTED_SHARE)
         keep = {keep[j] for j in nested}
-        return [face for i, (face, f) in enumerate(zip(faces, found)) if i in keep and self._passes_floor(f)]
+        return [face for i, face in enumerate(faces) if i in keep]
 
     def _passes_floor(self, f: _Found) -> bool:
         """Whether a face's trust reaches its floor: `min_trust`, and UNSURE_MIN_TRUST for a face not surely

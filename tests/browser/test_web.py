@@ -91,6 +91,20 @@ def test_a_crowd_gives_the_python_points(web, python_landmarkers, tmp_path):
     web.check()
 
 
+def test_a_face_cut_by_the_edge_gives_the_python_points(web, python_landmarkers, tmp_path):
+    """The sample cut through its face by the left edge: the detector's mirrored border (blazeface.js
+    mirrorBorder) shows the page the same completed face as Python."""
+    from PIL import Image
+
+    image = Image.open(SAMPLE).convert("RGB")
+    path = tmp_path / "cut.png"
+    image.crop((225, 0, image.width, image.height)).save(path)
+    faces = python_landmarkers["face88"].detect(str(path))
+    assert len(faces) == 1 and faces[0].box[0] < 0  # found, reaching over the cut edge
+    assert_same_faces(page_result(web, path), faces, "cut")
+    web.check()
+
+
 def test_ibug68_by_choice(web, python_landmarkers):
     result = page_result(web, SAMPLE, model="ibug68")
     assert all(len(f["points"]) == 68 for f in result["faces"])

@@ -72,10 +72,11 @@ def test_blurred_helen_faces_never_come_back_turned(landmarker, shared_data):
 
 def test_faces_cut_through_the_middle_come_back_right_or_not_at_all(landmarker, shared_data):
     """The first 60 HELEN-train faces with the image cut at the middle of their points (half of them outside):
-    at most 2 faces returned with their visible points wrong (NME over the visible shared points > 0.1; before:
-    6 of 18 returned)."""
+    at least 25 returned right, and at most 10 % of those returned wrong (NME over the visible shared points >
+    0.1). Measured: 28 right, 1 wrong with the detector's partly mirrored border; 13 right, 1 wrong with a black
+    one; before issue 22, 6 wrong of 18."""
     folder = shared_data / "300w" / "helen_train"
-    wrong = 0
+    right = wrong = 0
     for record in list(read_pts_folder(folder))[:60]:
         top = round(float(np.median(record.points[:, 1])))
         truth = record.points - [0, top]
@@ -86,8 +87,11 @@ def test_faces_cut_through_the_middle_come_back_right_or_not_at_all(landmarker, 
         predicted, labelled = faces[i].points[FACE88_ANCHORS], truth[IBUG68_ANCHORS]
         seen = labelled[:, 1] >= 0
         error = np.linalg.norm(predicted[seen] - labelled[seen], axis=1).mean()
-        wrong += error / np.linalg.norm(record.points[36] - record.points[45]) > 0.1
-    assert wrong <= 2
+        if error / np.linalg.norm(record.points[36] - record.points[45]) > 0.1:
+            wrong += 1
+        else:
+            right += 1
+    assert right >= 25 and wrong <= 0.1 * (right + wrong), (right, wrong)
 
 
 def test_points_outside_the_image_are_flagged(landmarker, tmp_path):

@@ -111,9 +111,11 @@ def test_a_face_half_outside_the_image_is_found(sample, detector, side):
     assert error < 0.25, error
 
 
-def test_border_faces_of_300w(shared_data):
-    """30 HELEN faces cut through their middle by the left edge: at least 25 found (27 measured with BlazeFace's
-    virtual border and its resampling since session 4, 28 before; 21 without the border, size_policy.BORDER_PAD = 0)."""
+@pytest.mark.parametrize("side,least", [("left", 25), ("top", 18)])
+def test_border_faces_of_300w(shared_data, side, least):
+    """30 HELEN faces cut through their middle by the left or the top edge: at least 25 / 18 found by the
+    detector (27 / 22 measured with its partly mirrored border, 26 / 10 with a black one, 21 from the left without
+    any border)."""
     from facemark.labels.annotations import read_pts
     from facemark.images import load_image
     from facemark.pipeline.crops import box_from_points
@@ -124,10 +126,15 @@ def test_border_faces_of_300w(shared_data):
     pts_files = sorted((shared_data / "300w" / "helen_train").glob("*.pts"))[:30]
     for pts in pts_files:
         labels = read_pts(pts)
-        x0, _, x1, _ = box_from_points(labels)
-        cx = int((x0 + x1) / 2)
-        cut = np.ascontiguousarray(load_image(pts.with_suffix(".jpg"))[:, cx:])
-        truth = np.array(box_from_points(labels - [cx, 0]))
-        boxes = np.array([c.landmark_box for c in landmarker.candidates(cut)]).reshape(-1, 4)
+        x0, y0, x1, y1 = box_from_points(labels)
+        image = load_image(pts.with_suffix(".jpg"))
+        if side == "left":
+            edge = int((x0 + x1) / 2)
+            cut, moved = image[:, edge:], labels - [edge, 0]
+        else:
+            edge = int((y0 + y1) / 2)
+            cut, moved = image[edge:], labels - [0, edge]
+        truth = np.array(box_from_points(moved))
+        boxes = np.array([c.landmark_box for c in landmarker.candidates(np.ascontiguousarray(cut))]).reshape(-1, 4)
         found += bool(len(boxes)) and box_overlap(truth, boxes).max() >= 0.3
-    assert found >= 25, found
+    assert found >= least, found

@@ -22,6 +22,12 @@ const SCORE_CLIP = 100;
 const NMS_IOU = 0.3;
 const CONTAINED = 0.6;
 const EDGE_BLEND = 2;
+// detectPadded's border shows the image mirrored at its edges (reflect-101) in a band MIRROR_BAND of its width,
+// black beyond it
+export const MIRRORED_BORDER = true;
+const MIRROR_BAND = 0.5;
+// a detection centred beyond the image's edge by more than this share of its side is a face's mirror twin
+const MIRROR_TWIN_SHARE = 0.25;
 const PORTRAIT_FACE = 0.3;
 const LONG_IMAGE_ASPECT = 2.0;
 const TILE_OVERLAP = 2.5;
@@ -77,7 +83,7 @@ export class BlazeFace {
     return [cx - (sw * w) / 2, cy - (sh * h) / 2, cx + (sw * w) / 2, cy + (sh * h) / 2];
   }
 
-  /** Detections in `img` inside a virtual black border `pad` wide, in the pixels of the padded image; `look`:
+  /** Detections in `img` inside a virtual border `pad` wide (the image mirrored at its edges, MIRRORED_BORDER), in the pixels of the padded image; `look`:
    * what to look for ({minFace}: the smallest face in pixels of `img`, null for the whole-image look alone). */
   async detectPadded(img, pad, look = { minFace: null }) {
     const { width, height } = img;
@@ -89,17 +95,17 @@ export class BlazeFace {
       .map((w) => ({ ...w, left: w.left - pad, top: w.top - pad }));
     const whole = windows.filter((w) => w.maxFace === null); // the whole-image look (no tiles)
     const tiled = windows.length > whole.length;
-    const found = await this.run(1, img, whole);
+    const found = await this.run(1, img, whole, pad);
     if (found.some((f) => f.boxes.some((b) => b[2] - b[0] >= PORTRAIT_FACE * Math.min(height, width)))) {
       // a face filling much of the image (a portrait, a selfie, a webcam frame): kept as the short-range network
       // found it; the full-range network and the tiles look for every other face
       const near = this.merged(found, pad, false, "short");
-      const others = this.merged(await this.run(0, img, windows), pad, tiled, "full")
+      const others = this.merged(await this.run(0, img, windows, pad), pad, tiled, "full")
         .filter((d) => !near.some((n) => boxOverlap(d.box, n.box) > NMS_IOU));
-      return [...near, ...others].sort((a, b) => b.score - a.score);
+      return withoutTwins([...near, ...others].sort((a, b) => b.score - a.score), width, height, pad);
     }
-    found.push(...(await this.run(0, img, windows)));
-    return this.merged(found, pad, tiled, "full+short");
+    found.push(...(await this.run(0, img, windows, pad)));
+    return withoutTwins(this.merged(found, pad, tiled, "full+short"), width, height, pad);
   }
 
   /** `found` (padded pixels) and the faces down to `minFace` YuNet finds in one pass over `img` shrunk so such a
@@ -126,11 +132,11 @@ export class BlazeFace {
     return out.sort((a, b) => b.score - a.score);
   }
 
-  async run(k, img, windows) {
+  async run(k, img, windows, pad = 0) {
     const model = this.models[k], session = this.sessions[k === 0 ? "full" : "short"], size = model.inputSize;
     const out = [];
     for (const window of windows) {
-      const x = networkInput(img, window, size);
+      const x = networkInput(img, window, size, MIRRORED_BORDER ? MIRROR_BAND * pad : 0);
       const result = await session.run({ image: new this.ort.Tensor("float32", x, [1, size, size, 3]) });
       const names = session.outputNames;
       const reg = result[names[0]].data, logits = result[names[1]].data;
@@ -233,14 +239,16 @@ export class BlazeFace {
 }
 
 /** The S×S×3 float input in [-1, 1] for one window (blazeface._network_input): Pillow's bilinear resize of the
- * image part it covers, -1 where it leaves the image (and EDGE_BLEND pixels of black blended at the edge). */
-export function networkInput(img, window, size) {
+ * image part it covers; where the window leaves the image, the image mirrored at its edge within `border` image
+ * pixels of it, -1 beyond (without a border: -1, EDGE_BLEND pixels of black blended at the edge). */
+export function networkInput(img, window, size, border = 0) {
   const { width, height } = img;
   const scale = size / window.side;
-  const x0 = Math.min(Math.max(0, Math.ceil(-window.left * scale - 1e-6) - EDGE_BLEND), size);
-  const y0 = Math.min(Math.max(0, Math.ceil(-window.top * scale - 1e-6) - EDGE_BLEND), size);
-  const x1 = Math.max(Math.min(size, Math.floor((width - window.left) * scale + 1e-6) + EDGE_BLEND), x0);
-  const y1 = Math.max(Math.min(size, Math.floor((height - window.top) * scale + 1e-6) + EDGE_BLEND), y0);
+  const blend = border > 0 ? 0 : EDGE_BLEND;
+  const x0 = Math.min(Math.max(0, Math.ceil(-window.left * scale - 1e-6) - blend), size);
+  const y0 = Math.min(Math.max(0, Math.ceil(-window.top * scale - 1e-6) - blend), size);
+  const x1 = Math.max(Math.min(size, Math.floor((width - window.left) * scale + 1e-6) + blend), x0);
+  const y1 = Math.max(Math.min(size, Math.floor((height - window.top) * scale + 1e-6) + blend), y0);
   const out = new Float32Array(size * size * 3).fill(-1);
   if (x1 > x0 && y1 > y0) {
     const left = window.left + x0 / scale, top = window.top + y0 / scale;
@@ -257,8 +265,46 @@ export function networkInput(img, window, size) {
         out[o + 2] = Math.fround(d[i + 2] * Math.fround(2 / 255)) - 1;
       }
     }
+    if (border > 0) mirrorBorder(out, size, [x0, y0, x1, y1], border * scale);
   }
   return out;
+}
+
+/** `found` (padded pixels) less the mirror twins of faces near the edge (blazeface._without_twins). */
+function withoutTwins(found, width, height, pad) {
+  if (!(MIRRORED_BORDER && pad > 0)) return found;
+  return found.filter(({ box: [x0, y0, x1, y1] }) => {
+    const cx = (x0 + x1) / 2 - pad, cy = (y0 + y1) / 2 - pad;
+    const reach = MIRROR_TWIN_SHARE * Math.max(x1 - x0, y1 - y0);
+    return cx >= -reach && cx <= width + reach && cy >= -reach && cy <= height + reach;
+  });
+}
+
+/** Reflect-101 index of `i` into 0..n-1 (numpy.pad's "reflect", repeated for long reaches). */
+function reflectIndex(i, n) {
+  const period = 2 * (n - 1);
+  const m = ((i % period) + period) % period;
+  return m < n ? m : period - m;
+}
+
+/** Fill `out` (size×size×3) around its `inside` box [x0, y0, x1, y1] (output pixels: the image) with the box
+ * mirrored at its edges, at most `band` output pixels wide (blazeface._mirror_border). */
+function mirrorBorder(out, size, inside, band) {
+  const [x0, y0, x1, y1] = inside;
+  if (x1 - x0 < 2 || y1 - y0 < 2) return;
+  const b = Math.max(roundHalfEven(band), 0);
+  const bx0 = Math.max(x0 - b, 0), by0 = Math.max(y0 - b, 0), bx1 = Math.min(x1 + b, size), by1 = Math.min(y1 + b, size);
+  for (let y = by0; y < by1; y++) {
+    const sy = y0 + reflectIndex(y - y0, y1 - y0);
+    for (let x = bx0; x < bx1; x++) {
+      if (y >= y0 && y < y1 && x >= x0 && x < x1) continue;
+      const sx = x0 + reflectIndex(x - x0, x1 - x0);
+      const o = (y * size + x) * 3, i = (sy * size + sx) * 3;
+      out[o] = out[i];
+      out[o + 1] = out[i + 1];
+      out[o + 2] = out[i + 2];
+    }
+  }
 }
 
 function tileStarts(length, side, overlap) {

@@ -1,8 +1,8 @@
 // `Landmarker.detect(image)` in the browser: the Python runtime's common path, step for step (facemark's
 // size policy, candidates, landmark passes, trust, orientation and kept faces), on onnxruntime-web.
 //
-// 1. What the detector sees: the image shrunk by a whole factor to at most LOOK_SIDE, inside a virtual black
-//    border of BORDER_PAD of its shorter side; above TILED_LOOK_SIDE the detector also looks for a crowd's faces
+// 1. What the detector sees: the image shrunk by a whole factor to at most LOOK_SIDE, inside a virtual border
+//    of BORDER_PAD of its shorter side (BlazeFace's shows the image mirrored); above TILED_LOOK_SIDE the detector also looks for a crowd's faces
 //    (down to CROWD_FACE_SHARE of the look side, not under CROWD_FACE_PX: a YuNet pass), in a copy shrunk no further
 //    than keeps them MIN_FACE_IN_COPY pixels wide. An image thinner than MIN_IMAGE_SIDE is not searched.
 // 2. Candidates: each detection's box mapped to the landmark network's framing, turned by its roll.
@@ -42,6 +42,8 @@ const MAX_PASSES = 3;
 const ORIENTATION_CHECK = 0.02;
 // trust
 const TRUST_SCALE = 0.074;
+// a face is judged by its points inside the image when at least this share of them is (trust.MIN_VISIBLE_SHARE)
+const MIN_VISIBLE_SHARE = 0.25;
 const MIN_EYE_DISTANCE_SHARE = 0.1;
 // orientation
 const ORIENTATION_TRUST = 0.2;
@@ -52,6 +54,9 @@ const UNSURE_MIN_TRUST = 0.3;
 export const DEFAULT_MIN_TRUST = 0.15;
 const TILED_MIN_TRUST = 0.15;
 const DUPLICATE_IOU = 0.5;
+// a face whose points' box holds this share of another's is the same face seen twice: the better trusted is kept
+// (landmarker.NESTED_SHARE)
+const NESTED_SHARE = 0.9;
 
 /** A point layout (facemark.scheme.Scheme) from the model's JSON. */
 export class Scheme {
@@ -144,6 +149,18 @@ function mirrored(crop) {
 const mean = (a) => a.reduce((s, v) => s + v, 0) / a.length;
 const average = (a, b) => a.map(([x, y], i) => [(x + b[i][0]) / 2, (y + b[i][1]) / 2]);
 const meanDistance = (a, b) => mean(a.map(([x, y], i) => Math.hypot(x - b[i][0], y - b[i][1])));
+/** The mean distance over the points `judged` marks (all of them when `judged` is null). */
+const judgedDistance = (a, b, judged) => (judged ? mean(a.map(([x, y], i) => Math.hypot(x - b[i][0], y - b[i][1]))
+  .filter((d, i) => judged[i])) : meanDistance(a, b));
+
+/** Per point: whether a face is judged by it in an image of `size` ({width, height}; trust.judged_points): the
+ * points inside the image, or every point when fewer than MIN_VISIBLE_SHARE of them are; null without a size. */
+function judgedPoints(points, size) {
+  if (!size) return null;
+  const inside = points.map(([x, y]) => x >= -0.5 && x <= size.width - 0.5 && y >= -0.5 && y <= size.height - 0.5);
+  const share = inside.filter(Boolean).length / inside.length;
+  return share < MIN_VISIBLE_SHARE ? inside.map(() => true) : inside;
+}
 /** IEEE remainder (Python's math.remainder) of x by y. */
 const remainder = (x, y) => x - y * roundHalfEven(x / y);
 
@@ -152,13 +169,15 @@ export function roundHalfEven(v) {
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** (mean ‖reframed − points‖ + mean ‖mirrored − points‖) / eye-corner distance (facemark.trust). */
-function disagreement(points, reframed, mirror, scheme) {
+/** (mean ‖reframed − points‖ + mean ‖mirrored − points‖) / eye-corner distance (facemark.trust), over the points
+ * inside an image of `size` when given. */
+function disagreement(points, reframed, mirror, scheme, size = null) {
   const finite = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const xs = finite.map((p) => p[0]), ys = finite.map((p) => p[1]);
   const side = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
   const scale = Math.max(scheme.interOcular(points), MIN_EYE_DISTANCE_SHARE * side);
-  return (meanDistance(reframed, points) + meanDistance(mirror, points)) / scale;
+  const judged = judgedPoints(points, size);
+  return (judgedDistance(reframed, points, judged) + judgedDistance(mirror, points, judged)) / scale;
 }
 
 const trustFromDisagreement = (d) => (Number.isFinite(d) ? Math.min(Math.max(Math.exp(-d / TRUST_SCALE), 0), 1) : 0);
@@ -181,29 +200,31 @@ class LandmarkPasses {
     }
   }
 
-  /** Per transform: [averaged points, mirror gap (crop sides), the crop's points, the mirror's], image pixels. */
-  async predictMirrored(img, transforms) {
+  /** Per transform: [averaged points, mirror gap (crop sides; over the points inside an image of `size` when
+   * given), the crop's points, the mirror's], image pixels. */
+  async predictMirrored(img, transforms, size = null) {
     const crops = transforms.map((t) => cropImage(img, t));
     const both = await this.network.predict([...crops, ...crops.map(mirrored)]);
     this.batches++;
     const n = crops.length, S = this.size;
     return transforms.map((t, i) => {
       const direct = both[i], mirror = this.scheme.flipPoints(both[n + i], S);
-      const gap = meanDistance(direct, mirror) / S;
-      const one = t.toImage(direct), other = t.toImage(mirror);
-      return { points: average(one, other), gap, one, other };
+      const one = t.toImage(direct), other = t.toImage(mirror), points = average(one, other);
+      const gap = judgedDistance(direct, mirror, judgedPoints(points, size)) / S;
+      return { points, gap, one, other };
     });
   }
 
-  /** Points and trust of each face from its first crop (LandmarkPasses.run). */
-  async run(img, transforms) {
+  /** Points and trust of each face from its first crop (LandmarkPasses.run); `size`: the image's, to judge faces
+   * by their points inside it. */
+  async run(img, transforms, size = null) {
     if (!transforms.length) return [];
-    const first = await this.predictMirrored(img, transforms);
+    const first = await this.predictMirrored(img, transforms, size);
     const faces = first.map((r) => ({ ...r, framing: r.points, batches: 1 }));
-    let todo = faces.map((f, i) => i).filter((i) => !this.framedWell(transforms[i], faces[i]));
+    let todo = faces.map((f, i) => i).filter((i) => !this.framedWell(transforms[i], faces[i], size));
     for (let pass = 0; pass < MAX_PASSES - 1 && todo.length; pass++) {
       const rolls = todo.map((i) => rollAngle(faces[i].points, this.scheme));
-      const again = await this.predictMirrored(img, todo.map((i, j) => this.framing(faces[i].points, rolls[j])));
+      const again = await this.predictMirrored(img, todo.map((i, j) => this.framing(faces[i].points, rolls[j])), size);
       const next = [];
       todo.forEach((i, j) => {
         const f = faces[i], r = again[j];
@@ -214,32 +235,32 @@ class LandmarkPasses {
       todo = next;
     }
     for (const f of faces) {
-      let d = disagreement(f.framing, f.one, f.other, this.scheme);
+      let d = disagreement(f.framing, f.one, f.other, this.scheme, size);
       if (f.batches === 1) d *= ONE_BATCH_DISAGREEMENT;
       f.trust = trustFromDisagreement(d);
     }
     return faces;
   }
 
-  framedWell(t, f) {
+  framedWell(t, f, size = null) {
     if (!(f.gap <= ORIENTATION_CHECK)) return false;
     const g = this.framing(f.points, rollAngle(f.points, this.scheme));
     if (Math.hypot(g.cx - t.cx, g.cy - t.cy) > FRAMING_SHIFT * t.side) return false;
     if (Math.abs(Math.log(g.side / t.side)) > FRAMING_SCALE) return false;
     if (Math.abs(remainder(g.angle - t.angle, 2 * Math.PI)) > FRAMING_ROLL) return false;
-    const d = ONE_BATCH_DISAGREEMENT * disagreement(f.points, f.one, f.other, this.scheme);
+    const d = ONE_BATCH_DISAGREEMENT * disagreement(f.points, f.one, f.other, this.scheme, size);
     return trustFromDisagreement(d) >= REFINE_BELOW_TRUST;
   }
 
-  async trustScores(img, pointsList) {
+  async trustScores(img, pointsList, size = null) {
     if (!pointsList.length) return [];
     const r = await this.predictMirrored(img, pointsList.map((p) => this.framing(p, rollAngle(p, this.scheme))));
-    return r.map((x, i) => trustFromDisagreement(disagreement(pointsList[i], x.one, x.other, this.scheme)));
+    return r.map((x, i) => trustFromDisagreement(disagreement(pointsList[i], x.one, x.other, this.scheme, size)));
   }
 
   /** Faces whose way up is in doubt: each quarter turn of the crop, re-framed; the way whose mirror images agree
    * best wins, unless by less than KEEP_DETECTED_WAY (orientation.four_ways_up). */
-  async fourWaysUp(img, transforms) {
+  async fourWaysUp(img, transforms, size = null) {
     const tried = [];
     for (const t of transforms) {
       for (let k = 0; k < ORIENTATION_STEPS; k++) {
@@ -247,7 +268,8 @@ class LandmarkPasses {
       }
     }
     const rough = await this.predictMirrored(img, tried);
-    const better = await this.predictMirrored(img, rough.map((r) => this.framing(r.points, rollAngle(r.points, this.scheme))));
+    const better = await this.predictMirrored(img, rough.map((r) => this.framing(r.points, rollAngle(r.points, this.scheme))),
+      size);
     return transforms.map((t, n) => {
       let best = ORIENTATION_STEPS * n;
       for (let j = best; j < ORIENTATION_STEPS * (n + 1); j++) if (better[j].gap < better[best].gap) best = j;
@@ -354,15 +376,16 @@ export class Landmarker {
   }
 
   async landmarks(img, found) {
-    const result = await this.passes.run(img, found.map((c) => c.transform));
+    const size = { width: img.width, height: img.height };
+    const result = await this.passes.run(img, found.map((c) => c.transform), size);
     const faces = found.map((c, i) => ({
       candidate: c, points: result[i].points, trust: result[i].trust,
       upright: surelyUpright(result[i].gap, result[i].trust), foundUpright: c.turn === 0,
     }));
     const doubtful = faces.filter((f) => !f.upright);
     if (doubtful.length) {
-      const turned = await this.passes.fourWaysUp(img, doubtful.map((f) => f.candidate.transform));
-      const trusts = await this.passes.trustScores(img, turned.map((t) => t.points));
+      const turned = await this.passes.fourWaysUp(img, doubtful.map((f) => f.candidate.transform), size);
+      const trusts = await this.passes.trustScores(img, turned.map((t) => t.points), size);
       doubtful.forEach((f, i) => {
         Object.assign(f, { points: turned[i].points, trust: trusts[i], upright: surelyUpright(turned[i].gap, trusts[i]) });
       });
@@ -370,13 +393,19 @@ export class Landmarker {
     return faces;
   }
 
+  /** One face per face found twice, among the faces that reach their trust floor (a face under its floor never
+   * hides one that passes). */
   kept(faces) {
-    const keep = new Set(distinctPoints(faces.map((f) => f.points), faces.map((f) => f.candidate.score), "union"));
-    return faces.filter((f, i) => {
+    const passing = faces.filter((f) => {
       const unsure = !f.upright || (f.candidate.turn && !f.foundUpright);
       const floor = Math.max(unsure ? UNSURE_MIN_TRUST : 0, f.candidate.tiled ? TILED_MIN_TRUST : 0, this.minTrust);
-      return keep.has(i) && (this.minTrust <= 0 || f.trust >= floor);
-    }).map((f) => ({ box: f.candidate.box, score: f.candidate.score, points: f.points, trust: f.trust }));
+      return this.minTrust <= 0 || f.trust >= floor;
+    });
+    const once = distinctPoints(passing.map((f) => f.points), passing.map((f) => f.candidate.score), "union")
+      .map((j) => passing[j]);
+    const keep = new Set(distinctPoints(once.map((f) => f.points), once.map((f) => f.trust), "min", NESTED_SHARE));
+    return once.filter((f, i) => keep.has(i))
+      .map((f) => ({ box: f.candidate.box, score: f.candidate.score, points: f.points, trust: f.trust }));
   }
 
   /** Points for faces whose first crops are known, refined where the passes say it pays. */
@@ -430,9 +459,9 @@ function rot90(img, k) {
 
 /** Indices (in order) of the shapes whose points' boxes overlap no shape of higher priority by more than
  * DUPLICATE_IOU (landmarker._distinct_points). */
-function distinctPoints(pointsList, priority, mode) {
+function distinctPoints(pointsList, priority, mode, threshold = DUPLICATE_IOU) {
   if (pointsList.length < 2) return pointsList.map((p, i) => i);
-  const kept = new Set(nms(pointsList.map(pointsBox), priority, DUPLICATE_IOU, mode));
+  const kept = new Set(nms(pointsList.map(pointsBox), priority, threshold, mode));
   return pointsList.map((p, i) => i).filter((i) => kept.has(i));
 }
 

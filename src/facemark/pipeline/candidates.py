@@ -39,7 +39,7 @@ class Candidate:
 
 def find_candidates(detector: FaceDetector, small: np.ndarray, s: float, pad: int, turns: tuple[int, ...],
                     crop_size: int, margin: float, look: Look | None = None, framing=None) -> list[Candidate]:
-    """Faces found in `small` (the image scaled by 1/s: full = (small + 0.5) * s - 0.5), inside a black border
+    """Faces found in `small` (the image scaled by 1/s: full = (small + 0.5) * s - 0.5), inside a border
     `pad` pixels wide, in each of its quarter `turns` (counter-clockwise; 0: upright), in image pixels; `look`:
     what the detector looks for in `small` (None: its own settings). A face at 45° may show in two turns: over
     several turns, overlapping boxes are merged (best score kept). `framing`: the network's
@@ -54,7 +54,7 @@ def find_candidates(detector: FaceDetector, small: np.ndarray, s: float, pad: in
 
 def _detect_turned(detector: FaceDetector, small: np.ndarray, pad: int, k: int, crop_size: int,
                    margin: float, look: Look | None, framing=None) -> list[Candidate]:
-    """The detector on `small` turned counter-clockwise by k quarter turns, inside a black border `pad` wide
+    """The detector on `small` turned counter-clockwise by k quarter turns, inside a border `pad` wide
     (FaceDetector.detect_padded); results in the pixels of `small` padded (x + pad, y + pad)."""
     height, width = small.shape[0] + 2 * pad, small.shape[1] + 2 * pad
     turned = np.ascontiguousarray(np.rot90(small, k)) if k else small

@@ -35,17 +35,19 @@ def surely_upright(mirror_gap: float, trust: float) -> bool:
     return mirror_gap <= ORIENTATION_CHECK and trust >= ORIENTATION_TRUST
 
 
-def four_ways_up(passes: LandmarkPasses, crop: Cropper, transforms: list[CropTransform]) -> list[tuple]:
+def four_ways_up(passes: LandmarkPasses, crop: Cropper, transforms: list[CropTransform],
+                 image_size: tuple[int, int] | None = None) -> list[tuple]:
     """For faces whose way up is in doubt, from their first crops: each quarter turn of the crop (every
     360° / ORIENTATION_STEPS), predicted with its mirror, re-framed on its own points and roll and predicted again
     with its mirror; the way whose re-framed mirror images agree best is kept, unless it wins by less than
-    KEEP_DETECTED_WAY over the detector's own way. Per face: (its averaged points, its mirror disagreement)."""
+    KEEP_DETECTED_WAY over the detector's own way. Per face: (its averaged points, its mirror disagreement: over
+    its points inside an image of `image_size` (width, height), when given)."""
     steps = ORIENTATION_STEPS
     tried = [dataclasses.replace(t, angle=math.remainder(t.angle + 2 * math.pi * k / steps, 2 * math.pi))
              for t in transforms for k in range(steps)]
     rough, _, _, _ = passes.predict_mirrored(crop, tried)
     framed = [passes.framing(p, roll_angle(p, passes.scheme)) for p in rough]
-    better, gaps, _, _ = passes.predict_mirrored(crop, framed)
+    better, gaps, _, _ = passes.predict_mirrored(crop, framed, image_size)
     out = []
     for n in range(len(transforms)):
         best = min(range(steps * n, steps * (n + 1)), key=lambda j: gaps[j])

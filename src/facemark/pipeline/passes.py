@@ -23,7 +23,7 @@ import numpy as np
 
 from facemark.network import LandmarkNetwork, predict_crops
 from facemark.pipeline.crops import CropTransform, points_crop_transform, roll_angle
-from facemark.pipeline.trust import disagreement, trust_from_disagreement
+from facemark.pipeline.trust import disagreement, judged_points, trust_from_disagreement
 
 Cropper = Callable[[CropTransform], np.ndarray]  # a crop transform (image pixels) -> its S×S×3 uint8 crop
 
@@ -83,16 +83,17 @@ class LandmarkPasses:
         (facemark.pipeline.trust)."""
         if len(transforms) == 0:
             return PassResult([], [], [], [])
-        points, gaps, one, other = self.predict_mirrored(crop, transforms)
+        points, gaps, one, other = self.predict_mirrored(crop, transforms, image_size)
         framing = list(points)  # per face: the points its last crop is judged against
         batches = [1] * len(points)
         todo = [i for i in range(len(points)) if self.refine and not self._framed_well(
-            transforms[i], points[i], one[i], other[i], gaps[i])]
+            transforms[i], points[i], one[i], other[i], gaps[i], image_size)]
         for _ in range(MAX_PASSES - 1):
             if not todo:
                 break
             rolls = {i: roll_angle(points[i], self.scheme) for i in todo}
-            mean, gap, a, b = self.predict_mirrored(crop, [self.framing(points[i], rolls[i]) for i in todo])
+            mean, gap, a, b = self.predict_mirrored(crop, [self.framing(points[i], rolls[i]) for i in todo],
+                                                    image_size)
             todo_next = []
             for j, i in enumerate(todo):
                 framing[i], one[i], other[i], gaps[i] = points[i], a[j], b[j], gap[j]
@@ -106,8 +107,9 @@ class LandmarkPasses:
         return PassResult(points, [float(v) for v in trust_from_disagreement(d)], gaps, batches)
 
     def _framed_well(self, t: CropTransform, points: np.ndarray, one: np.ndarray, other: np.ndarray,
-                     gap: float) -> bool:
-        """Whether a first batch is final: the face is framed and levelled as in training, and trusted."""
+                     gap: float, image_size: tuple[int, int] | None = None) -> bool:
+        """Whether a first batch is final: the face is framed and levelled as in training, and trusted (judged by
+        its points inside an image of `image_size`, when given)."""
         if not gap <= ORIENTATION_CHECK:
             return False
         f = self.framing(points, roll_angle(points, self.scheme))
@@ -117,7 +119,7 @@ class LandmarkPasses:
             return False
         if abs(math.remainder(f.angle - t.angle, 2 * math.pi)) > FRAMING_ROLL:
             return False
-        return float(self._one_batch_trust(points, one, other)) >= REFINE_BELOW_TRUST
+        return float(self._one_batch_trust(points, one, other, image_size)) >= REFINE_BELOW_TRUST
 
     def trust_scores(self, crop: Cropper, points: list[np.ndarray],
                      image_size: tuple[int, int] | None = None) -> list[float]:
@@ -152,18 +154,28 @@ class LandmarkPasses:
         crop_points = predict_crops(self.network, crops, flip=self.flip)
         return [t.to_image(p) for t, p in zip(transforms, crop_points)]
 
-    def predict_mirrored(self, crop: Cropper, transforms: list[CropTransform]) -> tuple[list, list, list, list]:
+    def predict_mirrored(self, crop: Cropper, transforms: list[CropTransform],
+                         image_size: tuple[int, int] | None = None) -> tuple[list, list, list, list]:
         """For each transform, in image pixels: (the points averaged with the mirrored crop's, the mean distance
-        between the two in units of the crop's side, the crop's own points, the mirrored crop's points)."""
-        return self.mirrored(np.stack([crop(t) for t in transforms]), transforms)
+        between the two in units of the crop's side, the crop's own points, the mirrored crop's points). With
+        `image_size` (width, height), the distance is over the points inside the image (trust.judged_points): a
+        face cut by the edge is judged by what can be seen of it."""
+        return self.mirrored(np.stack([crop(t) for t in transforms]), transforms, image_size)
 
-    def mirrored(self, crops: np.ndarray, transforms: list[CropTransform]) -> tuple[list, list, list, list]:
+    def mirrored(self, crops: np.ndarray, transforms: list[CropTransform],
+                 image_size: tuple[int, int] | None = None) -> tuple[list, list, list, list]:
         """`predict_mirrored` of (N, S, S, 3) crops already cut by `transforms`."""
         direct, mirrored = self.direct_and_mirrored(crops)
-        gaps = np.linalg.norm(direct - mirrored, axis=-1).mean(axis=-1) / crops.shape[2]
+        distances = np.linalg.norm(direct - mirrored, axis=-1)
         one = [t.to_image(a) for t, a in zip(transforms, direct)]
         other = [t.to_image(b) for t, b in zip(transforms, mirrored)]
-        return [(a + b) / 2 for a, b in zip(one, other)], [float(d) for d in gaps], one, other
+        points = [(a + b) / 2 for a, b in zip(one, other)]
+        if image_size is None:
+            gaps = distances.mean(axis=-1) / crops.shape[2]
+        else:  # never empty: every point is judged when too few lie inside
+            judged = judged_points(np.stack(points), image_size)
+            gaps = np.array([d[j].mean() for d, j in zip(distances, judged)]) / crops.shape[2]
+        return points, [float(d) for d in gaps], one, other
 
     def direct_and_mirrored(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Points in crop pixels of (N, S, S, 3) crops and of their left/right mirrors, the mirrors' points mapped

@@ -51,14 +51,20 @@ def disagreement(points: np.ndarray, reframed: np.ndarray, mirrored: np.ndarray,
     e1 = np.linalg.norm(np.asarray(reframed, np.float64) - p, axis=-1)
     e2 = np.linalg.norm(np.asarray(mirrored, np.float64) - p, axis=-1)
     if image_size is not None:
-        width, height = image_size
-        inside = ((p[..., 0] >= -0.5) & (p[..., 0] <= width - 0.5) & (p[..., 1] >= -0.5)
-                  & (p[..., 1] <= height - 0.5))
-        judged = inside | (inside.mean(axis=-1, keepdims=True) < MIN_VISIBLE_SHARE)
+        judged = judged_points(p, image_size)
         e1, e2 = np.where(judged, e1, np.nan), np.where(judged, e2, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         d1, d2 = np.nanmean(e1, axis=-1), np.nanmean(e2, axis=-1)
         return (d1 + d2) / scale
+
+
+def judged_points(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """(..., P) bool: the points of (..., P, 2) pixel `points` a face is judged by in an image of (width, height):
+    those inside it, or every point when fewer than MIN_VISIBLE_SHARE of them are."""
+    p = np.asarray(points, np.float64)
+    width, height = image_size
+    inside = (p[..., 0] >= -0.5) & (p[..., 0] <= width - 0.5) & (p[..., 1] >= -0.5) & (p[..., 1] <= height - 0.5)
+    return inside | (inside.mean(axis=-1, keepdims=True) < MIN_VISIBLE_SHARE)
 
 
 def trust_from_disagreement(d: np.ndarray | float) -> np.ndarray:

@@ -212,3 +212,23 @@ def test_a_thin_strip_is_not_enlarged_into_hundreds_of_squares():
     assert len(windows) <= 2 * 3200 / detector.model.input_size + 1
     # a strip as thick as the input or more keeps squares of its own thickness
     assert {w.side for w in detector.windows(20000, 200)} == {200.0}
+
+
+def test_the_border_shows_the_image_mirrored_then_black():
+    """detect_padded's border (MIRRORED_BORDER): a window reaching past the image's left and top edges sees the
+    image mirrored at them (reflect-101) within the border's width, black (-1) beyond; without a border, black."""
+    from facemark.detection.blazeface.detector import Window, _network_input
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    window = Window(left=-20.0, top=-10.0, side=96.0)  # 96 input pixels: one per image pixel, no resampling
+    mirrored = _network_input(rgb, window, 96, border=8)
+    expected = rgb.astype(np.float32) * (2.0 / 255.0) - 1.0
+    assert np.allclose(mirrored[10:74, 20:68], expected, atol=1e-6)  # the image itself
+    assert np.allclose(mirrored[10:74, 12:20], expected[:, 8:0:-1], atol=1e-6)  # mirrored at the left edge
+    assert np.allclose(mirrored[2:10, 20:68], expected[8:0:-1], atol=1e-6)  # ...and at the top edge
+    assert np.allclose(mirrored[2:10, 12:20], expected[8:0:-1, 8:0:-1], atol=1e-6)  # the corner, both ways
+    assert (mirrored[:2] == -1).all() and (mirrored[:, :12] == -1).all()  # beyond the border: black
+    assert (mirrored[82:] == -1).all() and (mirrored[:, 76:] == -1).all()
+    black = _network_input(rgb, window, 96)
+    assert (black[10:74, 12:18] == -1).all() and (black[:8] == -1).all()

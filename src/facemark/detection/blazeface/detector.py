@@ -80,6 +80,16 @@ SCORE_CLIP = 100.0  # logits are clipped to ±this before the sigmoid (MediaPipe
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
 CONTAINED = 0.6  # with tiles, a box overlapping a better one by this share of its own area is a face part
 EDGE_BLEND = 2  # output pixels resampled past the image's edge, so the filter blends the edge with black
+# detect_padded's border shows the image mirrored at its edges (reflect-101) in a band MIRROR_BAND of its width,
+# black beyond: a face cut by the edge is completed by its own mirror image (benchmarks/results/border_cut.md)
+MIRRORED_BORDER = True
+# The mirrored band's share of the border: a wider one completes more cut faces and perturbs more faces near the
+# edge (docs/decisions.md, "a mirrored border")
+MIRROR_BAND = 0.5
+# ...so a face near the edge has a mirror twin in the border: a detection whose box centre lies beyond the image's
+# edge by more than this share of its side is a twin, and dropped (a face cut by the edge, completed by its mirror
+# image, is centred near the edge; a twin of a face centred closer to it than this overlaps the face and is merged)
+MIRROR_TWIN_SHARE = 0.25
 # "full+short": a face the short-range network finds spanning at least this share of the image's shorter side (a
 # portrait, a selfie, a webcam frame) is kept as that network found it (the full-range one scores such faces low)
 PORTRAIT_FACE = 0.3
@@ -188,13 +198,12 @@ class BlazeFaceDetector(FaceDetector):
 
     def detect_padded(self, image: np.ndarray, pad: int, look: Look | None = None) -> list[Detection]:
         """As FaceDetector.detect_padded, without building the padded copy: the windows are planned on the
-        padded size and cut from the image itself, black (-1) wherever they leave it, which is what the border
-        holds. (The only difference: at the image's edge, the resampling filter does not blend in the black
-        border.)"""
+        padded size and cut from the image itself. The border's inner MIRROR_BAND is not black but the image
+        mirrored at its edges (MIRRORED_BORDER), so that a face cut by the edge looks whole."""
         return self._detect(check_image(image), max(int(pad), 0), look or self.look)
 
     def _detect(self, rgb: np.ndarray, pad: int, look: Look) -> list[Detection]:
-        """Detections in the pixels of `rgb` inside a virtual black border `pad` wide (see detect_padded)."""
+        """Detections in the pixels of `rgb` inside a virtual border `pad` wide (see detect_padded)."""
         if self._sessions is None:
             raise RuntimeError("this BlazeFaceDetector was closed")
         height, width = rgb.shape[:2]
@@ -207,26 +216,28 @@ class BlazeFaceDetector(FaceDetector):
         found = []  # per network run: (boxes, keypoints, scores, from a tile)
         tiled = len(windows) > len(whole)
         if self.model_name == "full+short":
-            found += self._run(1, rgb, whole)
+            found += self._run(1, rgb, whole, pad)
             if any(b[2] - b[0] >= PORTRAIT_FACE * min(height, width) for b, _ in _boxes_and_windows(found, whole)):
                 # a face filling much of the image (a portrait, a selfie, a webcam frame): kept as the short-range
                 # network found it; the full-range network and the tiles look for every other face
                 near = self._merged(found, pad, tiled=False, calibrated="short")
-                others = self._merged(self._run(0, rgb, windows), pad, tiled=tiled, calibrated="full")
+                others = self._merged(self._run(0, rgb, windows, pad), pad, tiled=tiled, calibrated="full")
                 boxes = np.array([d.box for d in near])
                 others = [d for d in others if not (box_overlap(np.array(d.box), boxes) > NMS_IOU).any()]
-                return sorted(near + others, key=lambda d: -d.score)
-        found += self._run(0, rgb, windows)
-        return self._merged(found, pad, tiled=tiled, calibrated=self.model_name)
+                return _without_twins(sorted(near + others, key=lambda d: -d.score), width, height, pad)
+        found += self._run(0, rgb, windows, pad)
+        return _without_twins(self._merged(found, pad, tiled=tiled, calibrated=self.model_name), width, height, pad)
 
-    def _run(self, k: int, rgb: np.ndarray, windows: list["Window"]) -> list[tuple]:
+    def _run(self, k: int, rgb: np.ndarray, windows: list["Window"], pad: int = 0) -> list[tuple]:
         """Network k on each window, a few per call (fewer calls, bounded memory): per window with detections,
-        (boxes (n, 4), keypoints (n, 6, 2), scores (n,), the window) in the pixels of the padded image."""
+        (boxes (n, 4), keypoints (n, 6, 2), scores (n,), the window) in the pixels of the padded image; `pad`: the
+        width of the border around `rgb` (MIRRORED_BORDER: its inner MIRROR_BAND shows the image mirrored)."""
         model, session, anchors = self.models[k], self._sessions[k], self._anchors[k]
         out = []
         for start in range(0, len(windows), WINDOWS_PER_CALL):
             batch = windows[start:start + WINDOWS_PER_CALL]
-            x = np.stack([_network_input(rgb, w, model.input_size) for w in batch])
+            border = MIRROR_BAND * pad if MIRRORED_BORDER else 0
+            x = np.stack([_network_input(rgb, w, model.input_size, border) for w in batch])
             regressors, logits = session.run(None, {"image": x})
             for window, reg, logit in zip(batch, regressors, logits):
                 decoded = self._decode(reg, logit[:, 0], anchors, window, model.input_size)
@@ -362,19 +373,20 @@ class BlazeFaceDetector(FaceDetector):
             self._crowd_finder.close()
 
 
-def _network_input(rgb: np.ndarray, window: Window, size: int) -> np.ndarray:
+def _network_input(rgb: np.ndarray, window: Window, size: int, border: float = 0.0) -> np.ndarray:
     """The S×S×3 float32 network input in [-1, 1] for one window: its pixels resampled with Pillow's
-    antialiasing bilinear filter, -1 (black) where the window leaves the image. Near the image's edge the filter
-    blends in black (EDGE_BLEND output pixels of it are resampled too), as it would on an image padded with
-    black: a face cut by the edge looks the same to the network either way."""
+    antialiasing bilinear filter. Where the window leaves the image: the image mirrored at its edge (reflect-101)
+    within `border` image pixels of it, -1 (black) beyond. Without a border, the filter blends the edge with black
+    (EDGE_BLEND output pixels past it are resampled too), as it would on an image padded with black."""
     height, width = rgb.shape[:2]
     scale = size / window.side
-    # the output pixels covering the image (and EDGE_BLEND more where the window leaves it), and the edge box
+    blend = 0 if border > 0 else EDGE_BLEND
+    # the output pixels covering the image (and `blend` more where the window leaves it), and the edge box
     # they come from (exactly, up to the < half output pixel rounded at an image border)
-    x0 = min(max(0, math.ceil(-window.left * scale - 1e-6) - EDGE_BLEND), size)
-    y0 = min(max(0, math.ceil(-window.top * scale - 1e-6) - EDGE_BLEND), size)
-    x1 = max(min(size, math.floor((width - window.left) * scale + 1e-6) + EDGE_BLEND), x0)
-    y1 = max(min(size, math.floor((height - window.top) * scale + 1e-6) + EDGE_BLEND), y0)
+    x0 = min(max(0, math.ceil(-window.left * scale - 1e-6) - blend), size)
+    y0 = min(max(0, math.ceil(-window.top * scale - 1e-6) - blend), size)
+    x1 = max(min(size, math.floor((width - window.left) * scale + 1e-6) + blend), x0)
+    y1 = max(min(size, math.floor((height - window.top) * scale + 1e-6) + blend), y0)
     out = np.full((size, size, 3), -1.0, np.float32)
     if x1 > x0 and y1 > y0:
         left, top = window.left + x0 / scale, window.top + y0 / scale
@@ -394,7 +406,38 @@ def _network_input(rgb: np.ndarray, window: Window, size: int) -> np.ndarray:
         resized = Image.fromarray(part).resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box,
                                                reducing_gap=2.0)
         out[y0:y1, x0:x1] = np.asarray(resized, np.float32) * (2.0 / 255.0) - 1.0
+        if border > 0:
+            _mirror_border(out, (x0, y0, x1, y1), border * scale)
     return out
+
+
+def _without_twins(found: list[Detection], width: int, height: int, pad: int) -> list[Detection]:
+    """`found` (padded pixels of a width×height image inside a border `pad` wide) less the mirror twins of faces
+    near the edge (MIRROR_TWIN_SHARE); all of it without a mirrored border."""
+    if not (MIRRORED_BORDER and pad > 0):
+        return found
+    kept = []
+    for d in found:
+        x0, y0, x1, y1 = d.box
+        cx, cy, reach = (x0 + x1) / 2 - pad, (y0 + y1) / 2 - pad, MIRROR_TWIN_SHARE * max(x1 - x0, y1 - y0)
+        if -reach <= cx <= width + reach and -reach <= cy <= height + reach:
+            kept.append(d)
+    return kept
+
+
+def _mirror_border(out: np.ndarray, inside: tuple[int, int, int, int], band: float) -> None:
+    """Fill `out` (S×S×3) around its `inside` box (x0, y0, x1, y1 output pixels: the image) with the box mirrored
+    at its edges (reflect-101), at most `band` output pixels wide; the rest is left as it is."""
+    size = out.shape[0]
+    x0, y0, x1, y1 = inside
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    b = max(int(round(band)), 0)
+    bx0, by0, bx1, by1 = max(x0 - b, 0), max(y0 - b, 0), min(x1 + b, size), min(y1 + b, size)
+    if (bx0, by0, bx1, by1) == (x0, y0, x1, y1):
+        return
+    widths = ((y0 - by0, by1 - y1), (x0 - bx0, bx1 - x1), (0, 0))
+    out[by0:by1, bx0:bx1] = np.pad(out[y0:y1, x0:x1], widths, mode="reflect")
 
 
 def _tile_starts(length: int, side: float, overlap: float) -> list[float]:
