@@ -637,10 +637,9 @@ def test_trust_judges_a_face_cut_by_the_border_by_its_points_inside_the_image(la
 
 
 def test_a_face_cut_by_the_left_border_keeps_the_trust_of_what_can_be_seen(landmarker, astronaut, reference):
-    """The sample cut so that 30 % of its face lies beyond the left edge: its visible points are right, it passes
-    every floor, and the trust of its points, judged on what can be seen, is that of a face seen well. (The trust
-    `detect` reports is 0.36, 0.48 with the detector's border black: the detector's box of the face completed by
-    its mirror image is tighter, and the trust judges the last crop against the points it was framed on.)"""
+    """The sample cut so that 30 % of its face lies beyond the left edge: its visible points are right, and its
+    trust is that of a face seen well (0.81; 0.33 when the guesses beyond the edge counted, 0.36 when its last crop
+    was framed on a first crop far off: passes.CUT_SHARE)."""
     x0, x1 = reference[:, 0].min(), reference[:, 0].max()
     edge = int(round(x0 + 0.3 * (x1 - x0)))
     faces = landmarker.detect(np.ascontiguousarray(astronaut[:, edge:]))
@@ -649,6 +648,4 @@ def test_a_face_cut_by_the_left_border_keeps_the_trust_of_what_can_be_seen(landm
     iod = float(landmarker.scheme.inter_ocular_distance(reference))
     assert len(faces) == 1
     assert np.linalg.norm(faces[0].points[seen] - truth[seen], axis=1).mean() / iod < 0.05
-    assert faces[0].trust >= 0.3  # UNSURE_MIN_TRUST, the highest floor
-    (seen_well,) = landmarker.trust_scores(np.ascontiguousarray(astronaut[:, edge:]), [faces[0].points])
-    assert seen_well >= 0.6  # measured 0.81
+    assert faces[0].trust >= 0.6

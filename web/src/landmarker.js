@@ -39,6 +39,8 @@ const ONE_BATCH_DISAGREEMENT = 1.8;
 const REFINE_BELOW_TRUST = 0.5;
 const ROLL_RECHECK = (15 * Math.PI) / 180;
 const MAX_PASSES = 3;
+// a face with at least this share of its points beyond the image's edge is refined again (passes.CUT_SHARE)
+const CUT_SHARE = 0.1;
 const ORIENTATION_CHECK = 0.02;
 // trust
 const TRUST_SCALE = 0.074;
@@ -169,6 +171,12 @@ export function roundHalfEven(v) {
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** Whether at least CUT_SHARE of the points lie beyond the edge of an image of `size` (passes._cut_by_edge). */
+function cutByEdge(points, size) {
+  const judged = judgedPoints(points, size);
+  return judged !== null && judged.filter((j) => !j).length / judged.length >= CUT_SHARE;
+}
+
 /** (mean ‖reframed − points‖ + mean ‖mirrored − points‖) / eye-corner distance (facemark.trust), over the points
  * inside an image of `size` when given. */
 function disagreement(points, reframed, mirror, scheme, size = null) {
@@ -230,7 +238,8 @@ class LandmarkPasses {
         const f = faces[i], r = again[j];
         Object.assign(f, { framing: f.points, one: r.one, other: r.other, gap: r.gap, points: r.points });
         f.batches++;
-        if (Math.abs(remainder(rollAngle(r.points, this.scheme) - rolls[j], 2 * Math.PI)) > ROLL_RECHECK) next.push(i);
+        if (Math.abs(remainder(rollAngle(r.points, this.scheme) - rolls[j], 2 * Math.PI)) > ROLL_RECHECK
+          || cutByEdge(r.points, size)) next.push(i);
       });
       todo = next;
     }
