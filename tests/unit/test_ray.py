@@ -102,15 +102,17 @@ def _wait_for_listener(port: int, started: subprocess.Popen, log: Path, seconds:
         time.sleep(0.5)
 
 
-def _client_server_logs(temp: Path, lines: int = 15) -> str:
-    """The last lines of the cluster's Ray Client server logs (the proxy's and each client's own server's): where
-    the reason a client was refused is written."""
-    logs = sorted((temp / "session_latest" / "logs").glob("ray_client_server*"))
+def _client_server_logs(temp: Path, lines: int = 40) -> str:
+    """The last lines of the cluster's Ray Client server logs (the proxy's and each client's own server's) and of
+    its runtime-env agent's (which the proxy asks before it starts a client's server): where the reason a client
+    was refused is written. Every such file is named with its size, the empty ones too (a client's server that
+    never got as far as listening writes nothing)."""
+    folder = temp / "session_latest" / "logs"
+    logs = sorted(folder.glob("ray_client_server*")) + sorted(folder.glob("runtime_env*"))
     parts = []
     for log in logs:
         text = log.read_text(errors="replace").strip().splitlines()[-lines:]
-        if text:
-            parts.append(f"--- {log.name}:\n" + "\n".join(text))
+        parts.append(f"--- {log.name} ({log.stat().st_size} bytes)" + (":\n" + "\n".join(text) if text else ""))
     return "\n".join(parts) or f"(no Ray Client server logs under {temp})"
 
 
