@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facemark.layouts import Scheme
+from facemark.pipeline.crops import inside_image
 
 
 @dataclass(repr=False)
@@ -34,10 +35,7 @@ class Face:
         all False when the image size is unknown."""
         if self.image_size is None:
             return np.zeros(len(self.points), bool)
-        w, h = self.image_size
-        x, y = self.points[:, 0], self.points[:, 1]
-        with np.errstate(invalid="ignore"):
-            return ~((x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5))
+        return ~inside_image(self.points, self.image_size)
 
     def region(self, name: str) -> np.ndarray:
         """Points of one region, e.g. face.region("left_eye") (the eye on the image's left)."""

@@ -83,6 +83,15 @@ class CropTransform:
         return CropTransform(cx=self.cx, cy=self.cy, side=self.side * n / self.size, size=n)
 
 
+def inside_image(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """(..., P) bool: which of (..., P, 2) pixel `points` lie within an image of (width, height), its pixels'
+    outer edges included (-0.5 .. size - 0.5, pixel centres at integers); False for a NaN point."""
+    p = np.asarray(points, np.float64)
+    width, height = image_size
+    with np.errstate(invalid="ignore"):
+        return (p[..., 0] >= -0.5) & (p[..., 0] <= width - 0.5) & (p[..., 1] >= -0.5) & (p[..., 1] <= height - 0.5)
+
+
 def box_from_points(points: np.ndarray) -> tuple[float, float, float, float]:
     """Tight box (x0, y0, x1, y1) around the finite points."""
     p = np.asarray(points, dtype=np.float64)

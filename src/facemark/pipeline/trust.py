@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from facemark.layouts import Scheme
+from facemark.pipeline.crops import inside_image
 
 # disagreement at which trust is 1/e (benchmarks/results/trust.md)
 TRUST_SCALE = 0.074
@@ -61,9 +62,7 @@ def disagreement(points: np.ndarray, reframed: np.ndarray, mirrored: np.ndarray,
 def judged_points(points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     """(..., P) bool: the points of (..., P, 2) pixel `points` a face is judged by in an image of (width, height):
     those inside it, or every point when fewer than MIN_VISIBLE_SHARE of them are."""
-    p = np.asarray(points, np.float64)
-    width, height = image_size
-    inside = (p[..., 0] >= -0.5) & (p[..., 0] <= width - 0.5) & (p[..., 1] >= -0.5) & (p[..., 1] <= height - 0.5)
+    inside = inside_image(points, image_size)
     return inside | (inside.mean(axis=-1, keepdims=True) < MIN_VISIBLE_SHARE)
 
 

@@ -51,7 +51,7 @@ import numpy as np
 
 from facemark.detection.core import check_image
 from facemark.detection.nms import box_overlap
-from facemark.pipeline.crops import box_from_points, crop_image, points_crop_transform, roll_angle
+from facemark.pipeline.crops import box_from_points, crop_image, inside_image, points_crop_transform, roll_angle
 from facemark.layouts import Scheme
 from facemark.video.smoothing import OneEuroFilter
 
@@ -245,9 +245,7 @@ class FaceTracker:
         turn = math.remainder(roll_angle(new, self.scheme) - roll_angle(old, self.scheme), 2 * math.pi)
         if abs(math.degrees(turn)) > cfg.max_roll_step:
             return False
-        inside = ((new[:, 0] >= -0.5) & (new[:, 0] <= width - 0.5)
-                  & (new[:, 1] >= -0.5) & (new[:, 1] <= height - 0.5))
-        return bool(inside.mean() >= cfg.min_inside)
+        return bool(inside_image(new, (width, height)).mean() >= cfg.min_inside)
 
     def _detect(self, rgb: np.ndarray) -> None:
         """Run the detector: confirm, restart or end tracks, and start tracks for new faces."""

@@ -234,9 +234,9 @@ class BlazeFaceDetector(FaceDetector):
         width of the border around `rgb` (MIRRORED_BORDER: its inner MIRROR_BAND shows the image mirrored)."""
         model, session, anchors = self.models[k], self._sessions[k], self._anchors[k]
         out = []
+        border = MIRROR_BAND * pad if MIRRORED_BORDER else 0
         for start in range(0, len(windows), WINDOWS_PER_CALL):
             batch = windows[start:start + WINDOWS_PER_CALL]
-            border = MIRROR_BAND * pad if MIRRORED_BORDER else 0
             x = np.stack([_network_input(rgb, w, model.input_size, border) for w in batch])
             regressors, logits = session.run(None, {"image": x})
             for window, reg, logit in zip(batch, regressors, logits):
