@@ -105,6 +105,7 @@ class VideoWriteError(RuntimeError):
 # browser-safe H.264. x264's "superfast" preset at CRF 25: a third less encoder CPU than "veryfast" at CRF 23 (the
 # encoder shares the two cores with the landmarks), the same PSNR, files about 1.4× as large (docs/decisions.md)
 H264_ARGS = ["-c:v", "libx264", "-preset", "superfast", "-crf", "25", "-pix_fmt", "yuv420p"]
+PIPE_BYTES = 1 << 20  # the frames' pipe to ffmpeg: Linux's largest for a user (pipe-max-size's default)
 
 
 @dataclass
@@ -207,12 +208,15 @@ class _DrawnVideoWriter:
         if ffmpeg is not None and _has_libx264(ffmpeg):
             self.codec = "h264"
             self.log = tempfile.TemporaryFile()  # ffmpeg's messages; a pipe could fill up and block it
-            command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+            # frames go in as YUV 4:2:0 (BT.601, limited range, as OpenCV converts them): half the bytes through the
+            # pipe, and OpenCV's conversion is cheaper than ffmpeg's (docs/decisions.md)
+            command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p",
                        "-s", f"{self.size[0]}x{self.size[1]}", "-framerate", f"{fps:.9g}", "-i", "-",
                        "-an", *H264_ARGS, "-f", "mp4", str(path)]
             try:
                 self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                                 stderr=self.log)
+                _widen_pipe(self.process.stdin)
             except OSError as e:
                 self.log.close()
                 raise VideoWriteError(f"{target}: cannot start ffmpeg to write H.264 ({e})") from None
@@ -231,7 +235,7 @@ class _DrawnVideoWriter:
             bgr = cv2.copyMakeBorder(bgr, 0, self.pad[1], 0, self.pad[0], cv2.BORDER_CONSTANT, value=(0, 0, 0))
         if self.process is not None:
             try:
-                self.process.stdin.write(np.ascontiguousarray(bgr).tobytes())
+                self.process.stdin.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).data)
             except OSError:  # a broken pipe: ffmpeg has exited, and close() says why
                 self.close()
                 raise VideoWriteError(f"{self.target}: ffmpeg stopped taking frames") from None
@@ -268,6 +272,16 @@ class _DrawnVideoWriter:
             self.process.kill()
         with contextlib.suppress(VideoWriteError, OSError, ValueError):
             self.close()
+
+
+def _widen_pipe(pipe) -> None:
+    """Ask Linux for a pipe of PIPE_BYTES (its default is 64 KiB, so a 720p frame took some 20 hand-overs to
+    ffmpeg); elsewhere, or when refused (/proc/sys/fs/pipe-max-size), the pipe stays as it is."""
+    try:
+        import fcntl
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 @functools.lru_cache(maxsize=4)
