@@ -4,9 +4,10 @@
 
 60 faces of ../shared/data/300w/helen_train (evenly spread, starting at the sixth), each cut by one of the four
 edges so that 30 %, 50 % or 65 % of its labelled points' box lies outside the image. `Landmarker()` with its
-defaults (the trust floor included) looks at each cut image twice: with the detector's border showing the image
-mirrored at its edges in its inner half (facemark.detection.blazeface.detector.MIRRORED_BORDER, the default) and
-with a black border.
+defaults (the trust floor included) looks at each cut image three times: as shipped (the detector's border
+showing the image mirrored at its edges in its inner half, facemark.detection.blazeface.detector.MIRRORED_BORDER,
+and boxes reaching beyond the edge kept from a lower score, EDGE_SCORE_SHARE), without that lower score, and with
+a black border (the lower score kept).
 The labelled face is matched by position (facemark.evaluation.scoring.match_face); it is right when its NME over
 the visible points shared with the 68-point labels (over the labelled outer-eye-corner distance) is at most 0.1.
 Results: benchmarks/results/border_cut.md.
@@ -72,27 +73,31 @@ def main() -> None:
     records = list(read_pts_folder(HELEN))
     records = records[5::max(1, len(records) // args.count)][:args.count]
     landmarker = Landmarker(threads=1)
-    rows = ["| edge | cut | mirrored border: found | right | black border: found | right |", "|---" * 6 + "|"]
+    shipped = blazeface.MIRRORED_BORDER, blazeface.EDGE_SCORE_SHARE
+    settings = {"as shipped": shipped, "no lower edge score": (True, 1.0), "black border": (False, shipped[1])}
+    rows = ["| edge | cut | " + " | ".join(f"{name}: found | right" for name in settings) + " |",
+            "|---" * (2 + 2 * len(settings)) + "|"]
     totals = {}
     for side in SIDES:
         for share in SHARES:
             cells = []
-            for mirrored in (True, False):
-                blazeface.MIRRORED_BORDER = mirrored
+            for name, (mirrored, edge_share) in settings.items():
+                blazeface.MIRRORED_BORDER, blazeface.EDGE_SCORE_SHARE = mirrored, edge_share
                 found, right = count(landmarker, records, side, share)
-                totals[share, mirrored] = np.add(totals.get((share, mirrored), (0, 0)), (found, right))
+                totals[share, name] = np.add(totals.get((share, name), (0, 0)), (found, right))
                 cells += [f"{found}/{len(records)}", str(right)]
-            blazeface.MIRRORED_BORDER = True
+            blazeface.MIRRORED_BORDER, blazeface.EDGE_SCORE_SHARE = shipped
             rows.append(f"| {side} | {share:.0%} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
     n = len(SIDES) * len(records)
     for share in SHARES:
-        (fm, rm), (fb, rb) = totals[share, True], totals[share, False]
-        rows.append(f"| all four | {share:.0%} | {fm}/{n} | {rm} | {fb}/{n} | {rb} |")
+        cells = [f"{totals[share, name][0]}/{n} | {totals[share, name][1]}" for name in settings]
+        rows.append(f"| all four | {share:.0%} | " + " | ".join(cells) + " |")
     lines = [f"{len(records)} HELEN-train faces, each cut by each edge; `Landmarker()` defaults, trust floor included. "
              f"Found: the labelled face matched by position; right: NME ≤ {RIGHT_NME} over its visible shared "
-             "points. Mirrored border: the inner half of the detector's border shows the image mirrored at its edges "
-             "(the default); black: the border before.", "", *rows]
+             "points. As shipped: the inner half of the detector's border shows the image mirrored at its edges, and a "
+             f"box reaching beyond the edge is kept from {shipped[1]:g} of the detector's min_score; no lower edge "
+             "score: every box needs min_score (the code before); black border: the border not mirrored.", "", *rows]
     write_report(args.out, "Faces cut by the image's border", lines)
 
 

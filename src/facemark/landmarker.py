@@ -34,7 +34,7 @@ from facemark.images import ImageReader, from_bgr, lift_dark, load_image
 from facemark.network import load_network, predict_crops
 from facemark.options import LandmarkerOptions
 from facemark.pipeline.orientation import UNSURE_MIN_TRUST, four_ways_up, surely_upright
-from facemark.pipeline.passes import Cropper, LandmarkPasses
+from facemark.pipeline.passes import EDGE_FIRST_TRUST, Cropper, LandmarkPasses
 from facemark.pipeline.crops import CropTransform, crop_image, face_box_crop_transform
 
 __all__ = ["Landmarker", "LandmarkerOptions", "Face", "Candidate"]
@@ -244,11 +244,14 @@ class Landmarker:
 
     def _landmarks(self, crop: Cropper, found: list[Candidate], image_size: tuple[int, int]) -> list[_Found]:
         """Each candidate's points and trust (facemark.pipeline.passes); a face not surely upright is tried the four ways
-        up (facemark.pipeline.orientation), and its trust measured on its final points."""
-        result = self.passes.run(crop, [c.transform for c in found], image_size)
+        up (facemark.pipeline.orientation; one found only for reaching beyond the edge, from EDGE_FIRST_TRUST), and
+        its trust measured on its final points."""
+        edge_only = [c.detection.beyond_edge for c in found]
+        result = self.passes.run(crop, [c.transform for c in found], image_size, edge_only)
         faces = [_Found(c, p, t, surely_upright(g, t))
                  for c, p, t, g in zip(found, result.points, result.trusts, result.mirror_gaps)]
-        doubtful = [f for f in faces if not f.upright]
+        doubtful = [f for f in faces if not f.upright
+                    and (not f.candidate.detection.beyond_edge or f.trust >= EDGE_FIRST_TRUST)]
         if doubtful:
             turned = four_ways_up(self.passes, crop, [f.candidate.transform for f in doubtful], image_size)
             trusts = self.passes.trust_scores(crop, [p for p, _ in turned], image_size)

@@ -105,6 +105,26 @@ def test_a_face_cut_by_the_edge_gives_the_python_points(web, python_landmarkers,
     web.check()
 
 
+@pytest.mark.shared
+def test_a_face_found_by_its_weak_edge_box_gives_the_python_points(web, python_landmarkers, shared_data, tmp_path):
+    """A HELEN face cut through its middle by the top edge, which BlazeFace scores under min_score: kept because
+    its box reaches beyond the edge (blazeface.js EDGE_SCORE_SHARE), in the page as in Python."""
+    from PIL import Image
+
+    from facemark.labels.annotations import read_pts
+
+    name = "300w/helen_train/108349477_1"
+    labels = read_pts(shared_data / f"{name}.pts")
+    image = Image.open(shared_data / f"{name}.jpg").convert("RGB")
+    top = round((labels[:, 1].min() + labels[:, 1].max()) / 2)
+    path = tmp_path / "cut_top.png"
+    image.crop((0, top, image.width, image.height)).save(path)
+    faces = python_landmarkers["face88"].detect(str(path))
+    assert len(faces) == 1 and faces[0].box[1] < 0 and faces[0].score < python_landmarkers["face88"].detector.min_score
+    assert_same_faces(page_result(web, path), faces, "cut at the top")
+    web.check()
+
+
 def test_ibug68_by_choice(web, python_landmarkers):
     result = page_result(web, SAMPLE, model="ibug68")
     assert all(len(f["points"]) == 68 for f in result["faces"])

@@ -72,9 +72,10 @@ def test_blurred_helen_faces_never_come_back_turned(landmarker, shared_data):
 
 def test_faces_cut_through_the_middle_come_back_right_or_not_at_all(landmarker, shared_data):
     """The first 60 HELEN-train faces with the image cut at the middle of their points (half of them outside):
-    at least 25 returned right, and at most 10 % of those returned wrong (NME over the visible shared points >
-    0.1). Measured: 28 right, 1 wrong with the detector's partly mirrored border; 13 right, 1 wrong with a black
-    one; before issue 22, 6 wrong of 18."""
+    at least 38 returned right, and at most 10 % of those returned wrong (NME over the visible shared points >
+    0.1). Measured: 44 right, 1 wrong with the detector's partly mirrored border and its lower score for boxes
+    reaching beyond the edge; 30 right, 1 wrong without that lower score; 13 right, 1 wrong with a black border
+    instead of the mirrored one; before issue 22, 6 wrong of 18."""
     folder = shared_data / "300w" / "helen_train"
     right = wrong = 0
     for record in list(read_pts_folder(folder))[:60]:
@@ -91,7 +92,7 @@ def test_faces_cut_through_the_middle_come_back_right_or_not_at_all(landmarker, 
             wrong += 1
         else:
             right += 1
-    assert right >= 25 and wrong <= 0.1 * (right + wrong), (right, wrong)
+    assert right >= 38 and wrong <= 0.1 * (right + wrong), (right, wrong)
 
 
 def test_points_outside_the_image_are_flagged(landmarker, tmp_path):

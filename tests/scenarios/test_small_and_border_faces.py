@@ -111,11 +111,11 @@ def test_a_face_half_outside_the_image_is_found(sample, detector, side):
     assert error < 0.25, error
 
 
-@pytest.mark.parametrize("side,least", [("left", 25), ("top", 18)])
+@pytest.mark.parametrize("side,least", [("left", 25), ("top", 25)])
 def test_border_faces_of_300w(shared_data, side, least):
-    """30 HELEN faces cut through their middle by the left or the top edge: at least 25 / 18 found by the
-    detector (27 / 22 measured with its partly mirrored border, 26 / 10 with a black one, 21 from the left without
-    any border)."""
+    """30 HELEN faces cut through their middle by the left or the top edge: at least 25 / 25 found by the
+    detector (28 / 28 measured with its partly mirrored border and a lower score for boxes reaching beyond the edge;
+    27 / 22 without that lower score, 26 / 10 with a black border, 21 from the left without any border)."""
     from facemark.labels.annotations import read_pts
     from facemark.images import load_image
     from facemark.pipeline.crops import box_from_points

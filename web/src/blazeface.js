@@ -32,6 +32,10 @@ const PORTRAIT_FACE = 0.3;
 const LONG_IMAGE_ASPECT = 2.0;
 const TILE_OVERLAP = 2.5;
 const MIN_SCORE = 0.5;
+// a box reaching beyond the image's edge by EDGE_REACH of its side or more (a face cut by the edge) is kept from
+// EDGE_SCORE_SHARE of MIN_SCORE (blazeface.detector.EDGE_SCORE_SHARE)
+const EDGE_SCORE_SHARE = 0.6;
+const EDGE_REACH = 0.15;
 // the default look's crowd is found by YuNet in one pass over the image shrunk so its smallest face is this many
 // input pixels (blazeface.detector.CROWD_INPUT_FACE)
 const CROWD_INPUT_FACE = 28.0;
@@ -96,7 +100,8 @@ export class BlazeFace {
     const whole = windows.filter((w) => w.maxFace === null); // the whole-image look (no tiles)
     const tiled = windows.length > whole.length;
     const found = await this.run(1, img, whole, pad);
-    if (found.some((f) => f.boxes.some((b) => b[2] - b[0] >= PORTRAIT_FACE * Math.min(height, width)))) {
+    // (a box kept under MIN_SCORE only for reaching beyond the edge is no portrait)
+    if (found.some((f) => f.boxes.some((b, i) => f.scores[i] >= MIN_SCORE && b[2] - b[0] >= PORTRAIT_FACE * Math.min(height, width)))) {
       // a face filling much of the image (a portrait, a selfie, a webcam frame): kept as the short-range network
       // found it; the full-range network and the tiles look for every other face
       const near = this.merged(found, pad, false, "short");
@@ -140,24 +145,26 @@ export class BlazeFace {
       const result = await session.run({ image: new this.ort.Tensor("float32", x, [1, size, size, 3]) });
       const names = session.outputNames;
       const reg = result[names[0]].data, logits = result[names[1]].data;
-      const decoded = this.decode(reg, logits, this.anchors[k], window, size);
+      const decoded = this.decode(reg, logits, this.anchors[k], window, size, img.width, img.height);
       if (decoded) out.push({ ...decoded, window });
     }
     return out;
   }
 
-  decode(reg, logits, anchors, window, size) {
+  decode(reg, logits, anchors, window, size, width, height) {
     const boxes = [], keypoints = [], scores = [];
     const toImage = (x, y) => [x * (window.side / size) + window.left - 0.5, y * (window.side / size) + window.top - 0.5];
     for (let a = 0; a < anchors.length; a++) {
       const l = Math.min(Math.max(logits[a], -SCORE_CLIP), SCORE_CLIP);
       const score = 1 / (1 + Math.exp(-l));
-      if (score < MIN_SCORE) continue;
+      if (score < MIN_SCORE * EDGE_SCORE_SHARE) continue;
       const r = a * 16;
       if (window.maxFace !== null && Math.max(reg[r + 2], reg[r + 3]) > window.maxFace) continue;
       const [ax, ay] = anchors[a];
       const cx = reg[r] + ax, cy = reg[r + 1] + ay, hw = reg[r + 2] / 2, hh = reg[r + 3] / 2;
-      boxes.push([...toImage(cx - hw, cy - hh), ...toImage(cx + hw, cy + hh)]);
+      const box = [...toImage(cx - hw, cy - hh), ...toImage(cx + hw, cy + hh)];
+      if (score < MIN_SCORE && reachBeyond(box, width, height) < EDGE_REACH) continue;
+      boxes.push(box);
       const kp = [];
       for (let j = 0; j < NUM_KEYPOINTS; j++) kp.push(toImage(reg[r + 4 + 2 * j] + ax, reg[r + 5 + 2 * j] + ay));
       keypoints.push(kp);
@@ -177,18 +184,27 @@ export class BlazeFace {
     }
     if (calibrated !== "full+short") boxes = boxes.map((b) => recalibrated(b, LANDMARK_BOXES[calibrated], this.landmarkBox));
     let out = [];
-    for (const group of nmsGroups(boxes, scores, NMS_IOU, "union")) {
-      const total = group.reduce((s, i) => s + scores[i], 0);
-      const box = [0, 0, 0, 0], points = Array.from({ length: NUM_KEYPOINTS }, () => [0, 0]);
-      for (const i of group) {
-        const w = scores[i] / total;
-        for (let c = 0; c < 4; c++) box[c] += w * boxes[i][c];
-        for (let j = 0; j < NUM_KEYPOINTS; j++) {
-          points[j][0] += w * keypoints[i][j][0];
-          points[j][1] += w * keypoints[i][j][1];
+    // boxes under MIN_SCORE (kept only beyond the edge) never join a sure box's cluster, and their own clusters count
+    // only where no sure detection overlaps them (BlazeFaceDetector._merged)
+    for (const sure of [true, false]) {
+      const part = scores.map((s, i) => i).filter((i) => (scores[i] >= MIN_SCORE) === sure);
+      const known = out.map((d) => d.box);
+      for (const members of nmsGroups(part.map((i) => boxes[i]), part.map((i) => scores[i]), NMS_IOU, "union")) {
+        const group = members.map((j) => part[j]);
+        const total = group.reduce((s, i) => s + scores[i], 0);
+        const box = [0, 0, 0, 0], points = Array.from({ length: NUM_KEYPOINTS }, () => [0, 0]);
+        for (const i of group) {
+          const w = scores[i] / total;
+          for (let c = 0; c < 4; c++) box[c] += w * boxes[i][c];
+          for (let j = 0; j < NUM_KEYPOINTS; j++) {
+            points[j][0] += w * keypoints[i][j][0];
+            points[j][1] += w * keypoints[i][j][1];
+          }
         }
+        if (!sure && known.some((k) => boxOverlap(box, k, "min") > NMS_IOU)) continue;
+        out.push({ box, score: scores[group[0]], keypoints: points, tiled: group.every((i) => fromTile[i]),
+                   beyondEdge: !sure });
       }
-      out.push({ box, score: scores[group[0]], keypoints: points, tiled: group.every((i) => fromTile[i]) });
     }
     if (tiled && out.length > 1) {
       const keep = nms(out.map((d) => d.box), out.map((d) => d.score), CONTAINED, "min").sort((a, b) => a - b);
@@ -271,6 +287,13 @@ export function networkInput(img, window, size, border = 0) {
 }
 
 /** `found` (padded pixels) less the mirror twins of faces near the edge (blazeface._without_twins). */
+/** How far `box` (pixel-centre x0, y0, x1, y1) reaches beyond the nearest edge it crosses of a width×height image,
+ * over its longer side; 0 or less inside the image (blazeface.detector._reach_beyond). */
+function reachBeyond([x0, y0, x1, y1], width, height) {
+  const beyond = Math.max(-0.5 - x0, -0.5 - y0, x1 - (width - 0.5), y1 - (height - 0.5));
+  return beyond / Math.max(x1 - x0, y1 - y0, 1e-9);
+}
+
 function withoutTwins(found, width, height, pad) {
   if (!(MIRRORED_BORDER && pad > 0)) return found;
   return found.filter(({ box: [x0, y0, x1, y1] }) => {

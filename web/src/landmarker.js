@@ -41,6 +41,9 @@ const ROLL_RECHECK = (15 * Math.PI) / 180;
 const MAX_PASSES = 3;
 // a face with at least this share of its points beyond the image's edge is refined again (passes.CUT_SHARE)
 const CUT_SHARE = 0.1;
+// a face found only for reaching beyond the image's edge goes on to refining passes and to the four ways up only
+// from this first trust (passes.EDGE_FIRST_TRUST)
+const EDGE_FIRST_TRUST = 0.1;
 const ORIENTATION_CHECK = 0.02;
 // trust
 const TRUST_SCALE = 0.074;
@@ -225,11 +228,14 @@ class LandmarkPasses {
 
   /** Points and trust of each face from its first crop (LandmarkPasses.run); `size`: the image's, to judge faces
    * by their points inside it. */
-  async run(img, transforms, size = null) {
+  /** `edgeOnly`: per face, whether the detector found it only for reaching beyond the image's edge (refined only
+   * from EDGE_FIRST_TRUST). */
+  async run(img, transforms, size = null, edgeOnly = null) {
     if (!transforms.length) return [];
     const first = await this.predictMirrored(img, transforms, size);
     const faces = first.map((r) => ({ ...r, framing: r.points, batches: 1 }));
     let todo = faces.map((f, i) => i).filter((i) => !this.framedWell(transforms[i], faces[i], size));
+    if (edgeOnly) todo = todo.filter((i) => !edgeOnly[i] || this.oneBatchTrust(faces[i], size) >= EDGE_FIRST_TRUST);
     for (let pass = 0; pass < MAX_PASSES - 1 && todo.length; pass++) {
       const rolls = todo.map((i) => rollAngle(faces[i].points, this.scheme));
       const again = await this.predictMirrored(img, todo.map((i, j) => this.framing(faces[i].points, rolls[j])), size);
@@ -257,8 +263,12 @@ class LandmarkPasses {
     if (Math.hypot(g.cx - t.cx, g.cy - t.cy) > FRAMING_SHIFT * t.side) return false;
     if (Math.abs(Math.log(g.side / t.side)) > FRAMING_SCALE) return false;
     if (Math.abs(remainder(g.angle - t.angle, 2 * Math.PI)) > FRAMING_ROLL) return false;
-    const d = ONE_BATCH_DISAGREEMENT * disagreement(f.points, f.one, f.other, this.scheme, size);
-    return trustFromDisagreement(d) >= REFINE_BELOW_TRUST;
+    return this.oneBatchTrust(f, size) >= REFINE_BELOW_TRUST;
+  }
+
+  /** Trust of a face's first batch, its points being the batch's own average (passes._one_batch_trust). */
+  oneBatchTrust(f, size = null) {
+    return trustFromDisagreement(ONE_BATCH_DISAGREEMENT * disagreement(f.points, f.one, f.other, this.scheme, size));
   }
 
   async trustScores(img, pointsList, size = null) {
@@ -377,8 +387,8 @@ export class Landmarker {
       const w = x1 - x0, h = y1 - y0;
       const t = squareCropTransform([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], size, margin).withAngle(roll);
       const hw = (Math.abs(c) * w + Math.abs(sn) * h) / 2, hh = (Math.abs(sn) * w + Math.abs(c) * h) / 2;
-      const candidate = { box: d.box, score: d.score, keypoints: d.keypoints, tiled: d.tiled, transform: t,
-        landmarkBox: [cx - hw, cy - hh, cx + hw, cy + hh], turn: k };
+      const candidate = { box: d.box, score: d.score, keypoints: d.keypoints, tiled: d.tiled,
+        beyondEdge: Boolean(d.beyondEdge), transform: t, landmarkBox: [cx - hw, cy - hh, cx + hw, cy + hh], turn: k };
       out.push(moved(candidate, (p) => unturn(p, k, width, height), 1, (k * Math.PI) / 2));
     }
     return out;
@@ -386,12 +396,12 @@ export class Landmarker {
 
   async landmarks(img, found) {
     const size = { width: img.width, height: img.height };
-    const result = await this.passes.run(img, found.map((c) => c.transform), size);
+    const result = await this.passes.run(img, found.map((c) => c.transform), size, found.map((c) => c.beyondEdge));
     const faces = found.map((c, i) => ({
       candidate: c, points: result[i].points, trust: result[i].trust,
       upright: surelyUpright(result[i].gap, result[i].trust), foundUpright: c.turn === 0,
     }));
-    const doubtful = faces.filter((f) => !f.upright);
+    const doubtful = faces.filter((f) => !f.upright && (!f.candidate.beyondEdge || f.trust >= EDGE_FIRST_TRUST));
     if (doubtful.length) {
       const turned = await this.passes.fourWaysUp(img, doubtful.map((f) => f.candidate.transform), size);
       const trusts = await this.passes.trustScores(img, turned.map((t) => t.points), size);

@@ -33,6 +33,10 @@ class Detection:
     # found only in a tile of the image (a detector looking for faces smaller than its whole-image pass finds),
     # never in a look at the whole image: such faces are kept only when their landmarks are trusted
     tiled: bool = False
+    # kept under the detector's score floor only because its box reaches beyond the image's edge (a face cut by it,
+    # which scores lower): such a face is not searched the four ways up (a cut face is no upside-down one), and is
+    # kept only when trusted as a face not surely upright
+    beyond_edge: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ found in, for a turned image).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -103,7 +104,7 @@ def _moved(c: Candidate, move: Callable[[np.ndarray], np.ndarray], scale: float,
     keypoints = None if d.keypoints is None else move(d.keypoints)
     cx, cy = move(np.array([t.cx, t.cy], np.float64))
     angle = math.remainder(t.angle + turn, 2 * math.pi)
-    return Candidate(Detection(box(d.box), d.score, keypoints, d.tiled),
+    return Candidate(dataclasses.replace(d, box=box(d.box), keypoints=keypoints),
                      CropTransform(float(cx), float(cy), t.side * scale, t.size, angle), box(c.landmark_box), c.turn)
 
 

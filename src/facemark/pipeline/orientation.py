@@ -4,7 +4,8 @@ A face is **surely upright** when its last batch's mirror images agree (passes.O
 trusted (ORIENTATION_TRUST): a face upside down in its crop gets a mirror-consistent upright shape drawn on it
 (faces are left/right symmetric either way up), but not one the re-framing agrees with.
 
-- A face that is not surely upright is tried the four ways up in its crop (`four_ways_up`).
+- A face that is not surely upright is tried the four ways up in its crop (`four_ways_up`); one the detector found
+  only for reaching beyond the image's edge, only from passes.EDGE_FIRST_TRUST.
 - When no face found upright in the image is surely upright, the detector looks again in the image turned by 90°,
   180° and 270° (candidates.QUARTER_TURNS; `Landmarker(find_turned=False)` skips it). A face found only there,
   or still not surely upright, is kept only when its trust reaches UNSURE_MIN_TRUST: on face-free images (noise,

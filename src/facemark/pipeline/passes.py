@@ -48,6 +48,10 @@ MAX_PASSES = 3
 # first crop (the detector's box of the face completed by the border's mirror) is far off, and trust judges the last
 # crop against the points it was framed on (the sample cut 30 % by the left edge: trust 0.36 -> 0.81)
 CUT_SHARE = 0.1
+# A face the detector found only for reaching beyond the image's edge (Detection.beyond_edge: a face cut by the edge,
+# or nothing) goes on to refining passes, and to the four ways up, only from this first trust: most such boxes hold
+# no face, and each refining pass of them cost time for no face (docs/decisions.md, "a lower score at the edge")
+EDGE_FIRST_TRUST = 0.1
 # Which way up a face is: a face upright in its crop gives points that agree with its mirror image's (mean point
 # distance ≤ 0.013 of the crop on HELEN faces); a face turned by 90° or more does not (≥ 0.02: the network draws an
 # upright shape on whatever it is shown). Above this the face is not surely upright (facemark.pipeline.orientation).
@@ -88,10 +92,11 @@ class LandmarkPasses:
         self.flip = flip
 
     def run(self, crop: Cropper, transforms: list[CropTransform],
-            image_size: tuple[int, int] | None = None) -> PassResult:
+            image_size: tuple[int, int] | None = None, edge_only: list[bool] | None = None) -> PassResult:
         """Points, trust and mirror disagreement of each face from its first crop (one batch; a refining pass for
         the faces that need it). `image_size` (width, height): trust judges the points inside the image only
-        (facemark.pipeline.trust)."""
+        (facemark.pipeline.trust). `edge_only`: per face, whether the detector found it only for reaching beyond
+        the image's edge (refined only from EDGE_FIRST_TRUST)."""
         if len(transforms) == 0:
             return PassResult([], [], [], [])
         points, gaps, one, other = self.predict_mirrored(crop, transforms, image_size)
@@ -99,6 +104,9 @@ class LandmarkPasses:
         batches = [1] * len(points)
         todo = [i for i in range(len(points)) if self.refine and not self._framed_well(
             transforms[i], points[i], one[i], other[i], gaps[i], image_size)]
+        if edge_only is not None and any(edge_only[i] for i in todo):
+            first = self._one_batch_trust(np.stack(points), np.stack(one), np.stack(other), image_size)
+            todo = [i for i in todo if not edge_only[i] or first[i] >= EDGE_FIRST_TRUST]
         for _ in range(MAX_PASSES - 1):
             if not todo:
                 break

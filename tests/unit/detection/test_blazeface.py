@@ -232,3 +232,52 @@ def test_the_border_shows_the_image_mirrored_then_black():
     assert (mirrored[82:] == -1).all() and (mirrored[:, 76:] == -1).all()
     black = _network_input(rgb, window, 96)
     assert (black[10:74, 12:18] == -1).all() and (black[:8] == -1).all()
+
+
+def _logit(score: float) -> float:
+    return float(np.log(score / (1.0 - score)))
+
+
+def test_a_weak_box_counts_only_beyond_the_edge(detector):
+    """A box scoring under min_score but at least EDGE_SCORE_SHARE of it is kept only when it reaches beyond the
+    image's edge by EDGE_REACH of its side (a face cut by the edge scores lower); anywhere else it is dropped."""
+    from facemark.detection.blazeface.detector import EDGE_REACH, EDGE_SCORE_SHARE, Window
+
+    weak = detector.min_score * (1 + EDGE_SCORE_SHARE) / 2  # between the two floors
+    too_weak = detector.min_score * EDGE_SCORE_SHARE * 0.9
+    # anchors (input pixels; one input pixel per image pixel) and the boxes they decode to (centre, side)
+    anchors = np.array([[64.5, 64.5], [8.5, 64.5], [64.5, 4.5], [120.5, 64.5]])
+    sides = np.array([30.0, 40.0, 40.0, 20.0])
+    reg = np.zeros((4, 16), np.float32)
+    reg[:, 2] = reg[:, 3] = sides
+    logits = np.array([_logit(weak), _logit(weak), _logit(too_weak), _logit(weak)], np.float32)
+    window = Window(left=0.0, top=0.0, side=128.0)
+    boxes, _, scores = detector._decode(reg, logits, anchors, window, 128, (128, 128))
+    # inside: dropped; 12 px of a 40-px box beyond the left edge: kept; too weak at the top edge: dropped; a
+    # 20-px box reaching 0.5 px past the right edge (under EDGE_REACH of its side): dropped
+    assert (8.0 - 20.0) / 40.0 < -EDGE_REACH and 0.5 / 20 < EDGE_REACH
+    np.testing.assert_allclose(boxes, [[-12.0, 44.0, 28.0, 84.0]], atol=1e-4)
+    np.testing.assert_allclose(scores, [weak], atol=1e-6)
+    logits[0] = _logit(detector.min_score + 0.01)  # a sure box needs no edge
+    boxes, _, _ = detector._decode(reg, logits, anchors, window, 128, (128, 128))
+    assert len(boxes) == 2 and np.allclose(boxes[0], [49.0, 49.0, 79.0, 79.0], atol=1e-4)
+
+
+def test_a_weak_box_never_moves_nor_doubles_a_sure_face(detector):
+    """Weak edge boxes (under min_score) are merged apart from the sure ones: a sure face at the edge keeps the
+    box its sure boxes give, a weak cluster around it is dropped, and a weak cluster elsewhere on the edge stays."""
+    from facemark.detection.blazeface.detector import Window
+
+    window = Window(left=0.0, top=0.0, side=128.0)
+    keypoints = np.zeros((4, 6, 2))
+    sure = np.array([[-10.0, 40.0, 30.0, 80.0], [-8.0, 42.0, 32.0, 82.0]])
+    sure_scores = np.array([0.8, 0.7])
+    alone = detector._merged([(sure, keypoints[:2], sure_scores, window)], 0, tiled=False, calibrated="full+short")
+    weak = np.array([[-30.0, 20.0, 50.0, 100.0],  # around the sure face
+                     [-15.0, 100.0, 15.0, 130.0]])  # a face of its own at the bottom-left corner
+    found = [(np.vstack([sure, weak]), keypoints, np.concatenate([sure_scores, [0.45, 0.4]]), window)]
+    merged = detector._merged(found, 0, tiled=False, calibrated="full+short")
+    assert len(alone) == 1 and len(merged) == 2
+    assert merged[0].box == alone[0].box and merged[0].score == 0.8
+    np.testing.assert_allclose(merged[1].box, weak[1])
+    assert merged[1].score == 0.4

@@ -38,3 +38,33 @@ def test_the_right_way_up_is_found_from_any_quarter_turn(landmarker, astronaut, 
     assert float(np.linalg.norm(points - reference, axis=1).mean()) / iod < 0.05
     assert gap <= ORIENTATION_CHECK
     assert points[a, 0] < points[b, 0]  # the image's left eye stays on the left
+
+
+@pytest.mark.parametrize("beyond_edge", [False, True])
+def test_a_weak_edge_box_on_nothing_is_not_searched_the_four_ways(landmarker, monkeypatch, beyond_edge):
+    """A candidate on flat grey (no face: low trust, not surely upright) is tried the four ways up, unless the
+    detector kept it only for reaching beyond the image's edge (Detection.beyond_edge) and its trust is under
+    EDGE_FIRST_TRUST (passes)."""
+    import facemark.landmarker as api
+    from facemark.detection.core import Detection
+    from facemark.pipeline.candidates import Candidate
+    from facemark.pipeline.crops import square_crop_transform
+    from facemark.pipeline.passes import EDGE_FIRST_TRUST
+
+    grey = np.full((200, 200, 3), 128, np.uint8)
+    box = (-30.0, 40.0, 70.0, 140.0)
+    candidate = Candidate(Detection(box, 0.4, None, beyond_edge=beyond_edge),
+                          square_crop_transform(box, landmarker.crop_size), box)
+    searched = []
+    real = api.four_ways_up
+
+    def recorded(*args, **kwargs):
+        searched.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "four_ways_up", recorded)
+    (face,) = landmarker._landmarks(functools.partial(crop_image, grey), [candidate], (200, 200))
+    assert searched == ([] if beyond_edge else [1])
+    assert not face.upright
+    if beyond_edge:  # its first pass's trust: what the rule looked at
+        assert face.trust < EDGE_FIRST_TRUST

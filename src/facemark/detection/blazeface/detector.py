@@ -90,6 +90,11 @@ MIRROR_BAND = 0.5
 # edge by more than this share of its side is a twin, and dropped (a face cut by the edge, completed by its mirror
 # image, is centred near the edge; a twin of a face centred closer to it than this overlaps the face and is merged)
 MIRROR_TWIN_SHARE = 0.25
+# A face cut by the image's edge shows the network less of itself and scores lower, even completed by the mirror:
+# a box reaching beyond the edge by at least EDGE_REACH of its side is kept from EDGE_SCORE_SHARE of min_score
+# (the landmark passes' trust floor judges it then; docs/decisions.md, "a lower score at the edge")
+EDGE_SCORE_SHARE = 0.6
+EDGE_REACH = 0.15
 # "full+short": a face the short-range network finds spanning at least this share of the image's shorter side (a
 # portrait, a selfie, a webcam frame) is kept as that network found it (the full-range one scores such faces low)
 PORTRAIT_FACE = 0.3
@@ -149,7 +154,8 @@ class BlazeFaceDetector(FaceDetector):
         one (128-px input, 1.3 ms) on the whole image as well, because the full-range network scores faces
         filling half the image or more low (on AFW it finds 323 of 337 faces alone, 337 with short range);
         "full" or "short" alone.
-    min_score: detections scoring below this (0..1) are dropped (MediaPipe's min_detection_confidence).
+    min_score: detections scoring below this (0..1) are dropped (MediaPipe's min_detection_confidence), except a
+        box reaching beyond the image's edge (EDGE_REACH), which needs EDGE_SCORE_SHARE of it.
     min_face: the smallest face to look for when `detect` is given no `Look`: the longer side of the box around
         its landmarks (about brows to chin), in pixels of the image the detector sees. None: only the whole-image
         pass, which finds faces down to about `smallest_face / input_size` of the image's longer side (full
@@ -217,7 +223,7 @@ class BlazeFaceDetector(FaceDetector):
         tiled = len(windows) > len(whole)
         if self.model_name == "full+short":
             found += self._run(1, rgb, whole, pad)
-            if any(b[2] - b[0] >= PORTRAIT_FACE * min(height, width) for b, _ in _boxes_and_windows(found, whole)):
+            if any(b[2] - b[0] >= PORTRAIT_FACE * min(height, width) for b in _sure_boxes(found, whole, self.min_score)):
                 # a face filling much of the image (a portrait, a selfie, a webcam frame): kept as the short-range
                 # network found it; the full-range network and the tiles look for every other face
                 near = self._merged(found, pad, tiled=False, calibrated="short")
@@ -235,12 +241,13 @@ class BlazeFaceDetector(FaceDetector):
         model, session, anchors = self.models[k], self._sessions[k], self._anchors[k]
         out = []
         border = MIRROR_BAND * pad if MIRRORED_BORDER else 0
+        size = rgb.shape[1], rgb.shape[0]
         for start in range(0, len(windows), WINDOWS_PER_CALL):
             batch = windows[start:start + WINDOWS_PER_CALL]
             x = np.stack([_network_input(rgb, w, model.input_size, border) for w in batch])
             regressors, logits = session.run(None, {"image": x})
             for window, reg, logit in zip(batch, regressors, logits):
-                decoded = self._decode(reg, logit[:, 0], anchors, window, model.input_size)
+                decoded = self._decode(reg, logit[:, 0], anchors, window, model.input_size, size)
                 if decoded is not None:
                     out.append((*decoded, window))
         return out
@@ -298,12 +305,20 @@ class BlazeFaceDetector(FaceDetector):
         if calibrated != self.model_name:
             boxes = _recalibrated(boxes, LANDMARK_BOXES[calibrated], self.LANDMARK_BOX)
         out = []
-        for group in nms_groups(boxes, scores, NMS_IOU):
-            weights = scores[group] / scores[group].sum()
-            box = weights @ boxes[group]
-            points = np.einsum("n,nkd->kd", weights, keypoints[group])
-            out.append(Detection(tuple(float(v) for v in box), float(scores[group[0]]), points,
-                                 bool(from_tile[group].all())))
+        # boxes under min_score (kept only beyond the edge: EDGE_SCORE_SHARE) never join a sure box's cluster, and
+        # their own clusters count only where no sure detection overlaps them: the faces found before are untouched
+        sure = scores >= self.min_score
+        for part in (np.flatnonzero(sure), np.flatnonzero(~sure)):
+            known = np.array([d.box for d in out], np.float64).reshape(-1, 4)
+            for group in nms_groups(boxes[part], scores[part], NMS_IOU):
+                group = part[group]
+                weights = scores[group] / scores[group].sum()
+                box = weights @ boxes[group]
+                if not sure[group[0]] and (box_overlap(box, known, "min") > NMS_IOU).any():
+                    continue
+                points = np.einsum("n,nkd->kd", weights, keypoints[group])
+                out.append(Detection(tuple(float(v) for v in box), float(scores[group[0]]), points,
+                                     bool(from_tile[group].all()), beyond_edge=not sure[group[0]]))
         if tiled and len(out) > 1:
             # tiles can see part of a face as a small face of its own: drop a box lying mostly inside a
             # better one (overlap over the smaller area, as MTCNN's last step)
@@ -311,19 +326,25 @@ class BlazeFaceDetector(FaceDetector):
             out = [out[i] for i in sorted(keep)]
         return out  # nms_groups gives the clusters best first
 
-    def _decode(self, reg: np.ndarray, logit: np.ndarray, anchors: np.ndarray, window: "Window", size: int):
+    def _decode(self, reg: np.ndarray, logit: np.ndarray, anchors: np.ndarray, window: "Window", size: int,
+                image_size: tuple[int, int]):
         """(boxes (n, 4), keypoints (n, 6, 2), scores (n,)) in image pixels for the anchors scoring at least
-        min_score in one window's output (regressors A×16, logits A); None when there are none."""
+        min_score in one window's output (regressors A×16, logits A), or EDGE_SCORE_SHARE of it for a box reaching
+        beyond the edge of the (width, height) image (EDGE_REACH); None when there are none."""
         score = 1.0 / (1.0 + np.exp(-np.clip(logit.astype(np.float64), -SCORE_CLIP, SCORE_CLIP)))
-        keep = score >= self.min_score
+        keep = score >= self.min_score * EDGE_SCORE_SHARE
         if window.max_face is not None:
             keep &= np.maximum(reg[:, 2], reg[:, 3]) <= window.max_face
         keep = np.nonzero(keep)[0]
-        if len(keep) == 0:
-            return None
         raw, centres = reg[keep].astype(np.float64), anchors[keep]
         centre, half = raw[:, 0:2] + centres, raw[:, 2:4] / 2
         corners = np.concatenate([window.to_image(centre - half, size), window.to_image(centre + half, size)], axis=1)
+        weak = score[keep] < self.min_score
+        if weak.any():
+            sure = ~weak | (_reach_beyond(corners, image_size) >= EDGE_REACH)
+            keep, raw, centres, corners = keep[sure], raw[sure], centres[sure], corners[sure]
+        if len(keep) == 0:
+            return None
         points = raw[:, 4:4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) + centres[:, None]
         return corners, window.to_image(points, size), score[keep]
 
@@ -425,6 +446,16 @@ def _without_twins(found: list[Detection], width: int, height: int, pad: int) ->
     return kept
 
 
+def _reach_beyond(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """(n,): how far each box (n, 4; pixel-centre x0, y0, x1, y1) reaches beyond the nearest edge it crosses of a
+    (width, height) image, over the box's longer side; 0 or less for a box inside the image."""
+    width, height = image_size
+    beyond = np.max([-0.5 - boxes[:, 0], -0.5 - boxes[:, 1], boxes[:, 2] - (width - 0.5), boxes[:, 3] - (height - 0.5)],
+                    axis=0)
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return beyond / np.maximum(side, 1e-9)
+
+
 def _mirror_border(out: np.ndarray, inside: tuple[int, int, int, int], band: float) -> None:
     """Fill `out` (S×S×3) around its `inside` box (x0, y0, x1, y1 output pixels: the image) with the box mirrored
     at its edges (reflect-101), at most `band` output pixels wide; the rest is left as it is."""
@@ -450,12 +481,12 @@ def _tile_starts(length: int, side: float, overlap: float) -> list[float]:
     return [k * step for k in range(count)]
 
 
-def _boxes_and_windows(found: list[tuple], windows: list[Window]):
-    """(box, window) for every box of the runs in `found` whose window is one of `windows`."""
-    for boxes, _, _, window in found:
+def _sure_boxes(found: list[tuple], windows: list[Window], min_score: float):
+    """Every box scoring at least `min_score` (not one kept only for reaching beyond the edge) of the runs in
+    `found` whose window is one of `windows`."""
+    for boxes, _, scores, window in found:
         if window in windows:
-            for box in boxes:
-                yield box, window
+            yield from boxes[scores >= min_score]
 
 
 def _recalibrated(boxes: np.ndarray, source: tuple, target: tuple) -> np.ndarray:
