@@ -34,8 +34,8 @@ class Detection:
     # never in a look at the whole image: such faces are kept only when their landmarks are trusted
     tiled: bool = False
     # kept under the detector's score floor only because its box reaches beyond the image's edge (a face cut by it,
-    # which scores lower): such a face is not searched the four ways up (a cut face is no upside-down one), and is
-    # kept only when trusted as a face not surely upright
+    # which scores lower): such a face goes on to the refining passes and the four ways up only when its first
+    # batch is trusted (pipeline.passes.EDGE_FIRST_TRUST); most such boxes hold no face
     beyond_edge: bool = False
 
 
