@@ -712,3 +712,35 @@ def test_every_listed_extension_loads(tmp_path):
         path = tmp_path / f"x{ext}"
         img.save(path, format=formats.get(ext, "PPM"))
         assert load_image(path).shape == (7, 9, 3), ext
+
+
+def _lifted_by_the_rule(image: np.ndarray) -> np.ndarray:
+    """lift_dark's rule written out plainly: the exact percentile of every image, no shortcut."""
+    peak = float(np.percentile(image, images.DARK_PERCENTILE))
+    if peak >= images.DARK_PEAK:
+        return image
+    gain = min(images.DARK_TARGET / max(peak, 1.0), images.DARK_MAX_GAIN)
+    return np.clip(np.rint(image.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["bright", "dark", "bright_off_the_sample", "just_over", "just_under", "black"])
+def test_lift_dark_follows_its_rule_whatever_its_shortcuts_see(case):
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 40, (60, 80, 3), dtype=np.uint8)
+    flat = image.reshape(-1)
+    allowed = int(flat.size * (100 - images.DARK_PERCENTILE) / 100)  # bright values a dark image may hold
+    if case == "bright":
+        image = rng.integers(0, 256, image.shape, dtype=np.uint8)
+    elif case == "bright_off_the_sample":
+        # bright values only where the sampled first look never looks: the whole count decides
+        off = np.flatnonzero(np.arange(flat.size) % images.DARK_SAMPLE != 0)
+        flat[rng.choice(off, 3 * allowed, replace=False)] = 250
+    elif case in ("just_over", "just_under"):
+        flat[rng.choice(flat.size, allowed + (40 if case == "just_over" else -40), replace=False)] = 250
+    elif case == "black":
+        image[:] = 0
+    expected = _lifted_by_the_rule(image)
+    assert np.array_equal(images.lift_dark(image), expected)
+    assert np.array_equal(images.lift_dark(np.stack([image, image])), np.stack([expected, expected]))
+    if case == "bright":
+        assert images.lift_dark(image) is image  # nothing copied when nothing is dark
