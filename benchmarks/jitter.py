@@ -12,7 +12,7 @@ landmarks, drawing, mp4 and JSON Lines writing) and we measure
   from a reference, which also shows the lag smoothing adds (lower jitter bought with lag raises NME);
 - detector calls, faces per frame and end-to-end frames per second.
 
-Modes: per-frame detection (Landmarker.detect on every frame, two landmark passes, no tracking), tracking
+Modes: per-frame detection (Landmarker.detect on every frame, its landmark passes as for a photo, no tracking), tracking
 (one landmark pass per face and frame, the detector only now and then), tracking + One-Euro (the default of
 `run_video`, TrackerConfig's parameters), the same with the former parameters (min_cutoff 1, beta 2,
 d_cutoff 1: less jitter, but lag on fast motion), tracking + One-Euro with the crops framed on the smoothed
@@ -176,7 +176,7 @@ def machine_lines(threads: int, model_note: str, load_before: str) -> list[str]:
             f"- torch {torch.__version__}, OpenCV {cv2.__version__}",
             f"- {model_note}",
             f"- load average (1/5/15 min) before: {load_before}, after: {_load()}"
-            + (" — other work shared the CPU (a training job, when this was written), so speeds are pessimistic"
+            + (" — the machine was not idle when the run started (load over 0.5), so its speeds may be pessimistic"
                if _busy(load_before) else "")]
 
 
@@ -199,8 +199,9 @@ def model_note(landmarker) -> tuple[str, bool]:
     metrics = getattr(landmarker.network, "metrics", None) or load_weights(path).metrics
     epoch, nme = metrics.get("epoch"), metrics.get("nme")
     placeholder = epoch is not None and epoch <= 1
-    note = (f"landmark model: {path.name}, epoch {epoch}, validation NME {100 * nme:.1f}%" if nme is not None
-            else f"landmark model: {path.name}")
+    trained = "" if epoch is None else f", epoch {epoch}"
+    note = (f"landmark model: {path.name}{trained}, validation NME {100 * nme:.1f}%" if nme is not None
+            else f"landmark model: {path.name}{trained}")
     if placeholder:
         note += (" — a PLACEHOLDER (one epoch of training): its points are noisy and biased, so the absolute "
                  "jitter and NME below say little about the final model; the comparisons between modes still hold")
@@ -236,7 +237,7 @@ def main() -> None:
 
     former = TrackerConfig(min_cutoff=1.0, beta=2.0, d_cutoff=1.0)  # the defaults before the fast-motion tuning
     modes = {
-        "per-frame detection (2 passes, no tracking)": None,
+        "per-frame detection (as photos, no tracking)": None,
         "tracking, raw points": TrackerConfig(smooth=False),
         f"tracking + One-Euro, default ({one_euro(TrackerConfig())})": TrackerConfig(),
         f"tracking + One-Euro, former default ({one_euro(former)})": former,
