@@ -12,9 +12,9 @@ landmarks, drawing, mp4 and JSON Lines writing) and we measure
   from a reference, which also shows the lag smoothing adds (lower jitter bought with lag raises NME);
 - detector calls, faces per frame and end-to-end frames per second.
 
-Modes: per-frame detection (Landmarker.detect on every frame, its landmark passes as for a photo, no tracking), tracking
-(one landmark pass per face and frame, the detector only now and then), tracking + One-Euro (the default of
-`run_video`, TrackerConfig's parameters), the same with the former parameters (min_cutoff 1, beta 2,
+Modes: per-frame detection (Landmarker.detect on every frame, its landmark passes as for a photo, no tracking),
+tracking (one landmark pass per face and frame, the detector only now and then), tracking + One-Euro (the
+default of `run_video`, TrackerConfig's parameters), the same with the former parameters (min_cutoff 1, beta 2,
 d_cutoff 1: less jitter, but lag on fast motion), tracking + One-Euro with the crops framed on the smoothed
 points. A second table sweeps the One-Euro parameters. Results: printed and written to
 benchmarks/results/jitter.md.
