@@ -360,6 +360,33 @@ def test_ctrl_c_in_predict_says_what_is_kept(tmp_path, capsys, monkeypatch):
     assert len(read_jsonl(out)) == 2
 
 
+def test_ctrl_c_between_a_record_and_its_write_counts_the_records_written(tmp_path, capsys, monkeypatch):
+    # Ctrl-C lands after the third image is predicted and counted, before its record is written: the message says
+    # what the file holds (it said 3 when the file held 2: the workers' Ctrl-C test caught it under load)
+    import facemark.cli.predict as predict
+
+    real, calls = predict.json.dumps, []
+
+    def interrupted_at_the_third(record, *args, **kwargs):
+        calls.append(record)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(record, *args, **kwargs)
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in "abcde":
+        (folder / f"{name}.png").write_bytes(b"")  # unreadable: fast, no model
+    out = tmp_path / "points.jsonl"
+    monkeypatch.setattr(predict.json, "dumps", interrupted_at_the_third)
+    code, _, err = run_cli(["predict", folder, "--json", out, "--quiet"], capsys)
+    monkeypatch.undo()
+    assert code == 130
+    assert err.strip().splitlines() == [f"facemark predict: interrupted; {out} holds the records of the 2 images "
+                                        "done; the same command with --resume continues"]
+    assert len(read_jsonl(out)) == 2
+
+
 def test_a_rerun_without_resume_says_it_replaces_the_earlier_records(tmp_path, capsys):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -379,9 +379,11 @@ def predict_inputs(landmarker, inputs: list[str], *, json_path: str | Path | Non
     except KeyboardInterrupt:
         if out is None or out is sys.stdout:
             raise
-        # what was written stays: whole records (each flushed as it came), which --resume continues from
-        raise KeyboardInterrupt(f"{json_path} holds the records of the {len(done) + summary.images} images done; "
-                                "the same command with --resume continues") from None
+        # what was written stays: whole records (each flushed as it came), which --resume continues from; counted in
+        # the file itself, as Ctrl-C may come between a record's count and its write
+        out.flush()
+        raise KeyboardInterrupt(f"{json_path} holds the records of the {len(predicted_images(json_path))} images "
+                                "done; the same command with --resume continues") from None
     finally:
         if pool is not None:
             pool.terminate()

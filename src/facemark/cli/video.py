@@ -615,10 +615,15 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
         # Ctrl-C, or a frame that cannot go on (a frame of another size): the points of the frames done are
         # kept, under a name that says they are not all; the drawn video, which would not keep the input's
         # length, is not
-        if json_tmp is None or json_out is None or in_json == 0:
+        if json_tmp is None or json_out is None or json_out is sys.stdout:
             raise
         json_out.close()
         json_out = None
+        # whole lines counted in the file itself: Ctrl-C may come between a frame's write and its count
+        with open(json_tmp, encoding="utf-8", errors="replace") as written_lines:
+            in_json = sum(1 for line in written_lines if line.endswith("\n"))
+        if in_json == 0:
+            raise
         kept = incomplete_name(json_target)
         os.replace(json_tmp, kept)
         json_tmp = None
