@@ -286,7 +286,6 @@ export function networkInput(img, window, size, border = 0) {
   return out;
 }
 
-/** `found` (padded pixels) less the mirror twins of faces near the edge (blazeface._without_twins). */
 /** How far `box` (pixel-centre x0, y0, x1, y1) reaches beyond the nearest edge it crosses of a width×height image,
  * over its longer side; 0 or less inside the image (blazeface.detector._reach_beyond). */
 function reachBeyond([x0, y0, x1, y1], width, height) {
@@ -294,6 +293,7 @@ function reachBeyond([x0, y0, x1, y1], width, height) {
   return beyond / Math.max(x1 - x0, y1 - y0, 1e-9);
 }
 
+/** `found` (padded pixels) less the mirror twins of faces near the edge (blazeface._without_twins). */
 function withoutTwins(found, width, height, pad) {
   if (!(MIRRORED_BORDER && pad > 0)) return found;
   return found.filter(({ box: [x0, y0, x1, y1] }) => {

@@ -227,9 +227,8 @@ class LandmarkPasses {
   }
 
   /** Points and trust of each face from its first crop (LandmarkPasses.run); `size`: the image's, to judge faces
-   * by their points inside it. */
-  /** `edgeOnly`: per face, whether the detector found it only for reaching beyond the image's edge (refined only
-   * from EDGE_FIRST_TRUST). */
+   * by their points inside it; `edgeOnly`: per face, whether the detector found it only for reaching beyond the
+   * image's edge (refined only from EDGE_FIRST_TRUST). */
   async run(img, transforms, size = null, edgeOnly = null) {
     if (!transforms.length) return [];
     const first = await this.predictMirrored(img, transforms, size);

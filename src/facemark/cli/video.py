@@ -440,7 +440,6 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
     video_error: str | None = None  # why the drawn video was dropped; the points are still written
     undrawn: list[str] = []  # frames whose points could not be drawn (written without them)
     written = 0  # frames in the drawn video: those decoded, and a stand-in for each that could not be
-    in_json = 0  # frames in the JSON Lines so far
 
     def write_stand_ins(count: int, rgb: np.ndarray | None) -> None:
         """In the drawn video, frames that could not be decoded as a player shows them: the frame before (the
@@ -513,7 +512,6 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
                     timeline_of_measures.append(record)
                 if json_out is not None:  # the points first: nothing about the drawing may lose them
                     json_out.write(json.dumps(record) + "\n")
-                    in_json += 1
                 if writer is not None:
                     try:
                         draw_faces(frame.bgr, faces, landmarker.scheme)
@@ -619,7 +617,7 @@ def run_video(landmarker, input_path: str | Path, output_path: str | Path | None
             raise
         json_out.close()
         json_out = None
-        # whole lines counted in the file itself: Ctrl-C may come between a frame's write and its count
+        # the frames done: the whole lines in the file (a count kept beside the writes could be one off at Ctrl-C)
         with open(json_tmp, encoding="utf-8", errors="replace") as written_lines:
             in_json = sum(1 for line in written_lines if line.endswith("\n"))
         if in_json == 0:
