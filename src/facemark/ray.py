@@ -25,6 +25,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -66,6 +67,13 @@ DEFAULT_MAX_RETRIES = 3
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 URL_TIMEOUT_S = 60
 REACH_TIMEOUT_S = 10  # how long `--ray HOST:PORT` waits for the cluster to answer at all
+# A Ray Client connection whose own server process the cluster failed to start (the process exits before writing a
+# line; seen now and then on a 2-core head, the proxy's log saying only "SpecificServer startup failed") is asked for
+# again, CLIENT_SERVER_TRIES times in all, CLIENT_SERVER_PAUSE_S apart: the cluster starts a new process for each
+# connection. Any other refusal is final at once.
+CLIENT_SERVER_FAILED = "Starting Ray client server failed"
+CLIENT_SERVER_TRIES = 3
+CLIENT_SERVER_PAUSE_S = 2.0
 LIST_SUFFIXES = (".txt",)  # an input with this suffix is a list of images, one path or URL a line
 _PARQUET_ROWS = 4096  # records per Parquet row group
 
@@ -499,7 +507,7 @@ def _connected(address: str | None, workers: int | None):
                     ray.init(address="local", num_cpus=workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                              include_dashboard=False, **quiet)
                 else:
-                    ray.init(address=address, **quiet)
+                    _connect(address, quiet)
         except Exception as e:  # noqa: BLE001 -- Ray raises many kinds here; each becomes one line
             where = "a local Ray cluster" if address in (None, "local") else f"the Ray cluster at {address}"
             raise RuntimeError(f"cannot start or reach {where}: {_first_line(e)}") from None
@@ -510,6 +518,19 @@ def _connected(address: str | None, workers: int | None):
         _restore_context(saved)
         if started:
             ray.shutdown()
+
+
+def _connect(address: str, options: dict) -> None:
+    """ray.init(address, **options), asked again when the cluster failed to start this client's server process
+    (CLIENT_SERVER_FAILED); Ray Client leaves nothing connected after a refusal."""
+    for attempt in range(1, CLIENT_SERVER_TRIES + 1):
+        try:
+            ray.init(address=address, **options)
+            return
+        except Exception as e:  # noqa: BLE001 -- Ray raises many kinds here; the caller makes each one line
+            if CLIENT_SERVER_FAILED not in str(e) or attempt == CLIENT_SERVER_TRIES:
+                raise
+        time.sleep(CLIENT_SERVER_PAUSE_S)
 
 
 def _check_reachable(address: str | None) -> None:

@@ -358,6 +358,41 @@ def test_a_ray_error_whose_first_line_says_nothing_is_one_line_with_its_cause():
     assert _first_line(RuntimeError("")) == "RuntimeError"
 
 
+SERVER_NOT_STARTED = ConnectionAbortedError(
+    "Initialization failure from server:\nTraceback (most recent call last):\n"
+    "RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err for detailed logs.\n")
+
+
+@pytest.mark.parametrize("failures, error", [(1, SERVER_NOT_STARTED), (2, SERVER_NOT_STARTED), (3, SERVER_NOT_STARTED),
+                                             (1, ConnectionError("Connection refused"))])
+def test_a_client_server_the_cluster_failed_to_start_is_asked_for_again(monkeypatch, failures, error):
+    """The cluster's Ray Client proxy now and then fails to start a client's own server process (CI saw it twice):
+    the connection is asked for again, CLIENT_SERVER_TRIES times in all; another refusal is final at once."""
+    import facemark.ray as fray
+
+    calls = []
+
+    def init(address=None, **kwargs):
+        calls.append(address)
+        if len(calls) <= failures:
+            raise error
+
+    monkeypatch.setattr(fray, "CLIENT_SERVER_PAUSE_S", 0.0)
+    monkeypatch.setattr(fray.ray, "init", init)
+    monkeypatch.setattr(fray.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(fray.ray, "shutdown", lambda: None)
+    address = "ray://127.0.0.1:10001"
+    given_up = failures >= fray.CLIENT_SERVER_TRIES or error is not SERVER_NOT_STARTED
+    if given_up:
+        with pytest.raises(RuntimeError, match=f"^cannot start or reach the Ray cluster at {address}: "):
+            with fray._connected(address, None):
+                pass
+    else:
+        with fray._connected(address, None):
+            pass
+    assert calls == [address] * (min(failures, fray.CLIENT_SERVER_TRIES) if given_up else failures + 1)
+
+
 def test_an_unreachable_cluster_is_one_line(tmp_path):
     port = _free_port()  # nothing listens there
     done = subprocess.run([sys.executable, "-m", "facemark", "predict", str(ASTRONAUT), "--json",
